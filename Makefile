@@ -1,0 +1,61 @@
+# ccpulse developer entry points. `make demo` and `make test` work on a fresh
+# machine of this kind: they install what is missing first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+KAFKA_VERSION ?= 4.1.1
+KAFKA_CACHE ?= $(HOME)/.cache/ccpulse
+PYTEST_ARGS ?=
+
+.PHONY: demo test install system-deps kafka-jars lint typecheck unit services-up services-down clean
+
+$(STAMP): pyproject.toml
+	@echo ">> creating $(VENV) and installing ccpulse[dev]"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian packages the tests use: ClickHouse 18.16, Prometheus 2.42 (+promtool),
+# Java 17 and Maven for the Apache Kafka jars. apt-get only when something is missing.
+system-deps:
+	@missing=""; \
+	test -x /usr/sbin/clickhouse-server || missing="$$missing clickhouse-server"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> apt-get install$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	else echo ">> system packages present"; fi
+
+kafka-jars: install
+	$(BIN)/ccpulse services prepare --kafka-version $(KAFKA_VERSION) --cache-dir $(KAFKA_CACHE)
+
+lint: install
+	$(BIN)/ruff check streams tests bench
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -m "unit or contract" $(PYTEST_ARGS)
+
+test: install system-deps kafka-jars lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/ccpulse demo
+
+services-up: install system-deps kafka-jars
+	$(BIN)/ccpulse services up
+
+services-down:
+	$(BIN)/ccpulse services down
+
+clean:
+	rm -rf .ccpulse .pytest_cache .mypy_cache .ruff_cache

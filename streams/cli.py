@@ -1,0 +1,143 @@
+"""`ccpulse` command line: the composition root.
+
+Reads the settings once, wires adapters and calls library code with plain values.
+Human output is rich tables; `--json` gives machine output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from streams.settings import Settings, load_settings
+
+SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu")
+DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
+
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+def _emit(args: argparse.Namespace, rows: list[dict[str, Any]], title: str) -> None:
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(nothing)"]:
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+def cmd_services_up(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.services import start_services
+
+    names = args.names or list(DEFAULT_UP)
+    unknown = sorted(set(names) - set(SERVICE_NAMES))
+    if unknown:
+        expected = ", ".join(SERVICE_NAMES)
+        err_console.print(f"[red]unknown service(s) {', '.join(unknown)}[/red]; expected {expected}")
+        return 2
+    infos = start_services(names, state_dir=settings.state_dir / "services")
+    _emit(args, [info.as_row() for info in infos.values()], "services up")
+    return 0
+
+
+def cmd_services_down(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.services import stop_services
+
+    stopped = stop_services(settings.state_dir / "services")
+    _emit(args, [{"service": name, "state": "stopped"} for name in stopped], "services down")
+    return 0
+
+
+def cmd_services_status(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.services import services_status
+
+    statuses = services_status(settings.state_dir / "services")
+    _emit(args, [status.as_row() for status in statuses], "services")
+    return 0
+
+
+def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.services.topics import apply_topics
+
+    bootstrap = args.bootstrap_servers or settings.bootstrap_servers
+    changes = apply_topics(bootstrap)
+    _emit(args, [change.as_row() for change in changes], f"topics on {bootstrap}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.demo import run_contract_demo
+
+    return run_contract_demo(console=console, json_output=args.json, state_dir=settings.state_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccpulse",
+        description="Real-time contact-centre analytics and routing. "
+        "Every setting is a CCPULSE_* environment variable (see README); "
+        "secrets may also come from CCPULSE_<NAME>_FILE.",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    services = sub.add_parser("services", help="start/stop real local services (no Docker)")
+    services_sub = services.add_subparsers(dest="action", required=True)
+    up = services_sub.add_parser("up", help=f"start services (default: {', '.join(DEFAULT_UP)})")
+    up.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(SERVICE_NAMES)}")
+    up.set_defaults(func=cmd_services_up)
+    services_sub.add_parser("down", help="stop every service started by `up`").set_defaults(
+        func=cmd_services_down
+    )
+    services_sub.add_parser("status", help="show running services").set_defaults(func=cmd_services_status)
+
+    topics = sub.add_parser("topics", help="Kafka topics from schemas/topics/*.yaml")
+    topics_sub = topics.add_subparsers(dest="action", required=True)
+    apply = topics_sub.add_parser("apply", help="create/update every contract topic (idempotent)")
+    apply.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        help="broker list (default: env CCPULSE_BOOTSTRAP_SERVERS, else 127.0.0.1:9092)",
+    )
+    apply.set_defaults(func=cmd_topics_apply)
+
+    demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        err_console.print(f"[red]configuration error:[/red] {exc}")
+        return 2
+    func: Callable[[argparse.Namespace, Settings], int] = args.func
+    try:
+        return func(args, settings)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+    except Exception as exc:  # the CLI boundary: one clear line, not a traceback
+        from streams.services.base import ServiceError
+
+        if isinstance(exc, ServiceError):
+            err_console.print(f"[red]error:[/red] {exc}")
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

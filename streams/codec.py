@@ -1,0 +1,440 @@
+"""Bytes <-> domain values for every topic of schemas/topics (Confluent wire format).
+
+A message is magic byte 0, the 4-byte big-endian schema id, then a schemaless Avro
+body written with fastavro. Input topics decode to the frozen dataclasses of
+``streams.domain.events`` (validated when the codec knows the region catalogue);
+output topics decode to plain dicts. Every failure is an ``InvalidEvent`` with a
+stable reason code, ready for the dead-letter topic; details never carry a
+customer_ref. Times stay int epoch milliseconds: the codec drops the
+timestamp-millis annotation from the schemas it reads and writes with (the bytes are
+the same), so no datetime is built on the hot path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+
+from streams.contracts import SCHEMAS_DIR, load_topic_contracts
+
+if TYPE_CHECKING:
+    from streams.schema_registry import SchemaRegistry
+from streams.domain.errors import InvalidEvent
+from streams.domain.events import (
+    AgentEvent,
+    AgentState,
+    Channel,
+    ContactEvent,
+    ContactEventType,
+    Platform,
+    Resolution,
+    Segment,
+    SurveyEvent,
+    validate_agent,
+    validate_contact,
+    validate_survey,
+)
+
+MAGIC_BYTE = 0
+HEADER_SIZE = 5
+CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC = "cc.contact.events", "cc.agent.events", "cc.survey.events"
+WITHHELD = "<withheld>"
+
+# Stable reason codes of the codec (Kafka header and metric label); validation adds
+# out_of_range, unknown_region, not_pseudonymised and inconsistent.
+EMPTY, BAD_MAGIC, TRUNCATED = "empty", "bad_magic", "truncated"
+UNKNOWN_SCHEMA_ID, UNDECODABLE, TRAILING_BYTES = "unknown_schema_id", "undecodable", "trailing_bytes"
+UNKNOWN_TOPIC, INVALID_VALUE = "unknown_topic", "invalid_value"
+
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+_INT_RANGE = (-(2**31), 2**31 - 1)
+_LONG_RANGE = (-(2**63), 2**63 - 1)
+# Logical types fastavro would turn into datetime/date/time objects; ours stay ints.
+_TIME_LOGICAL_TYPES = frozenset(
+    {"timestamp-millis", "timestamp-micros", "local-timestamp-millis", "local-timestamp-micros",
+     "date", "time-millis", "time-micros"}
+)
+
+
+# --- domain <-> Avro record -------------------------------------------------------
+
+def _symbols(enum: Any) -> dict[str, Any]:
+    return {member.value: member for member in enum}
+
+
+_CONTACT_TYPES, _CHANNELS, _PLATFORMS = _symbols(ContactEventType), _symbols(Channel), _symbols(Platform)
+_SEGMENTS, _RESOLUTIONS, _AGENT_STATES = _symbols(Segment), _symbols(Resolution), _symbols(AgentState)
+
+
+def _contact_to_record(e: ContactEvent) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id, "contact_id": e.contact_id, "type": e.type.value,
+        "channel": e.channel.value, "region": e.region, "queue": e.queue, "language": e.language,
+        "customer_ref": e.customer_ref, "event_time_ms": e.event_time_ms,
+        "platform": None if e.platform is None else e.platform.value, "segment": e.segment.value,
+        "priority": e.priority, "agent_id": e.agent_id,
+        "resolution": None if e.resolution is None else e.resolution.value,
+        "reason_code": e.reason_code, "home_region": e.home_region,
+    }
+
+
+def _contact_from_record(r: dict[str, Any]) -> ContactEvent:
+    platform, resolution = r["platform"], r["resolution"]
+    return ContactEvent(
+        event_id=r["event_id"], contact_id=r["contact_id"], type=_CONTACT_TYPES[r["type"]],
+        channel=_CHANNELS[r["channel"]], region=r["region"], queue=r["queue"], language=r["language"],
+        customer_ref=r["customer_ref"], event_time_ms=r["event_time_ms"],
+        platform=None if platform is None else _PLATFORMS[platform], segment=_SEGMENTS[r["segment"]],
+        priority=r["priority"], agent_id=r["agent_id"],
+        resolution=None if resolution is None else _RESOLUTIONS[resolution],
+        reason_code=r["reason_code"], home_region=r["home_region"],
+    )
+
+
+def _agent_to_record(e: AgentEvent) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id, "agent_id": e.agent_id, "region": e.region, "state": e.state.value,
+        "event_time_ms": e.event_time_ms, "skills": list(e.skills), "languages": list(e.languages),
+        "chat_concurrency": e.chat_concurrency,
+    }
+
+
+def _agent_from_record(r: dict[str, Any]) -> AgentEvent:
+    return AgentEvent(
+        event_id=r["event_id"], agent_id=r["agent_id"], region=r["region"], state=_AGENT_STATES[r["state"]],
+        event_time_ms=r["event_time_ms"], skills=tuple(r["skills"]), languages=tuple(r["languages"]),
+        chat_concurrency=r["chat_concurrency"],
+    )
+
+
+def _survey_to_record(e: SurveyEvent) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id, "contact_id": e.contact_id, "region": e.region,
+        "channel": e.channel.value, "score": e.score, "event_time_ms": e.event_time_ms,
+    }
+
+
+def _survey_from_record(r: dict[str, Any]) -> SurveyEvent:
+    return SurveyEvent(
+        event_id=r["event_id"], contact_id=r["contact_id"], region=r["region"],
+        channel=_CHANNELS[r["channel"]], score=r["score"], event_time_ms=r["event_time_ms"],
+    )
+
+
+@dataclass(frozen=True)
+class _InputBinding:
+    event_type: type
+    to_record: Callable[[Any], dict[str, Any]]
+    from_record: Callable[[dict[str, Any]], Any]
+    validate: Callable[[Any, frozenset[str]], Any]
+
+
+INPUT_BINDINGS: dict[str, _InputBinding] = {
+    CONTACT_TOPIC: _InputBinding(ContactEvent, _contact_to_record, _contact_from_record, validate_contact),
+    AGENT_TOPIC: _InputBinding(AgentEvent, _agent_to_record, _agent_from_record, validate_agent),
+    SURVEY_TOPIC: _InputBinding(SurveyEvent, _survey_to_record, _survey_from_record, validate_survey),
+}
+_BINDING_BY_TYPE = {b.event_type: b for b in INPUT_BINDINGS.values()}
+
+
+# --- schemas --------------------------------------------------------------------
+
+def wire_schema(schema: Any) -> Any:
+    """The schema as the codec reads and writes it: time logical types dropped, so
+    times stay int milliseconds (same bytes). Accepts JSON text, a JSON dict or a
+    fastavro-parsed dict (its private ``__`` keys are dropped)."""
+    return _strip_time_types(json.loads(schema) if isinstance(schema, str) else schema)
+
+
+def _strip_time_types(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _strip_time_types(v)
+            for k, v in node.items()
+            if not k.startswith("__") and not (k == "logicalType" and v in _TIME_LOGICAL_TYPES)
+        }
+    if isinstance(node, list):
+        return [_strip_time_types(item) for item in node]
+    return node
+
+
+def _branches(avro_type: Any) -> list[Any]:
+    return avro_type if isinstance(avro_type, list) else [avro_type]
+
+
+def _type_name(branch: Any) -> Any:
+    return branch.get("type") if isinstance(branch, dict) else branch
+
+
+def _fields_of_type(schema: dict[str, Any], names: set[str]) -> tuple[str, ...]:
+    return tuple(
+        f["name"] for f in schema["fields"] if any(_type_name(b) in names for b in _branches(f["type"]))
+    )
+
+
+@dataclass(frozen=True)
+class _TopicSchema:
+    topic: str
+    schema_id: int
+    header: bytes
+    reader: Any  # fastavro-parsed wire schema of the current version
+    int_fields: tuple[str, ...]
+    long_fields: tuple[str, ...]
+    bytes_fields: tuple[str, ...]
+    binding: _InputBinding | None
+    writers: dict[int, Any]  # schema id -> parsed wire schema of every decodable version
+
+
+def _topic_schema(topic: str, schema_id: int, schema: Any) -> _TopicSchema:
+    if not 0 <= schema_id < 2**31:
+        msg = f"schema id {schema_id} for {topic} is outside [0, 2**31)"
+        raise ValueError(msg)
+    wire = wire_schema(schema)
+    reader = parse_schema(wire)
+    return _TopicSchema(
+        topic=topic,
+        schema_id=schema_id,
+        header=bytes([MAGIC_BYTE]) + schema_id.to_bytes(4, "big"),
+        reader=reader,
+        int_fields=_fields_of_type(wire, {"int"}),
+        long_fields=_fields_of_type(wire, {"long"}),
+        bytes_fields=_fields_of_type(wire, {"bytes"}),
+        binding=INPUT_BINDINGS.get(topic),
+        writers={schema_id: reader},
+    )
+
+
+# --- the codec ----------------------------------------------------------------------
+
+class Codec:
+    """Encodes and decodes every contract topic; one instance per process, thread-safe."""
+
+    def __init__(
+        self, schemas: Mapping[str, tuple[int, Any]], known_regions: frozenset[str] | None = None
+    ) -> None:
+        """``schemas``: topic -> (schema id, Avro schema as JSON text or dict) of the
+        current version. ``known_regions``: when given, input events are validated."""
+        self._topics = {topic: _topic_schema(topic, sid, schema) for topic, (sid, schema) in schemas.items()}
+        self.known_regions = known_regions
+
+    @classmethod
+    def pinned(cls, schemas_dir: Path = SCHEMAS_DIR, known_regions: frozenset[str] | None = None) -> Codec:
+        """Schema ids pinned in the topic contracts (no Schema Registry)."""
+        contracts = load_topic_contracts(schemas_dir)
+        return cls(
+            {t: (c.schema_id, c.schema_path(schemas_dir).read_text()) for t, c in contracts.items()},
+            known_regions,
+        )
+
+    @classmethod
+    def with_registry(
+        cls,
+        url: str,
+        schemas_dir: Path = SCHEMAS_DIR,
+        known_regions: frozenset[str] | None = None,
+        *,
+        registry: SchemaRegistry | None = None,
+    ) -> Codec:
+        """Ids from a Schema Registry: each topic's schema is registered (or found) under
+        ``<topic>-value``; every earlier version of the subject stays decodable."""
+        if registry is None:
+            from streams.schema_registry import ConfluentSchemaRegistry
+
+            registry = ConfluentSchemaRegistry(url)
+        current: dict[str, tuple[int, Any]] = {}
+        earlier: list[tuple[str, int, str]] = []
+        for topic, contract in load_topic_contracts(schemas_dir).items():
+            subject, schema_str = f"{topic}-value", contract.schema_path(schemas_dir).read_text()
+            current[topic] = (registry.register(subject, schema_str), schema_str)
+            earlier += [(topic, sid, text) for sid, text in registry.versions(subject)]
+        codec = cls(current, known_regions)
+        for topic, sid, text in earlier:
+            if sid != current[topic][0]:
+                codec.add_writer_schema(topic, sid, text)
+        return codec
+
+    @classmethod
+    def for_registry_url(cls, url: str | None, known_regions: frozenset[str] | None = None) -> Codec:
+        """with_registry when a Schema Registry URL is configured (non-empty), else pinned.
+        The composition root passes ``settings.schema_registry_url``."""
+        url = (url or "").strip()
+        if url:
+            return cls.with_registry(url, known_regions=known_regions)
+        return cls.pinned(known_regions=known_regions)
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self._topics)
+
+    def schema_id(self, topic: str) -> int:
+        return self._topic(topic).schema_id
+
+    def known_schema_ids(self, topic: str) -> tuple[int, ...]:
+        return tuple(sorted(self._topic(topic).writers))
+
+    def add_writer_schema(self, topic: str, schema_id: int, schema: Any) -> None:
+        """Make messages written with another (earlier) schema version decodable."""
+        ts = self._topic(topic)
+        if schema_id != ts.schema_id:
+            ts.writers[schema_id] = parse_schema(wire_schema(schema))
+
+    # -- encode / decode -------------------------------------------------------------
+
+    def encode(self, topic: str, value: Any) -> bytes:
+        """Confluent-framed bytes of a domain event (input topics) or a mapping (any topic)."""
+        ts = self._topic(topic)
+        data = self._encode(ts, value, self.known_regions)
+        if self.known_regions is not None and ts.binding is not None and isinstance(value, Mapping):
+            self.decode(topic, data)  # a raw mapping on an input topic: validate it as the consumer will
+        return data
+
+    def _encode(self, ts: _TopicSchema, value: Any, known_regions: frozenset[str] | None) -> bytes:
+        strict = isinstance(value, Mapping)
+        if strict:
+            record = value
+        else:
+            binding = _BINDING_BY_TYPE.get(type(value))
+            if binding is None or binding is not ts.binding:
+                expected = ts.binding.event_type.__name__ + " or a mapping" if ts.binding else "a mapping"
+                detail = f"{ts.topic} takes {expected}, not {type(value).__name__}"
+                raise InvalidEvent(INVALID_VALUE, detail)
+            if known_regions is not None:
+                binding.validate(value, known_regions)
+            record = self._to_record(binding, value)
+        self._check_integers(ts, record)
+        buf = io.BytesIO()
+        buf.write(ts.header)
+        try:
+            schemaless_writer(buf, ts.reader, record, strict_allow_default=strict)
+        except Exception as exc:
+            raise InvalidEvent(INVALID_VALUE, _withheld(f"{ts.topic}: {exc}", record)) from None
+        return buf.getvalue()
+
+    def decode(self, topic: str, data: bytes | bytearray | memoryview | None) -> Any:
+        ts = self._topic(topic)
+        if not data:
+            raise InvalidEvent(EMPTY, f"{topic}: message value is {'null' if data is None else '0 bytes'}")
+        if not isinstance(data, _BYTES_TYPES):
+            raise InvalidEvent(UNDECODABLE, f"{topic}: message value is a {type(data).__name__}, not bytes")
+        if data[0] != MAGIC_BYTE:
+            raise InvalidEvent(BAD_MAGIC, f"{topic}: first byte is 0x{data[0]:02x}, expected 0x00")
+        size = len(data)
+        if size < HEADER_SIZE:
+            raise InvalidEvent(TRUNCATED, f"{topic}: {size} bytes, shorter than the 5-byte header")
+        schema_id = int.from_bytes(data[1:HEADER_SIZE], "big")
+        writer_schema = ts.writers.get(schema_id)
+        if writer_schema is None:
+            known = sorted(ts.writers)
+            detail = f"schema id {schema_id} is not known for topic {topic}; known ids: {known}"
+            raise InvalidEvent(UNKNOWN_SCHEMA_ID, detail)
+        # an earlier version resolves to the current one (Avro schema resolution)
+        reader_schema = None if schema_id == ts.schema_id else ts.reader
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_SIZE)
+        try:
+            record: dict[str, Any] = schemaless_reader(buf, writer_schema, reader_schema)  # type: ignore[assignment]
+        except Exception as exc:
+            raise _read_error(topic, exc, buf.tell(), size) from None
+        if buf.tell() != size:
+            detail = f"{topic}: {size - buf.tell()} of {size} bytes left after the record"
+            raise InvalidEvent(TRAILING_BYTES, detail)
+        binding = ts.binding
+        if binding is None:
+            return record
+        try:
+            event = binding.from_record(record)
+        except KeyError as exc:  # an Avro symbol the domain enum lacks: schema and code diverged
+            raise InvalidEvent(UNDECODABLE, f"{topic}: symbol {exc} is not known to the domain") from None
+        if self.known_regions is not None:
+            binding.validate(event, self.known_regions)
+        return event
+
+    # -- JSON examples -----------------------------------------------------------------
+
+    def to_record(self, value: Any) -> dict[str, Any]:
+        """A JSON-ready record: Avro field names, enum symbols, lists, bytes as base64."""
+        binding = _BINDING_BY_TYPE.get(type(value))
+        if binding is not None:
+            return self._to_record(binding, value)
+        if not isinstance(value, Mapping):
+            raise InvalidEvent(INVALID_VALUE, f"cannot make a record of a {type(value).__name__}")
+        return {
+            k: base64.b64encode(v).decode("ascii") if isinstance(v, bytes | bytearray) else v
+            for k, v in value.items()
+        }
+
+    def from_record(self, topic: str, record: Mapping[str, Any]) -> Any:
+        """The value that ``encode`` takes for a JSON record (inverse of to_record):
+        defaults filled in, base64 decoded in bytes fields; not validated against the
+        region catalogue."""
+        ts = self._topic(topic)
+        decoded = dict(record)
+        for name in ts.bytes_fields:
+            if isinstance(decoded.get(name), str):
+                try:
+                    decoded[name] = base64.b64decode(decoded[name], validate=True)
+                except binascii.Error as exc:
+                    raise InvalidEvent(INVALID_VALUE, f"{topic}: {name} is not base64: {exc}") from None
+        data = self._encode(ts, decoded, None)
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_SIZE)
+        full: dict[str, Any] = schemaless_reader(buf, ts.reader, None)  # type: ignore[assignment]
+        return full if ts.binding is None else ts.binding.from_record(full)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _topic(self, topic: str) -> _TopicSchema:
+        ts = self._topics.get(topic)
+        if ts is None:
+            detail = f"topic {topic!r} has no contract; known: {sorted(self._topics)}"
+            raise InvalidEvent(UNKNOWN_TOPIC, detail)
+        return ts
+
+    @staticmethod
+    def _to_record(binding: _InputBinding, value: Any) -> dict[str, Any]:
+        try:
+            return binding.to_record(value)
+        except (AttributeError, TypeError) as exc:
+            raise InvalidEvent(INVALID_VALUE, f"{type(value).__name__}: {exc}") from None
+
+    @staticmethod
+    def _check_integers(ts: _TopicSchema, record: Mapping[str, Any]) -> None:
+        # fastavro writes bools, floats and out-of-range ints into int fields silently.
+        checks = ((ts.int_fields, _INT_RANGE, "int"), (ts.long_fields, _LONG_RANGE, "long"))
+        for names, (low, high), kind in checks:
+            for name in names:
+                v = record.get(name)
+                if v is not None and (type(v) is not int or not low <= v <= high):
+                    detail = f"{ts.topic}: {name}={v!r} is not an Avro {kind}"
+                    raise InvalidEvent(INVALID_VALUE, _withheld(detail, record))
+
+
+def _withheld(detail: str, record: Mapping[str, Any]) -> str:
+    ref = record.get("customer_ref")
+    if ref is not None and str(ref):
+        detail = detail.replace(repr(ref), WITHHELD).replace(str(ref), WITHHELD)
+    return detail
+
+
+def _read_error(topic: str, exc: Exception, position: int, size: int) -> InvalidEvent:
+    # fastavro reports a short body as EOFError, or as IndexError("string index out of
+    # range") when a varint runs off the end. A read that failed inside the buffer, a
+    # bad enum/union index (IndexError on a list) or a negative length prefix
+    # ("Expected -3 bytes") is corruption, not truncation.
+    message = str(exc)
+    short_read = isinstance(exc, EOFError | StopIteration) or (
+        isinstance(exc, IndexError) and "list" not in message
+    )
+    if short_read and position >= size and not message.startswith("Expected -"):
+        return InvalidEvent(TRUNCATED, f"{topic}: body ends early after {size} bytes {message}".rstrip())
+    return InvalidEvent(UNDECODABLE, f"{topic}: {type(exc).__name__}: {message}")

@@ -1,0 +1,1 @@
+"""Pure domain: events, regions, KPI aggregators, routing. Standard library only."""

@@ -1,0 +1,87 @@
+"""The one frozen settings object, read from CCPULSE_* environment variables.
+
+Built once at the composition root (cli.py / the app factory) and passed down as
+plain values; library code never reads the environment. Secrets are SecretStr
+(never printed) and may come from files: CCPULSE_<NAME>_FILE wins over the
+variable itself, as in Docker/Kubernetes secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CCPULSE_"
+_SECRET_FIELDS = ("pseudonym_key", "clickhouse_password", "kafka_sasl_password")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # Broker: "apache" (Apache Kafka, tests/production) or "tansu" (embedded demo).
+    broker: Literal["apache", "tansu"] = "apache"
+    bootstrap_servers: str = "127.0.0.1:9092"
+    schema_registry_url: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    # History: "chdb" (embedded) or "clickhouse" (server over the native protocol).
+    history_backend: Literal["chdb", "clickhouse"] = "chdb"
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = 9000
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr | None = None
+    clickhouse_database: str = "ccpulse"
+
+    pseudonym_key: SecretStr | None = None
+    state_dir: Path = Path(".ccpulse")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0  # 0 = pick a free port and print it
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("metrics_port", "clickhouse_port")
+    @classmethod
+    def _port_in_range(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            msg = f"port {value} is outside [0, 65535]"
+            raise ValueError(msg)
+        return value
+
+    def chdb_path(self) -> Path:
+        return self.state_dir / "chdb"
+
+
+def _secret_file_overrides(environ: dict[str, str]) -> dict[str, SecretStr]:
+    overrides: dict[str, SecretStr] = {}
+    for name in _SECRET_FIELDS:
+        file_var = f"{ENV_PREFIX}{name.upper()}_FILE"
+        if file_var in environ:
+            path = Path(environ[file_var])
+            try:
+                overrides[name] = SecretStr(path.read_text().strip())
+            except OSError as exc:
+                msg = f"{file_var} points to {path}, which cannot be read: {exc.strerror}"
+                raise ValueError(msg) from exc
+    return overrides
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Settings from the environment (or ``environ``), secret files, then explicit overrides."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = dict(_secret_file_overrides(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if environ is None:
+        return Settings(**values)  # type: ignore[arg-type]
+    # An explicit environ must not be mixed with the process environment.
+    from_env = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(ENV_PREFIX) and not key.endswith("_FILE")
+    }
+    return Settings(**{**from_env, **values})  # type: ignore[arg-type]

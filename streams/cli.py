@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from streams.settings import Settings, load_settings
 
+KAFKA_VERSION = "4.1.1"  # as in deploy/local/kafka/pom.xml and streams/services/kafka.py
 SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu")
 DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
 
@@ -66,10 +68,27 @@ def cmd_services_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_services_prepare(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.services.kafka import ensure_kafka_jars
+
+    libs = ensure_kafka_jars(args.kafka_version, Path(args.cache_dir))
+    _emit(args, [{"kafka": args.kafka_version, "jars": len(list(libs.glob("*.jar"))), "dir": libs}], "prepare")
+    return 0
+
+
+def _default_bootstrap(settings: Settings) -> str:
+    """CCPULSE_BOOTSTRAP_SERVERS when set, else a broker started by `services up`, else the default."""
+    if "bootstrap_servers" in settings.model_fields_set:
+        return settings.bootstrap_servers
+    from streams.services import running_broker
+
+    return running_broker(settings.state_dir / "services") or settings.bootstrap_servers
+
+
 def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
     from streams.services.topics import apply_topics
 
-    bootstrap = args.bootstrap_servers or settings.bootstrap_servers
+    bootstrap = args.bootstrap_servers or _default_bootstrap(settings)
     changes = apply_topics(bootstrap)
     _emit(args, [change.as_row() for change in changes], f"topics on {bootstrap}")
     return 0
@@ -100,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_services_down
     )
     services_sub.add_parser("status", help="show running services").set_defaults(func=cmd_services_status)
+    prepare = services_sub.add_parser("prepare", help="resolve the Apache Kafka jars with Maven (once)")
+    prepare.add_argument("--kafka-version", default=KAFKA_VERSION)
+    prepare.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "ccpulse"))
+    prepare.set_defaults(func=cmd_services_prepare)
 
     topics = sub.add_parser("topics", help="Kafka topics from schemas/topics/*.yaml")
     topics_sub = topics.add_subparsers(dest="action", required=True)

@@ -1,0 +1,215 @@
+"""Apache Kafka (KRaft) from the jars Maven resolves from Maven Central, run with Java 17.
+
+`ensure_kafka_jars` runs `mvn dependency:copy-dependencies` on deploy/local/kafka/pom.xml
+into a cache dir once. `KafkaCluster(n)` formats storage with kafka.tools.StorageTool
+and starts n combined broker+controller nodes on free 127.0.0.1 ports with a static
+controller quorum; `KafkaBroker` is the single-node case. Readiness: the AdminClient
+sees all n brokers.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from streams.services.base import ManagedProcess, ServiceError, free_port, tail
+
+KAFKA_VERSION = "4.1.1"
+POM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka"
+DEFAULT_CACHE = Path.home() / ".cache" / "ccpulse"
+JVM_OPTS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+LOG_OPTS = [
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+    "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
+    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+]
+
+
+def libs_dir(version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE) -> Path:
+    return cache_dir / f"kafka-{version}" / "libs"
+
+
+def ensure_kafka_jars(version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE, quiet: bool = False) -> Path:
+    """The libs dir with the broker jars, resolving them with Maven when missing."""
+    libs = libs_dir(version, cache_dir)
+    if libs.is_dir() and any(libs.glob("kafka_2.13-*.jar")):
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        msg = "Maven (mvn) is not installed: `apt-get install maven` (make test does it)"
+        raise ServiceError(msg)
+    if not quiet:
+        print(f"resolving Apache Kafka {version} jars from Maven Central into {libs} ...", file=sys.stderr)
+    result = subprocess.run(
+        [mvn, "-q", "-B", f"-Dkafka.version={version}", "dependency:copy-dependencies",
+         f"-DoutputDirectory={libs}"],
+        cwd=POM_DIR, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
+        msg = f"mvn could not resolve Kafka {version} (exit {result.returncode}):\n{result.stdout[-2000:]}"
+        raise ServiceError(msg)
+    if not quiet:
+        print(f"{len(list(libs.glob('*.jar')))} jars ready", file=sys.stderr)
+    return libs
+
+
+def java_bin() -> str:
+    java = shutil.which("java")
+    if java is None:
+        msg = "Java is not installed: `apt-get install openjdk-17-jre-headless` (make test does it)"
+        raise ServiceError(msg)
+    return java
+
+
+def new_cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+class KafkaCluster:
+    """n combined (broker + controller) KRaft nodes on loopback."""
+
+    def __init__(self, work_dir: Path, nodes: int = 1, version: str = KAFKA_VERSION,
+                 cache_dir: Path = DEFAULT_CACHE) -> None:
+        self.work_dir = work_dir
+        self.n = nodes
+        self.version = version
+        self.libs = ensure_kafka_jars(version, cache_dir)
+        self.cluster_id = new_cluster_id()
+        self.broker_ports = [free_port() for _ in range(nodes)]
+        self.controller_ports = [free_port() for _ in range(nodes)]
+        self.processes: list[ManagedProcess | None] = [None] * nodes
+        self.ready_seconds = 0.0
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.broker_ports)
+
+    @property
+    def pid(self) -> int:
+        first = self.processes[0]
+        assert first is not None
+        return first.pid
+
+    def node_dir(self, i: int) -> Path:
+        return self.work_dir / f"node-{i + 1}"
+
+    def _properties(self, i: int) -> str:
+        rf = min(3, self.n)
+        voters = ",".join(f"{j + 1}@127.0.0.1:{p}" for j, p in enumerate(self.controller_ports))
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": str(i + 1),
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.broker_ports[i]},"
+            f"CONTROLLER://127.0.0.1:{self.controller_ports[i]}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.broker_ports[i]}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.node_dir(i) / "data"),
+            "num.partitions": "1",
+            "default.replication.factor": str(rf),
+            "min.insync.replicas": str(min(2, rf)),
+            "offsets.topic.replication.factor": str(rf),
+            "offsets.topic.num.partitions": "12",
+            "transaction.state.log.replication.factor": str(rf),
+            "transaction.state.log.min.isr": str(min(2, rf)),
+            "share.coordinator.state.topic.replication.factor": str(rf),
+            "share.coordinator.state.topic.min.isr": str(min(2, rf)),
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "false",
+            "log.segment.bytes": str(64 * 1024 * 1024),
+        }
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _format(self, i: int) -> Path:
+        node_dir = self.node_dir(i)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        config = node_dir / "server.properties"
+        config.write_text(self._properties(i))
+        result = subprocess.run(
+            [java_bin(), *LOG_OPTS, "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
+             "--config", str(config), "--cluster-id", self.cluster_id, "--ignore-formatted"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            msg = f"formatting Kafka storage of node {i + 1} failed: {result.stdout}{result.stderr}"
+            raise ServiceError(msg)
+        return config
+
+    def start(self, timeout_s: float = 90.0) -> KafkaCluster:
+        configs = [self._format(i) for i in range(self.n)]
+        try:
+            for i in range(self.n):
+                self._start_node(i, configs[i])
+            first = self.processes[0]
+            assert first is not None
+            self.ready_seconds = first.wait_ready(self._all_brokers_up, timeout_s, f"{self.n} broker(s) up")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_node(self, i: int, config: Path) -> None:
+        argv = [java_bin(), *JVM_OPTS, *LOG_OPTS, "-cp", f"{self.libs}/*", "kafka.Kafka", str(config)]
+        process = ManagedProcess(f"kafka-{i + 1}", argv, self.node_dir(i))
+        process.start()
+        self.processes[i] = process
+
+    def admin(self, quiet: bool = False) -> AdminClient:
+        config: dict[str, object] = {"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 3000}
+        if quiet:  # readiness probes: connection refusals are expected, not worth a log line
+            config["log_level"] = 0
+        return AdminClient(config)
+
+    def _all_brokers_up(self, expected: int | None = None) -> bool:
+        metadata = self.admin(quiet=True).list_topics(timeout=3)
+        return len(metadata.brokers) >= (expected or self.n)
+
+    def kill_node(self, i: int) -> None:
+        """SIGKILL one node (fault injection); `start_node(i)` brings it back."""
+        process = self.processes[i]
+        if process is not None:
+            process.kill()
+
+    def stop_node(self, i: int) -> None:
+        process = self.processes[i]
+        if process is not None:
+            process.stop()
+
+    def start_node(self, i: int, timeout_s: float = 60.0) -> float:
+        self._start_node(i, self.node_dir(i) / "server.properties")
+        process = self.processes[i]
+        assert process is not None
+        return process.wait_ready(lambda: self._node_up(i), timeout_s, f"node {i + 1} rejoined")
+
+    def _node_up(self, i: int) -> bool:
+        """The node itself answers metadata and sees the full cluster."""
+        admin = AdminClient(
+            {"bootstrap.servers": f"127.0.0.1:{self.broker_ports[i]}", "socket.timeout.ms": 3000, "log_level": 0}
+        )
+        metadata = admin.list_topics(timeout=3)
+        return metadata.orig_broker_id == i + 1 and len(metadata.brokers) >= self.n
+
+    def server_version(self) -> str:
+        jars = sorted(self.libs.glob("kafka-clients-*.jar"))
+        return jars[0].stem.removeprefix("kafka-clients-") if jars else self.version
+
+    def log_tail(self, i: int = 0) -> str:
+        return tail(self.node_dir(i) / f"kafka-{i + 1}.log")
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process is not None:
+                process.stop(timeout_s=20)
+
+
+def KafkaBroker(work_dir: Path, version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE) -> KafkaCluster:  # noqa: N802
+    """A single combined broker + controller node."""
+    return KafkaCluster(work_dir, nodes=1, version=version, cache_dir=cache_dir)

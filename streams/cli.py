@@ -72,7 +72,9 @@ def cmd_services_prepare(args: argparse.Namespace, settings: Settings) -> int:
     from streams.services.kafka import ensure_kafka_jars
 
     libs = ensure_kafka_jars(args.kafka_version, Path(args.cache_dir))
-    _emit(args, [{"kafka": args.kafka_version, "jars": len(list(libs.glob("*.jar"))), "dir": libs}], "prepare")
+    _emit(
+        args, [{"kafka": args.kafka_version, "jars": len(list(libs.glob("*.jar"))), "dir": libs}], "prepare"
+    )
     return 0
 
 

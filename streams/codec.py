@@ -59,12 +59,20 @@ _INT_RANGE = (-(2**31), 2**31 - 1)
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 # Logical types fastavro would turn into datetime/date/time objects; ours stay ints.
 _TIME_LOGICAL_TYPES = frozenset(
-    {"timestamp-millis", "timestamp-micros", "local-timestamp-millis", "local-timestamp-micros",
-     "date", "time-millis", "time-micros"}
+    {
+        "timestamp-millis",
+        "timestamp-micros",
+        "local-timestamp-millis",
+        "local-timestamp-micros",
+        "date",
+        "time-millis",
+        "time-micros",
+    }
 )
 
 
 # --- domain <-> Avro record -------------------------------------------------------
+
 
 def _symbols(enum: Any) -> dict[str, Any]:
     return {member.value: member for member in enum}
@@ -76,56 +84,92 @@ _SEGMENTS, _RESOLUTIONS, _AGENT_STATES = _symbols(Segment), _symbols(Resolution)
 
 def _contact_to_record(e: ContactEvent) -> dict[str, Any]:
     return {
-        "event_id": e.event_id, "contact_id": e.contact_id, "type": e.type.value,
-        "channel": e.channel.value, "region": e.region, "queue": e.queue, "language": e.language,
-        "customer_ref": e.customer_ref, "event_time_ms": e.event_time_ms,
-        "platform": None if e.platform is None else e.platform.value, "segment": e.segment.value,
-        "priority": e.priority, "agent_id": e.agent_id,
+        "event_id": e.event_id,
+        "contact_id": e.contact_id,
+        "type": e.type.value,
+        "channel": e.channel.value,
+        "region": e.region,
+        "queue": e.queue,
+        "language": e.language,
+        "customer_ref": e.customer_ref,
+        "event_time_ms": e.event_time_ms,
+        "platform": None if e.platform is None else e.platform.value,
+        "segment": e.segment.value,
+        "priority": e.priority,
+        "agent_id": e.agent_id,
         "resolution": None if e.resolution is None else e.resolution.value,
-        "reason_code": e.reason_code, "home_region": e.home_region,
+        "reason_code": e.reason_code,
+        "home_region": e.home_region,
     }
 
 
 def _contact_from_record(r: dict[str, Any]) -> ContactEvent:
     platform, resolution = r["platform"], r["resolution"]
     return ContactEvent(
-        event_id=r["event_id"], contact_id=r["contact_id"], type=_CONTACT_TYPES[r["type"]],
-        channel=_CHANNELS[r["channel"]], region=r["region"], queue=r["queue"], language=r["language"],
-        customer_ref=r["customer_ref"], event_time_ms=r["event_time_ms"],
-        platform=None if platform is None else _PLATFORMS[platform], segment=_SEGMENTS[r["segment"]],
-        priority=r["priority"], agent_id=r["agent_id"],
+        event_id=r["event_id"],
+        contact_id=r["contact_id"],
+        type=_CONTACT_TYPES[r["type"]],
+        channel=_CHANNELS[r["channel"]],
+        region=r["region"],
+        queue=r["queue"],
+        language=r["language"],
+        customer_ref=r["customer_ref"],
+        event_time_ms=r["event_time_ms"],
+        platform=None if platform is None else _PLATFORMS[platform],
+        segment=_SEGMENTS[r["segment"]],
+        priority=r["priority"],
+        agent_id=r["agent_id"],
         resolution=None if resolution is None else _RESOLUTIONS[resolution],
-        reason_code=r["reason_code"], home_region=r["home_region"],
+        reason_code=r["reason_code"],
+        home_region=r["home_region"],
     )
 
 
 def _agent_to_record(e: AgentEvent) -> dict[str, Any]:
     return {
-        "event_id": e.event_id, "agent_id": e.agent_id, "region": e.region, "state": e.state.value,
-        "event_time_ms": e.event_time_ms, "skills": list(e.skills), "languages": list(e.languages),
+        "event_id": e.event_id,
+        "agent_id": e.agent_id,
+        "region": e.region,
+        "state": e.state.value,
+        "event_time_ms": e.event_time_ms,
+        "skills": list(e.skills),
+        "languages": list(e.languages),
         "chat_concurrency": e.chat_concurrency,
     }
 
 
 def _agent_from_record(r: dict[str, Any]) -> AgentEvent:
     return AgentEvent(
-        event_id=r["event_id"], agent_id=r["agent_id"], region=r["region"], state=_AGENT_STATES[r["state"]],
-        event_time_ms=r["event_time_ms"], skills=tuple(r["skills"]), languages=tuple(r["languages"]),
+        event_id=r["event_id"],
+        agent_id=r["agent_id"],
+        region=r["region"],
+        state=_AGENT_STATES[r["state"]],
+        event_time_ms=r["event_time_ms"],
+        skills=tuple(r["skills"]),
+        languages=tuple(r["languages"]),
         chat_concurrency=r["chat_concurrency"],
     )
 
 
 def _survey_to_record(e: SurveyEvent) -> dict[str, Any]:
     return {
-        "event_id": e.event_id, "contact_id": e.contact_id, "region": e.region,
-        "channel": e.channel.value, "score": e.score, "event_time_ms": e.event_time_ms,
+        "event_id": e.event_id,
+        "contact_id": e.contact_id,
+        "region": e.region,
+        "channel": e.channel.value,
+        "score": e.score,
+        "event_time_ms": e.event_time_ms,
     }
 
 
 def _survey_from_record(r: dict[str, Any]) -> SurveyEvent:
     return SurveyEvent(
-        event_id=r["event_id"], contact_id=r["contact_id"], region=r["region"],
-        channel=_CHANNELS[r["channel"]], score=r["score"], event_time_ms=r["event_time_ms"],
+        event_id=r["event_id"],
+        contact_id=r["contact_id"],
+        region=r["region"],
+        channel=_CHANNELS[r["channel"]],
+        score=r["score"],
+        event_time_ms=r["event_time_ms"],
     )
 
 
@@ -146,6 +190,7 @@ _BINDING_BY_TYPE = {b.event_type: b for b in INPUT_BINDINGS.values()}
 
 
 # --- schemas --------------------------------------------------------------------
+
 
 def wire_schema(schema: Any) -> Any:
     """The schema as the codec reads and writes it: time logical types dropped, so
@@ -213,6 +258,7 @@ def _topic_schema(topic: str, schema_id: int, schema: Any) -> _TopicSchema:
 
 
 # --- the codec ----------------------------------------------------------------------
+
 
 class Codec:
     """Encodes and decodes every contract topic; one instance per process, thread-safe."""

@@ -33,9 +33,8 @@ def run_contract_demo(console: Console, *, json_output: bool, state_dir: Path) -
         with console.status("starting Tansu (embedded broker)...", spinner="dots") as status:
             broker.start()
             try:
-                console.print(
-                    f"Tansu ready on {broker.bootstrap_servers} in {broker.ready_seconds:.2f} s (pid {broker.pid})"
-                )
+                ready = f"{broker.ready_seconds:.2f} s (pid {broker.pid})"
+                console.print(f"Tansu ready on {broker.bootstrap_servers} in {ready}")
                 status.update("applying topic contracts...")
                 changes = apply_topics(broker.bootstrap_servers)
                 console.print(f"{len(changes)} topics applied from schemas/topics/")
@@ -77,5 +76,7 @@ def run_contract_demo(console: Console, *, json_output: bool, state_dir: Path) -
             table.add_row(*(str(v) for v in row.values()))
         console.print(table)
         verdict = "[green]all examples round-tripped[/green]" if ok else "[red]messages missing[/red]"
-        console.print(f"{verdict} in {elapsed:.1f} s; Tansu stopped. The live KPI view arrives with issue #8.")
+        console.print(
+            f"{verdict} in {elapsed:.1f} s; Tansu stopped. The live KPI view arrives with issue #8."
+        )
     return 0 if ok else 1

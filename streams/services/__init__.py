@@ -43,8 +43,12 @@ class ServiceStatus:
     endpoint: str
 
     def as_row(self) -> dict[str, Any]:
-        return {"service": self.name, "state": self.state, "pids": ",".join(map(str, self.pids)),
-                "endpoint": self.endpoint}
+        return {
+            "service": self.name,
+            "state": self.state,
+            "pids": ",".join(map(str, self.pids)),
+            "endpoint": self.endpoint,
+        }
 
 
 def _pids(info: ServiceInfo) -> tuple[int, ...]:
@@ -63,22 +67,40 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
         version = cluster.server_version()
     elif name == "clickhouse":
         ch = ClickHouseServer(work_dir).start()
-        service, endpoint, ports, version = ch, ch.endpoint, {"tcp": ch.tcp_port, "http": ch.http_port}, ch.version
+        service, endpoint, ports, version = (
+            ch,
+            ch.endpoint,
+            {"tcp": ch.tcp_port, "http": ch.http_port},
+            ch.version,
+        )
     elif name == "prometheus":
         targets = [i.endpoint for i in started.values() if i.extra.get("metrics")]
         prom = PrometheusServer(work_dir, targets=targets).start()
         service, endpoint, ports, version = prom, prom.url, {"http": prom.port}, prom.version
     elif name == "tansu":
         tansu = TansuBroker(work_dir).start()
-        service, endpoint, ports, version = tansu, tansu.bootstrap_servers, {"kafka": tansu.port}, tansu.version
+        service, endpoint, ports, version = (
+            tansu,
+            tansu.bootstrap_servers,
+            {"kafka": tansu.port},
+            tansu.version,
+        )
     else:
         msg = f"unknown service {name!r}; expected kafka, kafka-cluster, clickhouse, prometheus or tansu"
         raise ServiceError(msg)
     process = service.processes[0] if isinstance(service, KafkaCluster) else service.process
+    assert process is not None
     return ServiceInfo(
-        name=name, pid=service.pid, endpoint=endpoint, ports=ports, work_dir=str(work_dir),
-        log=str(process.log_path), started_at=process.started_at, ready_seconds=service.ready_seconds,
-        version=version, extra=extra,
+        name=name,
+        pid=service.pid,
+        endpoint=endpoint,
+        ports=ports,
+        work_dir=str(work_dir),
+        log=str(process.log_path),
+        started_at=process.started_at,
+        ready_seconds=service.ready_seconds,
+        version=version,
+        extra=extra,
     )
 
 

@@ -199,3 +199,9 @@ def stop_pid(pid: int, timeout_s: float = 15.0) -> bool:
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.1)
     return True
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to the process group led by ``pid``, if it still exists."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)

@@ -134,7 +134,11 @@ class ClickHouseServer:
         response = httpx.get(f"http://{self.host}:{self.http_port}/ping", timeout=2)
         if response.text.strip() != "Ok.":
             return False
-        self.version = str(self.client().execute("SELECT version()")[0][0])
+        client = self.client()
+        try:
+            self.version = str(client.execute("SELECT version()")[0][0])
+        finally:
+            client.disconnect()
         return True
 
     def client(self, **settings: object) -> Client:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from streams.services.base import ManagedProcess, ServiceError, free_port, tail
+from streams.services.base import ManagedProcess, ServiceError, free_port, signal_group, tail
 
 KAFKA_VERSION = "4.1.1"
 POM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka"
@@ -35,7 +36,9 @@ def libs_dir(version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE) -> P
     return cache_dir / f"kafka-{version}" / "libs"
 
 
-def ensure_kafka_jars(version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE, quiet: bool = False) -> Path:
+def ensure_kafka_jars(
+    version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE, quiet: bool = False
+) -> Path:
     """The libs dir with the broker jars, resolving them with Maven when missing."""
     libs = libs_dir(version, cache_dir)
     if libs.is_dir() and any(libs.glob("kafka_2.13-*.jar")):
@@ -47,9 +50,18 @@ def ensure_kafka_jars(version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CA
     if not quiet:
         print(f"resolving Apache Kafka {version} jars from Maven Central into {libs} ...", file=sys.stderr)
     result = subprocess.run(
-        [mvn, "-q", "-B", f"-Dkafka.version={version}", "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}"],
-        cwd=POM_DIR, capture_output=True, text=True, check=False,
+        [
+            mvn,
+            "-q",
+            "-B",
+            f"-Dkafka.version={version}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+        ],
+        cwd=POM_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
         msg = f"mvn could not resolve Kafka {version} (exit {result.returncode}):\n{result.stdout[-2000:]}"
@@ -68,14 +80,19 @@ def java_bin() -> str:
 
 
 def new_cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A Kafka Uuid (base64url, 22 chars); like Kafka's own, never starting with '-'."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaCluster:
     """n combined (broker + controller) KRaft nodes on loopback."""
 
-    def __init__(self, work_dir: Path, nodes: int = 1, version: str = KAFKA_VERSION,
-                 cache_dir: Path = DEFAULT_CACHE) -> None:
+    def __init__(
+        self, work_dir: Path, nodes: int = 1, version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE
+    ) -> None:
         self.work_dir = work_dir
         self.n = nodes
         self.version = version
@@ -134,9 +151,21 @@ class KafkaCluster:
         config = node_dir / "server.properties"
         config.write_text(self._properties(i))
         result = subprocess.run(
-            [java_bin(), *LOG_OPTS, "-cp", f"{self.libs}/*", "kafka.tools.StorageTool", "format",
-             "--config", str(config), "--cluster-id", self.cluster_id, "--ignore-formatted"],
-            capture_output=True, text=True, check=False,
+            [
+                java_bin(),
+                *LOG_OPTS,
+                "-cp",
+                f"{self.libs}/*",
+                "kafka.tools.StorageTool",
+                "format",
+                "--config",
+                str(config),
+                f"--cluster-id={self.cluster_id}",
+                "--ignore-formatted",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             msg = f"formatting Kafka storage of node {i + 1} failed: {result.stdout}{result.stderr}"
@@ -163,7 +192,10 @@ class KafkaCluster:
         self.processes[i] = process
 
     def admin(self, quiet: bool = False) -> AdminClient:
-        config: dict[str, object] = {"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 3000}
+        config: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "socket.timeout.ms": 3000,
+        }
         if quiet:  # readiness probes: connection refusals are expected, not worth a log line
             config["log_level"] = 0
         return AdminClient(config)
@@ -192,7 +224,11 @@ class KafkaCluster:
     def _node_up(self, i: int) -> bool:
         """The node itself answers metadata and sees the full cluster."""
         admin = AdminClient(
-            {"bootstrap.servers": f"127.0.0.1:{self.broker_ports[i]}", "socket.timeout.ms": 3000, "log_level": 0}
+            {
+                "bootstrap.servers": f"127.0.0.1:{self.broker_ports[i]}",
+                "socket.timeout.ms": 3000,
+                "log_level": 0,
+            }
         )
         metadata = admin.list_topics(timeout=3)
         return metadata.orig_broker_id == i + 1 and len(metadata.brokers) >= self.n
@@ -205,11 +241,16 @@ class KafkaCluster:
         return tail(self.node_dir(i) / f"kafka-{i + 1}.log")
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process is not None:
-                process.stop(timeout_s=20)
+        """SIGTERM every node first, then wait: controlled shutdowns run in parallel."""
+        running = [p for p in self.processes if p is not None and p.process is not None]
+        for process in running:
+            signal_group(process.pid, signal.SIGTERM)
+        for process in running:
+            process.stop(timeout_s=20)
 
 
-def KafkaBroker(work_dir: Path, version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE) -> KafkaCluster:  # noqa: N802
+def KafkaBroker(  # noqa: N802 - reads as a class at call sites
+    work_dir: Path, version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE
+) -> KafkaCluster:
     """A single combined broker + controller node."""
     return KafkaCluster(work_dir, nodes=1, version=version, cache_dir=cache_dir)

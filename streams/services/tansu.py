@@ -46,8 +46,14 @@ class TansuBroker:
     def start(self, timeout_s: float = 20.0) -> TansuBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         argv = [
-            tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         self.process = ManagedProcess("tansu", argv, self.work_dir)
         self.process.start()
@@ -61,7 +67,9 @@ class TansuBroker:
         return self
 
     def _ready(self) -> bool:
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 2000, "log_level": 0})
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 2000, "log_level": 0}
+        )
         return len(admin.list_topics(timeout=2).brokers) >= 1
 
     def stop(self) -> None:

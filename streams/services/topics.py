@@ -151,7 +151,8 @@ def _update(
                 ConfigResource.Type.TOPIC,
                 contract.name,
                 incremental_configs=[
-                    ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in differing.items()
+                    ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                    for k, v in differing.items()
                 ],
             )
             try:

@@ -31,9 +31,7 @@ def test_empty_key_is_refused() -> None:
 def test_secret_from_file_wins_and_is_never_shown(tmp_path: Path) -> None:
     secret = tmp_path / "key"
     secret.write_text("s3cr3t-from-file\n")
-    settings = load_settings(
-        {"CCPULSE_PSEUDONYM_KEY": "from-env", "CCPULSE_PSEUDONYM_KEY_FILE": str(secret)}
-    )
+    settings = load_settings({"CCPULSE_PSEUDONYM_KEY": "from-env", "CCPULSE_PSEUDONYM_KEY_FILE": str(secret)})
     assert settings.pseudonym_key is not None
     assert settings.pseudonym_key.get_secret_value() == "s3cr3t-from-file"
     assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings)

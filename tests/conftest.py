@@ -1,0 +1,64 @@
+"""Session fixtures that start real services once, lazily, and stop them by PID.
+
+A fixture that cannot start its service fails the test with the service's log
+tail: never a skip. Every service listens on 127.0.0.1 on free ports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from streams.services.clickhouse import ClickHouseServer
+from streams.services.kafka import KafkaCluster
+from streams.services.prometheus import PrometheusServer
+from streams.services.tansu import TansuBroker
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    broker = KafkaCluster(tmp_path_factory.mktemp("kafka"), nodes=1)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka-cluster"), nodes=3)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
+    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[Sequence[str]], PrometheusServer]]:
+    """Start a Prometheus scraping the given host:port targets; stopped after the test."""
+    started: list[PrometheusServer] = []
+
+    def start(targets: Sequence[str]) -> PrometheusServer:
+        server = PrometheusServer(tmp_path / f"prometheus-{len(started)}", targets=targets)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()

@@ -115,7 +115,15 @@ def start_services(names: list[str], state_dir: Path) -> dict[str, ServiceInfo]:
         work_dir = state_dir / name
         if work_dir.exists():
             shutil.rmtree(work_dir)
-        infos[name] = _start_one(name, work_dir, infos)
+        try:
+            infos[name] = _start_one(name, work_dir, infos)
+        except BaseException:
+            # all or nothing: stop what this call started, then report the failure
+            for info in infos.values():
+                for pid in _pids(info):
+                    stop_pid(pid)
+                (state_dir / f"{info.name}.json").unlink(missing_ok=True)
+            raise
         infos[name].save(state_dir)
     return infos
 

@@ -6,10 +6,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from streams.services.topics import apply_topics
 
 from streams.codec import Codec
 from streams.contracts import load_topic_contracts
+from streams.services.topics import apply_topics
 from streams.smoke import build_messages, consume, produce
 
 pytestmark = pytest.mark.kafka

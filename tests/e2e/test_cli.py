@@ -1,0 +1,87 @@
+"""The `ccpulse` command as a person or a script runs it: services, topics, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from streams.services.base import pid_alive
+
+pytestmark = pytest.mark.e2e
+
+
+def ccpulse(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
+    env["CCPULSE_STATE_DIR"] = str(state_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_services_up_status_topics_down(tmp_path: Path) -> None:
+    up = ccpulse(tmp_path, "--json", "services", "up", "tansu", "clickhouse")
+    try:
+        assert up.returncode == 0, up.stderr
+        started = {row["service"]: row for row in json.loads(up.stdout)}
+        assert set(started) == {"tansu", "clickhouse"}
+        pids = [int(row["pid"]) for row in started.values()]
+        assert all(pid_alive(pid) for pid in pids)  # still running after `up` exited
+
+        status = ccpulse(tmp_path, "--json", "services", "status")
+        assert {r["service"]: r["state"] for r in json.loads(status.stdout)} == {
+            "tansu": "running",
+            "clickhouse": "running",
+        }
+
+        again = ccpulse(tmp_path, "services", "up", "tansu")
+        assert again.returncode == 1 and "already running" in again.stderr
+
+        topics = ccpulse(tmp_path, "--json", "topics", "apply")  # finds the running broker
+        assert topics.returncode == 0, topics.stderr
+        assert {r["action"] for r in json.loads(topics.stdout)} == {"created"}
+    finally:
+        down = ccpulse(tmp_path, "--json", "services", "down")
+    assert down.returncode == 0, down.stderr
+    assert {r["service"] for r in json.loads(down.stdout)} == {"tansu", "clickhouse"}
+    assert not any(pid_alive(pid) for pid in pids)
+    assert json.loads(ccpulse(tmp_path, "--json", "services", "status").stdout) == []
+
+
+def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
+    result = ccpulse(tmp_path, "services", "up", "zookeeper")
+    assert result.returncode == 2
+    assert "unknown service(s) zookeeper" in result.stderr
+
+
+def test_contract_demo_on_tansu(tmp_path: Path) -> None:
+    result = ccpulse(tmp_path, "--json", "demo")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["ok"] is True
+    assert all(row["sent"] == row["received"] > 0 for row in summary["topics"])
+    assert len(summary["topics"]) == 8
+
+
+def test_help_names_env_vars_and_shows_no_secret(tmp_path: Path) -> None:
+    env_secret = "hunter2-do-not-print"
+    env = {**os.environ, "CCPULSE_PSEUDONYM_KEY": env_secret}
+    result = subprocess.run(
+        [sys.executable, "-m", "streams.cli", "topics", "apply", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "CCPULSE_BOOTSTRAP_SERVERS" in result.stdout
+    assert env_secret not in result.stdout + result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -205,3 +206,15 @@ def signal_group(pid: int, sig: signal.Signals) -> None:
     """Send ``sig`` to the process group led by ``pid``, if it still exists."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
+
+
+def require_binary(name: str, debian_package: str, candidates: Sequence[str] = ()) -> str:
+    """Path of an executable (explicit candidates first, then PATH) or a clear install hint."""
+    for candidate in candidates:
+        if Path(candidate).is_file():
+            return candidate
+    found = shutil.which(name)
+    if found is None:
+        msg = f"{name} is not installed: `apt-get install {debian_package}` (make test does it)"
+        raise ServiceError(msg)
+    return found

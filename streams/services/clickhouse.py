@@ -7,14 +7,13 @@ answers "Ok." and `SELECT version()` works over the native protocol.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import httpx
 from clickhouse_driver import Client
 
-from streams.services.base import ManagedProcess, ServiceError, free_port
+from streams.services.base import ManagedProcess, free_port, require_binary
 
 SERVER_CANDIDATES = ("/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server")
 
@@ -83,14 +82,7 @@ USERS = """<?xml version="1.0"?>
 
 
 def server_binary() -> str:
-    for candidate in SERVER_CANDIDATES:
-        if Path(candidate).is_file():
-            return candidate
-    found = shutil.which("clickhouse-server")
-    if found is None:
-        msg = "clickhouse-server is not installed: `apt-get install clickhouse-server` (make test does it)"
-        raise ServiceError(msg)
-    return found
+    return require_binary("clickhouse-server", "clickhouse-server", SERVER_CANDIDATES)
 
 
 class ClickHouseServer:

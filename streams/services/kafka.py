@@ -10,7 +10,6 @@ sees all n brokers.
 from __future__ import annotations
 
 import base64
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from streams.services.base import ManagedProcess, ServiceError, free_port, signal_group, tail
+from streams.services.base import ManagedProcess, ServiceError, free_port, require_binary, signal_group, tail
 
 KAFKA_VERSION = "4.1.1"
 POM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka"
@@ -43,10 +42,7 @@ def ensure_kafka_jars(
     libs = libs_dir(version, cache_dir)
     if libs.is_dir() and any(libs.glob("kafka_2.13-*.jar")):
         return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        msg = "Maven (mvn) is not installed: `apt-get install maven` (make test does it)"
-        raise ServiceError(msg)
+    mvn = require_binary("mvn", "maven")
     if not quiet:
         print(f"resolving Apache Kafka {version} jars from Maven Central into {libs} ...", file=sys.stderr)
     result = subprocess.run(
@@ -72,11 +68,7 @@ def ensure_kafka_jars(
 
 
 def java_bin() -> str:
-    java = shutil.which("java")
-    if java is None:
-        msg = "Java is not installed: `apt-get install openjdk-17-jre-headless` (make test does it)"
-        raise ServiceError(msg)
-    return java
+    return require_binary("java", "openjdk-17-jre-headless")
 
 
 def new_cluster_id() -> str:

@@ -5,7 +5,6 @@ Readiness: GET /-/ready. `query()` runs an instant PromQL query over the HTTP AP
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,15 +12,11 @@ from typing import Any
 import httpx
 import yaml
 
-from streams.services.base import ManagedProcess, ServiceError, free_port
+from streams.services.base import ManagedProcess, ServiceError, free_port, require_binary
 
 
 def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        msg = "prometheus is not installed: `apt-get install prometheus` (make test does it)"
-        raise ServiceError(msg)
-    return found
+    return require_binary("prometheus", "prometheus")
 
 
 class PrometheusServer:

@@ -11,12 +11,15 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from streams.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from streams.history.store import HistoryStore
 
 KAFKA_VERSION = "4.1.1"  # as in deploy/local/kafka/pom.xml and streams/services/kafka.py
 SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu")
@@ -96,6 +99,47 @@ def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def open_history_store(settings: Settings) -> HistoryStore:
+    """The configured HistoryStore: chdb under the state dir, or a ClickHouse server."""
+    if settings.history_backend == "chdb":
+        from streams.history.chdb_store import ChdbStore
+
+        return ChdbStore(settings.chdb_path(), database=settings.clickhouse_database)
+    from streams.history.clickhouse_store import ClickHouseDriverStore
+
+    password = settings.clickhouse_password.get_secret_value() if settings.clickhouse_password else ""
+    return ClickHouseDriverStore(
+        settings.clickhouse_host,
+        settings.clickhouse_port,
+        database=settings.clickhouse_database,
+        user=settings.clickhouse_user,
+        password=password,
+    )
+
+
+def cmd_history_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.history.migrate import migrate
+
+    store = open_history_store(settings)
+    try:
+        results = migrate(store)
+        where = f"{store.backend} {store.server_version()}, database {store.database}"
+    finally:
+        store.close()
+    _emit(args, [r.as_row() for r in results], f"history migrations on {where}")
+    return 0
+
+
+def cmd_history_query(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_history_store(settings)
+    try:
+        rows = store.query(args.sql)
+    finally:
+        store.close()
+    _emit(args, [{f"c{i}": v for i, v in enumerate(row)} for row in rows], "query")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_contract_demo
 
@@ -136,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     apply.set_defaults(func=cmd_topics_apply)
 
+    history = sub.add_parser(
+        "history", help="ClickHouse history (CCPULSE_HISTORY_BACKEND: chdb or clickhouse)"
+    )
+    history_sub = history.add_subparsers(dest="action", required=True)
+    history_sub.add_parser("migrate", help="apply the versioned migrations (idempotent)").set_defaults(
+        func=cmd_history_migrate
+    )
+    query = history_sub.add_parser("query", help="run an ad-hoc SELECT")
+    query.add_argument("sql")
+    query.set_defaults(func=cmd_history_query)
+
     demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -156,9 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     except Exception as exc:  # the CLI boundary: one clear line, not a traceback
+        from streams.history.store import HistoryError
         from streams.services.base import ServiceError
 
-        if isinstance(exc, ServiceError):
+        if isinstance(exc, ServiceError | HistoryError):
             err_console.print(f"[red]error:[/red] {exc}")
             return 1
         raise

@@ -1,0 +1,1 @@
+"""History in ClickHouse: the HistoryStore port, its two adapters and the migrations."""

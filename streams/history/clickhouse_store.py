@@ -1,0 +1,74 @@
+"""HistoryStore on a ClickHouse server over the native protocol (clickhouse-driver).
+
+Synchronous: callers on an event loop run it in an executor. Works with Debian's
+18.16 and with current servers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from clickhouse_driver import Client
+from clickhouse_driver.errors import Error as DriverError
+
+from streams.history.store import HistoryError, checked_identifier
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # the server and our columns are UTC
+    return value
+
+
+class ClickHouseDriverStore:
+    backend = "clickhouse"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        database: str = "ccpulse",
+        user: str = "default",
+        password: str = "",
+    ) -> None:
+        self.database = checked_identifier(database)
+        self._client = Client(host, port=port, user=user, password=password, connect_timeout=5)
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    def execute(self, sql: str) -> None:
+        try:
+            self._client.execute(sql)
+        except DriverError as exc:
+            msg = f"ClickHouse failed on {sql[:120]!r}: {exc}"
+            raise HistoryError(msg) from exc
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        for row in rows:
+            for value in row:
+                if isinstance(value, datetime) and value.tzinfo is None:
+                    msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
+                    raise HistoryError(msg)
+        try:
+            self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
+        except DriverError as exc:
+            msg = f"ClickHouse insert into {table} failed: {exc}"
+            raise HistoryError(msg) from exc
+        return len(rows)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            rows = self._client.execute(sql)
+        except DriverError as exc:
+            msg = f"ClickHouse failed on {sql[:120]!r}: {exc}"
+            raise HistoryError(msg) from exc
+        return [tuple(_aware(v) for v in row) for row in rows]
+
+    def server_version(self) -> str:
+        return str(self.query("SELECT version()")[0][0])
+
+    def close(self) -> None:
+        self._client.disconnect()

@@ -1,0 +1,150 @@
+"""One contract suite for both HistoryStore adapters: Debian's ClickHouse 18.16 server
+(clickhouse-driver, native protocol) and chdb (embedded, current ClickHouse). The same
+migrations must apply unchanged on both, and rows must come back identically."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from streams.history.chdb_store import ChdbStore
+from streams.history.clickhouse_store import ClickHouseDriverStore
+from streams.history.migrate import Migration, load_migrations, migrate
+from streams.history.store import HistoryError, HistoryStore
+from streams.services.clickhouse import ClickHouseServer
+
+pytestmark = [pytest.mark.contract, pytest.mark.clickhouse]
+
+TABLES = {
+    "contact_events",
+    "agent_events",
+    "survey_events",
+    "dead_letters",
+    "routing_decisions",
+    "kpi_minute",
+}
+T0 = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
+
+
+@pytest.fixture(params=["clickhouse-18.16", "chdb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    impl: HistoryStore
+    if request.param == "chdb":
+        impl = ChdbStore(tmp_path / "chdb", database=database)
+    else:
+        server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
+        impl = ClickHouseDriverStore(server.host, server.tcp_port, database=database)
+    yield impl
+    impl.close()
+
+
+def contact_row(event_id: str, region: str = "RU-MOW", ms: int = 0) -> tuple[object, ...]:
+    return (
+        event_id, "c-1", "ANSWERED", "VOICE", "", region, "billing", "ru", "STANDARD", 0,
+        "0" * 32, "a-7", "", "", "", T0, int(T0.timestamp() * 1000) + ms, 3, 42, T0,
+    )  # fmt: skip
+
+
+CONTACT_COLUMNS = [
+    "event_id", "contact_id", "type", "channel", "platform", "region", "queue", "language", "segment",
+    "priority", "customer_ref", "agent_id", "resolution", "reason_code", "home_region", "event_time",
+    "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at",
+]  # fmt: skip
+
+
+def test_migrations_apply_once_and_create_every_table(store: HistoryStore) -> None:
+    first = migrate(store)
+    assert [r.status for r in first] == ["applied"] * len(load_migrations())
+    second = migrate(store)
+    assert [r.status for r in second] == ["already applied"] * len(load_migrations())
+    tables = {
+        r[0] for r in store.query(f"SELECT name FROM system.tables WHERE database = '{store.database}'")
+    }
+    assert TABLES | {"schema_migrations"} <= tables
+
+
+def test_an_edited_migration_is_refused(store: HistoryStore) -> None:
+    migrate(store)
+    edited = [Migration(m.version, m.name, m.sql + "\n-- edited") for m in load_migrations()]
+    with pytest.raises(HistoryError, match="changed after it was applied"):
+        migrate(store, edited)
+
+
+def test_rows_round_trip_with_the_same_python_values(store: HistoryStore) -> None:
+    migrate(store)
+    table = f"{store.database}.contact_events"
+    assert store.insert(table, CONTACT_COLUMNS, [contact_row("e-1"), contact_row("e-2", "RU-KAM", 7)]) == 2
+    rows = store.query(
+        f"SELECT event_id, type, region, priority, event_time, event_time_ms, kafka_offset "
+        f"FROM {table} ORDER BY event_id"
+    )
+    ms = int(T0.timestamp() * 1000)
+    assert rows == [
+        ("e-1", "ANSWERED", "RU-MOW", 0, T0, ms, 42),
+        ("e-2", "ANSWERED", "RU-KAM", 0, T0, ms + 7, 42),
+    ]
+
+
+def test_arrays_and_quotes_survive(store: HistoryStore) -> None:
+    migrate(store)
+    table = f"{store.database}.agent_events"
+    columns = ["event_id", "agent_id", "region", "state", "skills", "languages", "chat_concurrency",
+               "event_time", "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at"]  # fmt: skip
+    store.insert(table, columns, [("e'1", 'a"7', "RU-PRI", "READY", ["billing", "tech"], ["ru", "zh"], 3,
+                                   T0, 0, 0, 0, T0)])  # fmt: skip
+    assert store.query(f"SELECT event_id, agent_id, skills, languages FROM {table}") == [
+        ("e'1", 'a"7', ["billing", "tech"], ["ru", "zh"])
+    ]
+
+
+def test_replayed_rows_count_once_with_uniq_exact(store: HistoryStore) -> None:
+    migrate(store)
+    table = f"{store.database}.contact_events"
+    batch = [contact_row(f"e-{i}") for i in range(100)]
+    store.insert(table, CONTACT_COLUMNS, batch)
+    store.insert(table, CONTACT_COLUMNS, batch)  # a retried batch
+    assert store.query(f"SELECT count(), uniqExact(event_id) FROM {table}") == [(200, 100)]
+    store.execute(f"OPTIMIZE TABLE {table} FINAL")
+    assert store.query(f"SELECT count() FROM {table}") == [(100,)]
+
+
+def test_day_partitions_can_be_dropped(store: HistoryStore) -> None:
+    migrate(store)
+    table = f"{store.database}.contact_events"
+    store.insert(table, CONTACT_COLUMNS, [contact_row("e-1")])
+    partitions = store.query(
+        f"SELECT DISTINCT partition FROM system.parts WHERE database = '{store.database}' "
+        "AND table = 'contact_events' AND active"
+    )
+    assert partitions == [("20261124",)]
+    store.execute(f"ALTER TABLE {table} DROP PARTITION 20261124")
+    assert store.query(f"SELECT count() FROM {table}") == [(0,)]
+
+
+def test_naive_datetimes_are_refused(store: HistoryStore) -> None:
+    migrate(store)
+    row = list(contact_row("e-1"))
+    row[15] = datetime(2026, 11, 24, 9, 30)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(HistoryError, match="naive datetime"):
+        store.insert(f"{store.database}.contact_events", CONTACT_COLUMNS, [tuple(row)])
+
+
+def test_bad_sql_is_a_history_error(store: HistoryStore) -> None:
+    with pytest.raises(HistoryError):
+        store.query("SELECT * FROM no_such_table_anywhere")
+
+
+def test_versions(store: HistoryStore) -> None:
+    version = store.server_version()
+    assert version.startswith("18.16") if store.backend == "clickhouse" else int(version.split(".")[0]) >= 24
+
+
+@pytest.mark.parametrize("name", ["ccpulse; DROP TABLE x", "a-b", "", "1abc", "x" * 65])
+def test_database_names_must_be_plain_identifiers(name: str, tmp_path: Path) -> None:
+    with pytest.raises(HistoryError, match="plain identifier"):
+        ChdbStore(tmp_path / "chdb", database=name)

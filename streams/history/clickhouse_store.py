@@ -6,6 +6,7 @@ Synchronous: callers on an event loop run it in an executor. Works with Debian's
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,9 @@ from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
 from streams.history.store import HistoryError, checked_identifier
+
+# The driver raises its own errors, but also raw socket errors when the server goes away.
+_FAILURES = (DriverError, OSError, EOFError)
 
 
 def _aware(value: Any) -> Any:
@@ -35,12 +39,14 @@ class ClickHouseDriverStore:
     ) -> None:
         self.database = checked_identifier(database)
         self._client = Client(host, port=port, user=user, password=password, connect_timeout=5)
+        self._lock = threading.Lock()  # one connection; callers may share the store across threads
         self.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
 
     def execute(self, sql: str) -> None:
         try:
-            self._client.execute(sql)
-        except DriverError as exc:
+            with self._lock:
+                self._client.execute(sql)
+        except _FAILURES as exc:
             msg = f"ClickHouse failed on {sql[:120]!r}: {exc}"
             raise HistoryError(msg) from exc
 
@@ -53,16 +59,18 @@ class ClickHouseDriverStore:
                     msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
                     raise HistoryError(msg)
         try:
-            self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
-        except DriverError as exc:
+            with self._lock:
+                self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
+        except _FAILURES as exc:
             msg = f"ClickHouse insert into {table} failed: {exc}"
             raise HistoryError(msg) from exc
         return len(rows)
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         try:
-            rows = self._client.execute(sql)
-        except DriverError as exc:
+            with self._lock:
+                rows = self._client.execute(sql)
+        except _FAILURES as exc:
             msg = f"ClickHouse failed on {sql[:120]!r}: {exc}"
             raise HistoryError(msg) from exc
         return [tuple(_aware(v) for v in row) for row in rows]
@@ -71,4 +79,5 @@ class ClickHouseDriverStore:
         return str(self.query("SELECT version()")[0][0])
 
     def close(self) -> None:
-        self._client.disconnect()
+        with self._lock:
+            self._client.disconnect()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.services.base import ServiceError, ServiceInfo, pid_alive, stop_pid
+from streams.services.base import ServiceError, ServiceInfo, pid_alive, process_start_ticks, stop_pid
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
@@ -52,6 +52,13 @@ class ServiceStatus:
 
 
 def _pids(info: ServiceInfo) -> tuple[int, ...]:
+    """The recorded PIDs that still belong to the processes we started."""
+    recorded = tuple(info.extra.get("pids", [info.pid]))
+    ticks = info.extra.get("start_ticks", {})
+    return tuple(p for p in recorded if str(p) not in ticks or process_start_ticks(p) == ticks[str(p)])
+
+
+def _recorded_pids(info: ServiceInfo) -> tuple[int, ...]:
     return tuple(info.extra.get("pids", [info.pid]))
 
 
@@ -90,6 +97,8 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
         raise ServiceError(msg)
     process = service.processes[0] if isinstance(service, KafkaCluster) else service.process
     assert process is not None
+    pids = extra.setdefault("pids", [service.pid])
+    extra["start_ticks"] = {str(pid): process_start_ticks(pid) for pid in pids}
     return ServiceInfo(
         name=name,
         pid=service.pid,
@@ -132,8 +141,8 @@ def services_status(state_dir: Path) -> list[ServiceStatus]:
     statuses = []
     for path in sorted(state_dir.glob("*.json")):
         info = ServiceInfo.load(path)
-        pids = _pids(info)
-        alive = [p for p in pids if pid_alive(p)]
+        pids = _recorded_pids(info)
+        alive = [p for p in _pids(info) if pid_alive(p)]
         state = "running" if len(alive) == len(pids) else ("partial" if alive else "stale")
         statuses.append(ServiceStatus(info.name, state, pids, info.endpoint))
     return statuses

@@ -218,3 +218,17 @@ def require_binary(name: str, debian_package: str, candidates: Sequence[str] = (
         msg = f"{name} is not installed: `apt-get install {debian_package}` (make test does it)"
         raise ServiceError(msg)
     return found
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` (clock ticks since boot, /proc/<pid>/stat field 22), or None.
+
+    Recorded with a PID so that a later `down` never signals a different process that
+    reused the PID after a reboot or a crash.
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)

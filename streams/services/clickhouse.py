@@ -139,3 +139,12 @@ class ClickHouseServer:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(timeout_s=20)
+
+    def restart(self, timeout_s: float = 60.0) -> float:
+        """Start again on the same ports and data (after `stop()`, for outage tests)."""
+        config = self.work_dir / "config.xml"
+        argv = [server_binary(), f"--config-file={config}"]
+        self.process = ManagedProcess("clickhouse", argv, self.work_dir)
+        self.process.start()
+        self.ready_seconds = self.process.wait_ready(self._ready, timeout_s, "ping + SELECT version()")
+        return self.ready_seconds

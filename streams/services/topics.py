@@ -10,6 +10,7 @@ reported. Brokers that cannot alter configs (Tansu) are reported, not fatal.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -112,7 +113,34 @@ def apply_topics(
         for contract in existing:
             topic = metadata.topics[contract.name]
             changes[contract.name] = _update(admin, contract, topic, current.get(contract.name), brokers)
+    _wait_until_visible(admin, {c.topic: c.partitions for c in changes.values() if c.action != "failed"})
     return [changes[c.name] for c in wanted]
+
+
+def _wait_until_visible(admin: AdminClient, partitions: dict[str, int]) -> None:
+    """Wait until the broker's metadata shows every topic with its partitions and their leaders.
+
+    CreateTopics and CreatePartitions answer once the controller has committed; the
+    brokers' metadata caches follow a little later (0.4 s measured after creating
+    the contract topics), and a producer or describe_topics in between sees the old
+    partition count.
+    """
+    deadline = time.monotonic() + TIMEOUT_S
+    while True:
+        topics = admin.list_topics(timeout=TIMEOUT_S).topics
+        lagging = [
+            name
+            for name, count in partitions.items()
+            if name not in topics
+            or len(topics[name].partitions) < count
+            or any(p.leader < 0 for p in topics[name].partitions.values())
+        ]
+        if not lagging:
+            return
+        if time.monotonic() > deadline:
+            msg = f"topics {', '.join(lagging)} not visible with all partitions after {TIMEOUT_S:.0f} s"
+            raise KafkaException(msg)
+        time.sleep(0.1)
 
 
 def _current_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str] | None]:

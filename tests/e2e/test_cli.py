@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.services.base import pid_alive
+from streams.services.base import pid_alive, stop_pid
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +85,21 @@ def test_help_names_env_vars_and_shows_no_secret(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert "CCPULSE_BOOTSTRAP_SERVERS" in result.stdout
     assert env_secret not in result.stdout + result.stderr
+
+
+def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
+    up = ccpulse(tmp_path, "--json", "services", "up", "tansu")
+    assert up.returncode == 0, up.stderr
+    pid = int(json.loads(up.stdout)[0]["pid"])
+    state_file = tmp_path / "services" / "tansu.json"
+    state = json.loads(state_file.read_text())
+    state["extra"]["start_ticks"] = {str(pid): 1}  # as if the PID now belonged to another process
+    state_file.write_text(json.dumps(state))
+    try:
+        status = json.loads(ccpulse(tmp_path, "--json", "services", "status").stdout)
+        assert status[0]["state"] == "stale"
+        ccpulse(tmp_path, "services", "down")
+        assert pid_alive(pid), "down signalled a process whose start time did not match"
+    finally:
+        stop_pid(pid)
+    assert not pid_alive(pid)

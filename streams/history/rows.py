@@ -1,0 +1,85 @@
+"""Domain events -> history rows (column order of the migrations). Pure mapping."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
+
+CONTACT_COLUMNS = (
+    "event_id", "contact_id", "type", "channel", "platform", "region", "queue", "language", "segment",
+    "priority", "customer_ref", "agent_id", "resolution", "reason_code", "home_region", "event_time",
+    "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at",
+)  # fmt: skip
+AGENT_COLUMNS = (
+    "event_id", "agent_id", "region", "state", "skills", "languages", "chat_concurrency",
+    "event_time", "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at",
+)  # fmt: skip
+SURVEY_COLUMNS = (
+    "event_id", "contact_id", "region", "channel", "score", "event_time", "event_time_ms",
+    "kafka_partition", "kafka_offset", "ingested_at",
+)  # fmt: skip
+DEAD_LETTER_COLUMNS = (
+    "original_topic", "original_partition", "original_offset", "original_key_b64", "original_value_b64",
+    "reason", "detail", "consumer", "failed_at", "failed_at_ms",
+)  # fmt: skip
+
+TABLE_OF_TOPIC = {
+    "cc.contact.events": ("contact_events", CONTACT_COLUMNS),
+    "cc.agent.events": ("agent_events", AGENT_COLUMNS),
+    "cc.survey.events": ("survey_events", SURVEY_COLUMNS),
+    "cc.dead-letter": ("dead_letters", DEAD_LETTER_COLUMNS),
+}
+
+
+def utc(ms: int) -> datetime:
+    """Whole seconds (DateTime); the milliseconds are kept in the *_ms column."""
+    return datetime.fromtimestamp(ms // 1000, tz=UTC)
+
+
+def contact_row(e: ContactEvent, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+    return (
+        e.event_id, e.contact_id, e.type.value, e.channel.value, e.platform.value if e.platform else "",
+        e.region, e.queue, e.language, e.segment.value, e.priority, e.customer_ref, e.agent_id or "",
+        e.resolution.value if e.resolution else "", e.reason_code or "", e.home_region or "",
+        utc(e.event_time_ms), e.event_time_ms, partition, offset, ingested,
+    )  # fmt: skip
+
+
+def agent_row(e: AgentEvent, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+    return (
+        e.event_id, e.agent_id, e.region, e.state.value, list(e.skills), list(e.languages),
+        e.chat_concurrency, utc(e.event_time_ms), e.event_time_ms, partition, offset, ingested,
+    )  # fmt: skip
+
+
+def survey_row(e: SurveyEvent, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+    return (
+        e.event_id, e.contact_id, e.region, e.channel.value, e.score, utc(e.event_time_ms), e.event_time_ms,
+        partition, offset, ingested,
+    )  # fmt: skip
+
+
+def dead_letter_row(record: dict[str, Any]) -> tuple[Any, ...]:
+    key = record.get("original_key")
+    return (
+        record["original_topic"], record["original_partition"], record["original_offset"],
+        base64.b64encode(key).decode() if key else "", base64.b64encode(record["original_value"]).decode(),
+        record["reason"], record["detail"], record["consumer"], utc(record["failed_at_ms"]),
+        record["failed_at_ms"],
+    )  # fmt: skip
+
+
+def event_row(topic: str, value: Any, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+    if isinstance(value, ContactEvent):
+        return contact_row(value, partition, offset, ingested)
+    if isinstance(value, AgentEvent):
+        return agent_row(value, partition, offset, ingested)
+    if isinstance(value, SurveyEvent):
+        return survey_row(value, partition, offset, ingested)
+    if topic == "cc.dead-letter":
+        return dead_letter_row(value)
+    msg = f"no history table for topic {topic!r} (value {type(value).__name__})"
+    raise KeyError(msg)

@@ -140,6 +140,30 @@ def cmd_history_query(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_history_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from streams.history.retention import DEFAULT_RETENTION_DAYS, drop_old_partitions
+
+    retention = dict(DEFAULT_RETENTION_DAYS)
+    for item in args.days or []:
+        table, _, days = item.partition("=")
+        if table not in retention or not days.isdigit():
+            err_console.print(
+                f"[red]--days {item!r}[/red]: expected TABLE=DAYS with TABLE in {sorted(retention)}"
+            )
+            return 2
+        retention[table] = int(days)
+    store = open_history_store(settings)
+    try:
+        dropped = drop_old_partitions(store, datetime.now(UTC).date(), retention, dry_run=args.dry_run)
+    finally:
+        store.close()
+    title = "partitions that would be dropped" if args.dry_run else "dropped partitions"
+    _emit(args, [d.as_row() for d in dropped], title)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_contract_demo
 
@@ -190,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     query = history_sub.add_parser("query", help="run an ad-hoc SELECT")
     query.add_argument("sql")
     query.set_defaults(func=cmd_history_query)
+
+    retention = history_sub.add_parser(
+        "retention", help="drop day partitions older than each table's retention"
+    )
+    retention.add_argument("--days", action="append", metavar="TABLE=DAYS", help="override, repeatable")
+    retention.add_argument("--dry-run", action="store_true", help="list what would be dropped")
+    retention.set_defaults(func=cmd_history_retention)
 
     demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
     demo.set_defaults(func=cmd_demo)

@@ -148,3 +148,31 @@ def test_versions(store: HistoryStore) -> None:
 def test_database_names_must_be_plain_identifiers(name: str, tmp_path: Path) -> None:
     with pytest.raises(HistoryError, match="plain identifier"):
         ChdbStore(tmp_path / "chdb", database=name)
+
+
+def test_retention_drops_only_old_day_partitions(store: HistoryStore) -> None:
+    from datetime import date, timedelta
+
+    from streams.history.retention import drop_old_partitions, partitions
+
+    migrate(store)
+    table = f"{store.database}.contact_events"
+    days = [T0 - timedelta(days=d) for d in (0, 1, 30, 31, 45)]
+    rows = []
+    for i, day in enumerate(days):
+        row = list(contact_row(f"e-{i}"))
+        row[15], row[16] = day, int(day.timestamp() * 1000)
+        rows.append(tuple(row))
+    store.insert(table, CONTACT_COLUMNS, rows)
+    today = date(2026, 11, 24)
+    planned = drop_old_partitions(store, today, {"contact_events": 30}, dry_run=True)
+    assert sorted(p.partition for p in planned) == ["20261010", "20261024"]
+    assert len(partitions(store, "contact_events")) == 5  # dry run changed nothing
+    dropped = drop_old_partitions(store, today, {"contact_events": 30, "kpi_minute": None})
+    assert [(p.partition, p.rows) for p in sorted(dropped, key=lambda p: p.partition)] == [
+        ("20261010", 1),
+        ("20261024", 1),
+    ]
+    assert sorted(partitions(store, "contact_events")) == ["20261025", "20261123", "20261124"]
+    with pytest.raises(ValueError, match="expected >= 1"):
+        drop_old_partitions(store, today, {"contact_events": 0})

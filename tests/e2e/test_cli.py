@@ -103,3 +103,19 @@ def test_down_never_signals_a_reused_pid(tmp_path: Path) -> None:
     finally:
         stop_pid(pid)
     assert not pid_alive(pid)
+
+
+def test_history_migrate_query_and_retention_on_chdb(tmp_path: Path) -> None:
+    migrate = ccpulse(tmp_path, "--json", "history", "migrate")
+    assert migrate.returncode == 0, migrate.stderr
+    assert {r["status"] for r in json.loads(migrate.stdout)} == {"applied"}
+    again = ccpulse(tmp_path, "--json", "history", "migrate")
+    assert {r["status"] for r in json.loads(again.stdout)} == {"already applied"}
+    tables = ccpulse(
+        tmp_path, "--json", "history", "query", "SELECT name FROM system.tables WHERE database = 'ccpulse'"
+    )
+    assert {"contact_events", "kpi_minute", "sink_offsets"} <= {r["c0"] for r in json.loads(tables.stdout)}
+    retention = ccpulse(tmp_path, "--json", "history", "retention", "--dry-run")
+    assert retention.returncode == 0 and json.loads(retention.stdout) == []
+    bad = ccpulse(tmp_path, "history", "query", "SELECT * FROM nope")
+    assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr

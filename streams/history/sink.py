@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from prometheus_client import CollectorRegistry
 
+from streams import metrics
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.history.rows import TABLE_OF_TOPIC, event_row
@@ -36,6 +38,14 @@ _KAFKA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 log = logging.getLogger("ccpulse.history.sink")
 
 SINK_TOPICS = tuple(TABLE_OF_TOPIC)
+SINK_METRICS = (
+    "ccpulse_history_rows_written_total",
+    "ccpulse_history_batches_total",
+    "ccpulse_history_batch_rows",
+    "ccpulse_history_write_seconds",
+    "ccpulse_history_write_failures_total",
+    "ccpulse_history_invalid_skipped_total",
+)
 OFFSET_COLUMNS = (
     "consumer_group", "topic", "kafka_partition", "start_offset", "end_offset", "row_count", "written_at",
 )  # fmt: skip
@@ -68,6 +78,7 @@ class HistorySink:
         max_wait_s: float = 1.0,
         max_backoff_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.group = str(consumer_config["group.id"])
         for name in (self.group, *topics):
@@ -83,6 +94,7 @@ class HistorySink:
         self._first_pending_at: float | None = None
         self._pending_rows = 0
         self.stats = SinkStats()
+        self._metrics = metrics.create(registry or CollectorRegistry(), SINK_METRICS)
 
     # -- positions -------------------------------------------------------------------
 
@@ -153,6 +165,7 @@ class HistorySink:
             value = self._codec.decode(topic, message.value())
         except InvalidEvent:
             self.stats.skipped_invalid += 1
+            self._metrics["ccpulse_history_invalid_skipped_total"].labels(topic).inc()
             return
         ingested = datetime.now(UTC).replace(microsecond=0)
         pending.rows.append(event_row(topic, value, partition, offset, ingested))
@@ -176,6 +189,7 @@ class HistorySink:
                 break
             except HistoryError as exc:
                 self.stats.write_failures += 1
+                self._metrics["ccpulse_history_write_failures_total"].inc()
                 if not retry or (stop is not None and stop.is_set()):
                     raise
                 held = self._pending_rows
@@ -199,6 +213,7 @@ class HistorySink:
         by_table: dict[str, list[tuple[Any, ...]]] = {}
         for (topic, _), batch in pending.items():
             by_table.setdefault(topic, []).extend(batch.rows)
+        started = time.perf_counter()
         for topic, rows in by_table.items():
             table, columns = TABLE_OF_TOPIC[topic]
             self._store.insert(f"{db}.{table}", columns, rows)
@@ -207,7 +222,15 @@ class HistorySink:
             (self.group, t, p, b.start, b.end, len(b.rows), now) for (t, p), b in sorted(pending.items())
         ]
         self._store.insert(f"{db}.sink_offsets", OFFSET_COLUMNS, bookkeeping)
-        self.stats.rows_written += sum(len(rows) for rows in by_table.values())
+        written = sum(len(rows) for rows in by_table.values())
+        self.stats.rows_written += written
+        self._metrics["ccpulse_history_write_seconds"].observe(time.perf_counter() - started)
+        self._metrics["ccpulse_history_batches_total"].inc()
+        self._metrics["ccpulse_history_batch_rows"].observe(written)
+        for topic, rows in by_table.items():
+            self._metrics["ccpulse_history_rows_written_total"].labels(TABLE_OF_TOPIC[topic][0]).inc(
+                len(rows)
+            )
 
     def _wait_paused(self, seconds: float) -> None:
         assignment = self._consumer.assignment()

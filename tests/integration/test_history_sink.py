@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from prometheus_client import CollectorRegistry
 
 from streams.codec import Codec
 from streams.domain.events import Channel, ContactEvent, ContactEventType
@@ -110,8 +111,16 @@ def assert_offsets_contiguous(store: HistoryStore, group: str) -> None:
 def test_every_event_written_once_and_malformed_skipped(topics: str, store: HistoryStore) -> None:
     prefix, group = f"once{uuid.uuid4().hex[:6]}", f"sink-{uuid.uuid4().hex[:6]}"
     produce(topics, make_events(prefix, 5000), malformed=10)
-    stats = sink(topics, store, group, max_rows=1000).run(threading.Event(), idle_exit_s=4)
+    registry = CollectorRegistry()
+    stats = sink(topics, store, group, max_rows=1000, registry=registry).run(threading.Event(), idle_exit_s=4)
     assert counts(store, prefix) == (5000, 5000)
+    written = registry.get_sample_value("ccpulse_history_rows_written_total", {"table": "contact_events"})
+    assert written is not None and written >= 5000
+    assert (
+        registry.get_sample_value("ccpulse_history_invalid_skipped_total", {"topic": TOPIC})
+        == stats.skipped_invalid
+    )
+    assert registry.get_sample_value("ccpulse_history_batches_total") == stats.batches
     assert stats.skipped_invalid >= 10
     assert stats.batches >= 5  # 1000-row batches
     assert_offsets_contiguous(store, group)

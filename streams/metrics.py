@@ -1,0 +1,217 @@
+"""The metric catalogue: every ccpulse metric in one place, created on an injected registry.
+
+Base units (seconds, ratios 0..1), `_total` counters, prefix `ccpulse_`, labels limited
+to region/channel/skill/window/state/topic/reason/table (never an id). docs/metrics.md
+is generated from CATALOGUE (`python -m streams.metrics > docs/metrics.md`) and a test
+checks it is current. Per-region KPI gauges will come from a custom collector that
+reads state at scrape time (issue #4); their names are catalogued here already.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+ALLOWED_LABELS = frozenset(
+    {"region", "channel", "skill", "window", "state", "topic", "reason", "table", "method"}
+)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str  # counter | gauge | histogram | collector-gauge (read at scrape time)
+    unit: str
+    labels: tuple[str, ...]
+    help: str
+
+
+CATALOGUE: tuple[MetricSpec, ...] = (
+    # KPIs per region x channel (custom collector, issue #4)
+    MetricSpec(
+        "ccpulse_service_level_ratio",
+        "collector-gauge",
+        "ratio",
+        ("region", "channel", "window"),
+        "Answered within the channel's threshold / (answered + abandoned after the short threshold).",
+    ),
+    MetricSpec(
+        "ccpulse_asa_seconds",
+        "collector-gauge",
+        "seconds",
+        ("region", "channel", "window"),
+        "Mean queue wait of answered contacts.",
+    ),
+    MetricSpec(
+        "ccpulse_aht_seconds",
+        "collector-gauge",
+        "seconds",
+        ("region", "channel", "window"),
+        "Mean handle time (talk + hold + ACW) of handled contacts.",
+    ),
+    MetricSpec(
+        "ccpulse_abandonment_ratio",
+        "collector-gauge",
+        "ratio",
+        ("region", "channel", "window"),
+        "Abandoned / offered, both without short abandons.",
+    ),
+    MetricSpec(
+        "ccpulse_contacts_in_queue",
+        "collector-gauge",
+        "contacts",
+        ("region", "channel", "skill"),
+        "Contacts waiting now.",
+    ),
+    MetricSpec(
+        "ccpulse_oldest_contact_age_seconds",
+        "collector-gauge",
+        "seconds",
+        ("region", "channel", "skill"),
+        "Age of the oldest waiting contact.",
+    ),
+    MetricSpec(
+        "ccpulse_agents",
+        "collector-gauge",
+        "agents",
+        ("region", "state"),
+        "Agents by state (LOGGED_IN, READY, ON_CONTACT, ACW, NOT_READY).",
+    ),
+    MetricSpec(
+        "ccpulse_first_line_resolution_ratio",
+        "collector-gauge",
+        "ratio",
+        ("region", "channel", "window"),
+        "Ended contacts resolved at the first line / ended contacts.",
+    ),
+    MetricSpec(
+        "ccpulse_csat_top_box_ratio",
+        "collector-gauge",
+        "ratio",
+        ("region", "channel", "window"),
+        "Surveys scoring 5 / surveys.",
+    ),
+    MetricSpec(
+        "ccpulse_staffing_gap_agents",
+        "collector-gauge",
+        "agents",
+        ("region", "channel"),
+        "Agents required by Erlang A for the SL target minus agents staffed.",
+    ),
+    # pipeline health
+    MetricSpec("ccpulse_events_in_total", "counter", "events", ("topic",), "Messages consumed per topic."),
+    MetricSpec(
+        "ccpulse_decode_errors_total",
+        "counter",
+        "events",
+        ("topic", "reason"),
+        "Messages that failed to decode or validate, by InvalidEvent reason.",
+    ),
+    MetricSpec(
+        "ccpulse_dead_letters_total",
+        "counter",
+        "events",
+        ("topic", "reason"),
+        "Messages sent to cc.dead-letter, by original topic and reason.",
+    ),
+    MetricSpec(
+        "ccpulse_late_events_total",
+        "counter",
+        "events",
+        ("topic",),
+        "Events older than the allowed lateness (history only).",
+    ),
+    MetricSpec(
+        "ccpulse_event_to_visible_seconds",
+        "histogram",
+        "seconds",
+        (),
+        "Event time to KPI visible in /metrics.",
+    ),
+    MetricSpec(
+        "ccpulse_consumer_lag_seconds",
+        "gauge",
+        "seconds",
+        ("topic",),
+        "Event time of the newest consumed message behind the wall clock.",
+    ),
+    MetricSpec(
+        "ccpulse_history_rows_written_total",
+        "counter",
+        "rows",
+        ("table",),
+        "Rows written to ClickHouse by the history sink.",
+    ),
+    MetricSpec(
+        "ccpulse_history_batches_total", "counter", "batches", (), "Batches written by the history sink."
+    ),
+    MetricSpec("ccpulse_history_batch_rows", "histogram", "rows", (), "Rows per history batch."),
+    MetricSpec(
+        "ccpulse_history_write_seconds", "histogram", "seconds", (), "Duration of one history batch write."
+    ),
+    MetricSpec(
+        "ccpulse_history_write_failures_total",
+        "counter",
+        "failures",
+        (),
+        "Failed history writes (each is retried with backoff; input paused meanwhile).",
+    ),
+    MetricSpec(
+        "ccpulse_history_invalid_skipped_total",
+        "counter",
+        "events",
+        ("topic",),
+        "Undecodable messages the history sink skipped (their dead-letter copy is stored).",
+    ),
+)
+
+_ROW_BUCKETS = (10, 100, 1_000, 5_000, 10_000, 20_000, 50_000, 100_000)
+
+
+def spec(name: str) -> MetricSpec:
+    for item in CATALOGUE:
+        if item.name == name:
+            return item
+    msg = f"{name!r} is not in the metric catalogue"
+    raise KeyError(msg)
+
+
+def create(registry: CollectorRegistry, names: tuple[str, ...]) -> dict[str, Any]:
+    """prometheus_client objects for the named (non-collector) metrics on ``registry``."""
+    created: dict[str, Any] = {}
+    for name in names:
+        item = spec(name)
+        if item.kind == "counter":
+            created[name] = Counter(name.removesuffix("_total"), item.help, item.labels, registry=registry)
+        elif item.kind == "gauge":
+            created[name] = Gauge(name, item.help, item.labels, registry=registry)
+        elif item.kind == "histogram":
+            buckets = _ROW_BUCKETS if item.unit == "rows" else LATENCY_BUCKETS
+            created[name] = Histogram(name, item.help, item.labels, registry=registry, buckets=buckets)
+        else:
+            msg = f"{name} is read at scrape time by a collector, not created here"
+            raise ValueError(msg)
+    return created
+
+
+def markdown() -> str:
+    lines = [
+        "# Metric catalogue",
+        "",
+        "Generated from `streams/metrics.py` (`python -m streams.metrics > docs/metrics.md`); a test fails",
+        "when this file is out of date. Units are base units; ratios are 0..1.",
+        "",
+        "| metric | type | unit | labels | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for item in CATALOGUE:
+        labels = ", ".join(item.labels) or "-"
+        lines.append(f"| `{item.name}` | {item.kind} | {item.unit} | {labels} | {item.help} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

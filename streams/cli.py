@@ -164,6 +164,16 @@ def cmd_history_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.simulator.__main__ import main as simulate_main
+
+    argv = list(args.args)
+    if "--bootstrap-servers" not in argv:
+        argv += ["--bootstrap-servers", _default_bootstrap(settings)]
+    simulate_main(argv)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_contract_demo
 
@@ -222,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("--dry-run", action="store_true", help="list what would be dropped")
     retention.set_defaults(func=cmd_history_retention)
 
+    simulate = sub.add_parser(
+        "simulate",
+        help="the digital twin: simulated traffic to a file or Kafka (`ccpulse simulate -- --help`)",
+        add_help=False,
+        description="Options after the command are the simulator's; see docs/simulator.md.",
+    )
+    simulate.set_defaults(func=cmd_simulate, args=[])
+
     demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
     demo.set_defaults(func=cmd_demo)
     return parser
@@ -229,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "simulate":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "simulate":
+        args.args = [a for a in extra if a != "--"]
     try:
         settings = load_settings()
     except ValueError as exc:

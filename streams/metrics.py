@@ -101,6 +101,63 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         ("region", "channel"),
         "Agents required by Erlang A for the SL target minus agents staffed.",
     ),
+    # KPI counters per region x channel: what the roll-up recording rules sum (ratios cannot be averaged)
+    MetricSpec(
+        "ccpulse_contacts_offered_total",
+        "counter",
+        "contacts",
+        ("region", "channel"),
+        "Contacts that entered a queue (bucket of queue entry).",
+    ),
+    MetricSpec(
+        "ccpulse_contacts_answered_total",
+        "counter",
+        "contacts",
+        ("region", "channel"),
+        "Contacts answered by an agent.",
+    ),
+    MetricSpec(
+        "ccpulse_contacts_answered_within_threshold_total",
+        "counter",
+        "contacts",
+        ("region", "channel"),
+        "Contacts answered within the channel's service-level threshold.",
+    ),
+    MetricSpec(
+        "ccpulse_contacts_abandoned_total",
+        "counter",
+        "contacts",
+        ("region", "channel"),
+        "Contacts that left the queue unanswered (short abandons included).",
+    ),
+    MetricSpec(
+        "ccpulse_contacts_short_abandoned_total",
+        "counter",
+        "contacts",
+        ("region", "channel"),
+        "Abandons within the short threshold (5 s), excluded from SL and abandonment.",
+    ),
+    MetricSpec(
+        "ccpulse_answered_wait_seconds_total",
+        "counter",
+        "seconds",
+        ("region", "channel"),
+        "Sum of queue waits of answered contacts (ASA = this / answered).",
+    ),
+    MetricSpec(
+        "ccpulse_contacts_handled_total",
+        "counter",
+        "contacts",
+        ("region", "channel"),
+        "Contacts whose after-call work ended.",
+    ),
+    MetricSpec(
+        "ccpulse_handle_seconds_total",
+        "counter",
+        "seconds",
+        ("region", "channel"),
+        "Sum of talk + hold + ACW of handled contacts (AHT = this / handled).",
+    ),
     # pipeline health
     MetricSpec("ccpulse_events_in_total", "counter", "events", ("topic",), "Messages consumed per topic."),
     MetricSpec(

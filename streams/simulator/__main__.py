@@ -1,0 +1,76 @@
+"""``python -m streams.simulator``: simulate to a file or Kafka (until ``ccpulse simulate`` exists).
+
+    python -m streams.simulator --regions RU-MOW,RU-PRI --hours 2 --speed 60 --seed 1 \
+        --to file --path /tmp/sim.bin [--duplicate 0.01 --late 0.01 --malformed 0.001]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+
+from streams.simulator.config import Faults
+from streams.simulator.run import RunSummary, run
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m streams.simulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--regions", default="", help="comma-separated region codes (default: all 67)")
+    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of arrivals")
+    parser.add_argument("--speed", type=float, default=None, help="x real time (default: unpaced)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--start", default=None, help="ISO start with offset, e.g. 2026-05-11T00:00+00:00")
+    parser.add_argument("--to", choices=("file", "kafka"), default="file")
+    parser.add_argument("--path", type=Path, default=Path("simulated.bin"))
+    parser.add_argument("--bootstrap-servers", default=None)
+    parser.add_argument("--duplicate", type=float, default=0.0)
+    parser.add_argument("--late", type=float, default=0.0)
+    parser.add_argument("--malformed", type=float, default=0.0)
+    parser.add_argument("--truth", type=Path, default=None, help="CSV of ground-truth KPIs per minute")
+    return parser.parse_args(argv)
+
+
+def _run(args: argparse.Namespace, on_progress: Callable[[int, int], None]) -> RunSummary:
+    return run(
+        regions=[r.strip() for r in args.regions.split(",") if r.strip()] or None,
+        duration_s=args.hours * 3600,
+        speed=args.speed,
+        seed=args.seed,
+        out=args.to,
+        path=args.path,
+        bootstrap_servers=args.bootstrap_servers,
+        start=datetime.fromisoformat(args.start) if args.start else None,
+        faults=Faults(duplicate=args.duplicate, late=args.late, malformed=args.malformed),
+        truth_path=args.truth,
+        on_progress=on_progress,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    console = Console()
+    columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[messages]:,} messages"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("simulate", total=args.hours * 3_600_000, messages=0)
+        summary = _run(args, lambda n, ms: progress.update(task, completed=ms, messages=n))
+    table = Table(title="simulation")
+    table.add_column("topic")
+    table.add_column("messages", justify="right")
+    for topic, count in sorted(summary.by_topic.items()):
+        table.add_row(topic, f"{count:,}")
+    table.add_row("total", f"{summary.messages:,}")
+    console.print(table)
+    console.print(
+        f"{summary.contacts:,} contacts, {summary.simulated_s / 3600:.2f} simulated h "
+        f"in {summary.wall_s:.1f} s ({summary.messages_per_s:,.0f} messages/s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

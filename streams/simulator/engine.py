@@ -1,0 +1,384 @@
+"""The discrete-event engine: arrivals in, raw items out in event-time order.
+
+One clock (epoch ms), one heap of timed steps (abandon, hold start/end, talk end, ACW
+end, survey, staffing). Arrivals come from ``ArrivalModel`` hour by hour and are
+merged with the heap. Queues are FIFO per region x queue; an agent with a free slot
+takes the oldest waiting contact. The engine draws no random numbers: every random
+value comes with the arrival, so the output is a pure function of (config, seed,
+start, end, routing policy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from streams.domain.events import AgentState, Channel, ContactEventType, Platform, Resolution, Segment
+from streams.domain.pseudonym import pseudonymise
+from streams.domain.regions import Region
+from streams.simulator.arrivals import HOUR_MS, ArrivalChunk, ArrivalModel
+from streams.simulator.config import (
+    DEFAULT_PLATFORMS,
+    REASON_CODES,
+    SEGMENTS,
+    WECHAT_REGIONS,
+    WECHAT_SHARE,
+    ZH_QUEUE,
+    SimConfig,
+)
+from streams.simulator.model import AGENT, CONTACT, SURVEY, Agent, Contact, QueueState, RawItem, RoutingPolicy
+from streams.simulator.shifts import apply_staffing
+from streams.simulator.staffing import INTERVAL_MS, StaffingPlan
+
+_ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF = range(7)
+_T = ContactEventType
+_BATCH = 2048
+MAX_DRAIN_MS = 2 * 86_400_000  # longest the run goes on after the last arrival
+
+
+@dataclass
+class Truth:
+    """The simulator's own bookkeeping per (region, channel): ground truth for tests."""
+
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    answered_within_target: int = 0
+    wait_ms_answered: int = 0
+
+
+class Engine:
+    def __init__(
+        self, config: SimConfig, regions: tuple[Region, ...], seed: int, routing: RoutingPolicy
+    ) -> None:
+        self.config, self.regions, self.seed, self.routing = config, regions, seed, routing
+        self.model = ArrivalModel(config, regions, seed)
+        self.plan = StaffingPlan(self.model)
+        self.queues: dict[tuple[str, str], QueueState] = {}
+        self.truth: dict[tuple[str, Channel], Truth] = defaultdict(Truth)
+        self._heap: list[tuple[int, int, int, object]] = []
+        self._next_seq = itertools.count(1).__next__  # heap tie-break: first scheduled, first done
+        self._next_no = itertools.count(1).__next__  # event numbers: the tail of each event_id
+        self.out: list[RawItem] = []
+        self.end_ms: int | None = None
+        self.agent_count: dict[tuple[str, str], int] = defaultdict(int)
+        self.active = 0  # contacts not yet finished (waiting, in service or awaiting a survey)
+        self._recent: dict[str, list[str]] = {r.code: [] for r in regions}
+        self._customers = 0
+        pseudonymise("0", config.pseudonym_key)  # rejects an empty key as the domain does
+        self._hmac = hmac.new(config.pseudonym_key, digestmod=hashlib.sha256)
+        self._contacts = 0
+        self._platforms = tuple(DEFAULT_PLATFORMS.items())
+        # per channel index: (channel, queue, talk share, reason codes, answer target ms)
+        self._channel_info = [
+            (c, p.queue, 1.0 - p.handle.acw_share, REASON_CODES[c], p.answer_target_s * 1000)
+            for c, p in ((c, config.channels[c]) for c in self.model.channels)
+        ]
+        self._simulated = frozenset(r.code for r in regions)
+        self._region_info = [(r.code, r.code in WECHAT_REGIONS, self._recent[r.code]) for r in regions]
+        self._segments = tuple((Segment(name), share, priority) for name, share, priority in SEGMENTS)
+        self._platform_total = sum(share for _, share in self._platforms)
+
+    @property
+    def contacts(self) -> int:
+        """Contacts that arrived so far."""
+        return self._contacts
+
+    # -- QueueView for routing policies ---------------------------------------------
+
+    def waiting(self, region: str, queue: str) -> int:
+        q = self.queues.get((region, queue))
+        return 0 if q is None else q.n_waiting
+
+    def staffed(self, region: str, queue: str) -> int:
+        q = self.queues.get((region, queue))
+        return 0 if q is None else len(q.staffed)
+
+    def ready(self, region: str, queue: str) -> int:
+        q = self.queues.get((region, queue))
+        return 0 if q is None else len(q.ready)
+
+    # -- main loop ----------------------------------------------------------------------
+
+    def run(self, start_ms: int, end_ms: int) -> Iterator[list[RawItem]]:
+        """Batches of raw items in event-time order: arrivals in [start, end), then the
+        contacts still in the system run to completion."""
+        if start_ms % HOUR_MS:
+            msg = f"start_ms={start_ms} is not on a whole UTC hour"
+            raise ValueError(msg)
+        self._push(start_ms, _STAFF, None)
+        heap = self._heap
+        for hour in range(start_ms, end_ms, HOUR_MS):
+            chunk = self.model.chunk(hour)
+            times = chunk.time_ms
+            for i in range(len(times)):
+                t = times[i]
+                if t >= end_ms:
+                    break
+                while heap and heap[0][0] <= t:
+                    self._step(heapq.heappop(heap))
+                self._arrive(chunk, i, t)
+                if len(self.out) >= _BATCH:
+                    yield self._take()
+        self.end_ms = now = end_ms
+        while heap:
+            entry = heapq.heappop(heap)
+            now = max(now, entry[0])
+            self._step(entry)
+            if len(self.out) >= _BATCH:
+                yield self._take()
+        self._log_out_all(now)
+        if self.out:
+            yield self._take()
+
+    def _take(self) -> list[RawItem]:
+        out, self.out = self.out, []
+        return out
+
+    def _push(self, t: int, kind: int, subject: object) -> None:
+        heapq.heappush(self._heap, (t, self._next_seq(), kind, subject))
+
+    def _emit(self, t: int, kind: int, subject: object, a: object, b: object = None) -> None:
+        self.out.append((t, self._next_no(), kind, subject, a, b))
+
+    def _step(self, entry: tuple[int, int, int, object]) -> None:
+        t, _, kind, subject = entry
+        if kind == _STAFF:
+            self._staff(t)
+            return
+        contact: Contact = subject  # type: ignore[assignment]
+        if kind == _TALK_END:  # most frequent first
+            self._talk_end(contact, t)
+        elif kind == _ACW_END:
+            self._acw_end(contact, t)
+        elif kind == _ABANDON:
+            if contact.state == Contact.WAITING:
+                self._abandon(contact, t)
+        elif kind == _HOLD_START:
+            self._emit(t, CONTACT, contact, _T.HOLD_STARTED, contact.agent.ref)  # type: ignore[union-attr]
+            self._push(t + int(contact.talk_ms * 0.2), _HOLD_END, contact)
+        elif kind == _HOLD_END:
+            self._emit(t, CONTACT, contact, _T.HOLD_ENDED, contact.agent.ref)  # type: ignore[union-attr]
+        elif kind == _SURVEY:
+            self._survey(contact, t)
+
+    # -- contacts -----------------------------------------------------------------------
+
+    def _arrive(self, chunk: ArrivalChunk, i: int, t: int) -> None:
+        contact = self._new_contact(chunk, i, t)
+        self.active += 1
+        append, next_no = self.out.append, self._next_no
+        append((t, next_no(), CONTACT, contact, _T.ARRIVED, None))
+        target = self.routing.route(contact, self)
+        if target.region not in self._simulated:
+            msg = f"routing sent {contact.contact_id} to {target.region!r}, not a simulated region"
+            raise ValueError(msg)
+        contact.region, contact.queue = target.region, target.queue
+        queue = self._queue(target.region, target.queue)
+        truth = contact.truth = self.truth[(contact.region, contact.channel)]
+        truth.offered += 1
+        append((t, next_no(), CONTACT, contact, _T.QUEUED, None))
+        if queue.ready and not queue.n_waiting:
+            self._answer(contact, queue, queue.ready[0], t)
+            return
+        queue.waiting.append(contact)
+        queue.n_waiting += 1
+        if contact.patience_ms >= 0:
+            self._push(t + contact.patience_ms, _ABANDON, contact)
+
+    def _new_contact(self, chunk: ArrivalChunk, i: int, t: int) -> Contact:
+        cfg = self.config
+        code, wechat, recent = self._region_info[chunk.region[i]]
+        channel, queue_name, talk_share, reasons, target_ms = self._channel_info[chunk.channel[i]]
+        platform, language = None, "ru"
+        if channel is Channel.MESSENGER:
+            u = chunk.platform_u[i]
+            if wechat and u < WECHAT_SHARE:
+                platform, language, queue_name = Platform.WECHAT, "zh", ZH_QUEUE
+            else:
+                platform = self._pick_platform(u)
+        segment, priority = self._pick_segment(chunk.segment_u[i])
+        self._contacts += 1
+        contact = Contact(
+            f"c{self.seed}-{self._contacts:010d}", channel, platform, language, queue_name, code,
+            self._customer(recent, chunk.repeat_u[i]), segment, priority,
+            reasons[chunk.reason[i] % len(reasons)], t,
+        )  # fmt: skip
+        contact.target_ms = target_ms
+        handle_ms = int(chunk.handle_s[i] * 1000)
+        contact.handle_ms = handle_ms
+        contact.talk_ms = max(1, int(handle_ms * talk_share))
+        patience = chunk.patience_s[i]
+        contact.patience_ms = -1 if math.isinf(patience) else int(patience * 1000)
+        if channel is Channel.VOICE and chunk.hold_u[i] < cfg.hold_share:
+            contact.hold_at = 0.2 + 0.5 * chunk.hold_u[i] / cfg.hold_share
+        contact.outcome_u, contact.survey_u = chunk.outcome_u[i], chunk.survey_u[i]
+        contact.survey_delay_ms, contact.score_u = int(chunk.survey_delay_s[i] * 1000), chunk.score_u[i]
+        return contact
+
+    def _pick_platform(self, u: float) -> Platform:
+        # u is uniform on [0, 1); outside the WeChat draw it is reused, rescaled
+        x = u * self._platform_total
+        for platform, share in self._platforms:
+            x -= share
+            if x < 0:
+                return platform
+        return self._platforms[-1][0]
+
+    def _pick_segment(self, u: float) -> tuple[Segment, int]:
+        for segment, share, priority in self._segments:
+            u -= share
+            if u < 0:
+                return segment, priority
+        return Segment.STANDARD, 0
+
+    def _customer(self, recent: list[str], u: float) -> str:
+        share = self.config.repeat_share
+        if recent and u < share:
+            return recent[int(u / share * len(recent))]
+        self._customers += 1
+        ref = self._pseudonymise(f"79{(self.seed * 1_000_003 + self._customers) % 10**9:09d}")
+        if len(recent) >= self.config.recent_customers:
+            recent[self._customers % len(recent)] = ref
+        else:
+            recent.append(ref)
+        return ref
+
+    def _pseudonymise(self, phone_digits: str) -> str:
+        """``pseudonymise(phone_digits, key)`` (a test holds them equal) from a keyed HMAC state
+        prepared once: the customer draw is the engine's most frequent hash."""
+        mac = self._hmac.copy()
+        mac.update(phone_digits.encode())
+        return mac.hexdigest()[:32]
+
+    def _queue(self, region: str, name: str) -> QueueState:
+        queue = self.queues.get((region, name))
+        if queue is None:
+            queue = self.queues[(region, name)] = QueueState(region, name)
+        return queue
+
+    def _answer(self, contact: Contact, queue: QueueState, agent: Agent, t: int) -> None:
+        agent.busy += 1
+        ready = queue.ready
+        if agent.busy >= agent.concurrency:
+            ready.popleft()
+            agent.in_ready = False
+        elif len(ready) > 1:
+            ready.rotate(-1)  # spread multi-contact work across agents
+        contact.state, contact.agent, contact.answered_ms = Contact.ANSWERED, agent, t
+        append, next_no, ref = self.out.append, self._next_no, agent.ref
+        append((t, next_no(), CONTACT, contact, _T.OFFERED, ref))
+        append((t, next_no(), CONTACT, contact, _T.ANSWERED, ref))
+        if agent.busy == 1:
+            append((t, next_no(), AGENT, agent, AgentState.ON_CONTACT, None))
+        truth = contact.truth
+        wait = t - contact.arrived_ms
+        truth.answered += 1
+        truth.wait_ms_answered += wait
+        if wait <= contact.target_ms:
+            truth.answered_within_target += 1
+        if contact.hold_at >= 0:
+            self._push(t + int(contact.talk_ms * contact.hold_at), _HOLD_START, contact)
+        self._push(t + contact.talk_ms, _TALK_END, contact)
+
+    def _abandon(self, contact: Contact, t: int) -> None:
+        contact.state = Contact.ABANDONED
+        self._queue(contact.region, contact.queue).n_waiting -= 1
+        contact.truth.abandoned += 1
+        self._emit(t, CONTACT, contact, _T.ABANDONED, None)
+        self.active -= 1
+
+    def _talk_end(self, contact: Contact, t: int) -> None:
+        cfg, u = self.config, contact.outcome_u
+        agent = contact.agent
+        assert agent is not None
+        flr = cfg.first_line_resolution
+        if u < flr:
+            resolution = Resolution.RESOLVED_FIRST_LINE
+        elif (u - flr) / (1.0 - flr) < cfg.escalated_share_of_rest:
+            resolution = Resolution.ESCALATED_SECOND_LINE
+            self._emit(t, CONTACT, contact, _T.ESCALATED, agent.ref)
+        else:
+            resolution = Resolution.UNRESOLVED
+        append, next_no = self.out.append, self._next_no
+        append((t, next_no(), CONTACT, contact, _T.ENDED, (agent.agent_id, resolution)))
+        if agent.concurrency == 1:
+            append((t, next_no(), AGENT, agent, AgentState.ACW, None))
+        self._push(contact.answered_ms + max(contact.handle_ms, contact.talk_ms), _ACW_END, contact)
+
+    def _acw_end(self, contact: Contact, t: int) -> None:
+        agent = contact.agent
+        assert agent is not None
+        self._emit(t, CONTACT, contact, _T.ACW_ENDED, agent.ref)
+        if contact.survey_u < self.config.survey_share:
+            self._push(t + contact.survey_delay_ms, _SURVEY, contact)
+        else:
+            self.active -= 1
+        agent.busy -= 1
+        self._release(agent, t)
+
+    def _survey(self, contact: Contact, t: int) -> None:
+        u = contact.score_u
+        score = 5
+        for value, p in enumerate(self.config.scores, start=1):
+            u -= p
+            if u < 0:
+                score = value
+                break
+        self._emit(t, SURVEY, contact, score)
+        self.active -= 1
+
+    # -- agents -------------------------------------------------------------------------
+
+    def _release(self, agent: Agent, t: int) -> None:
+        """An agent finished a contact: log out if leaving, else take the next waiting one."""
+        queue = agent.queue_state
+        if agent.leaving:
+            if agent.busy == 0:
+                self._log_out(agent, queue, t)
+            return
+        if agent.busy == 0:
+            self._emit(t, AGENT, agent, AgentState.READY)
+        if not agent.in_ready:
+            queue.ready.append(agent)
+            agent.in_ready = True
+        self._serve_waiting(queue, t)
+
+    def _serve_waiting(self, queue: QueueState, t: int) -> None:
+        while queue.ready and queue.n_waiting:
+            contact = queue.next_contact()
+            if contact is None:
+                break
+            queue.n_waiting -= 1
+            self._answer(contact, queue, queue.ready[0], t)
+
+    def _log_out(self, agent: Agent, queue: QueueState, t: int) -> None:
+        agent.logged_in = agent.leaving = False
+        self._emit(t, AGENT, agent, AgentState.NOT_READY)
+        self._emit(t, AGENT, agent, AgentState.LOGGED_OUT)
+        queue.spare.append(agent)
+
+    def _log_out_all(self, t: int) -> None:
+        for queue in self.queues.values():
+            for agent in list(queue.staffed):
+                self._log_out(agent, queue, t)
+            queue.staffed.clear()
+            queue.ready.clear()
+
+    def _staff(self, t: int) -> None:
+        if (
+            self.end_ms is not None
+            and t >= self.end_ms
+            and (self.active == 0 or t >= self.end_ms + MAX_DRAIN_MS)
+        ):
+            # the run is over; after MAX_DRAIN_MS, contacts a routing policy left in an unstaffed
+            # queue stay unfinished rather than the run going on for ever
+            return
+        apply_staffing(self, t)
+        self._push(t + INTERVAL_MS, _STAFF, None)

@@ -1,0 +1,70 @@
+"""Shifts: at each 15-minute boundary, log agents in or out so each queue has the planned number.
+
+Idle agents leave first (NOT_READY then LOGGED_OUT); busy ones finish their contacts
+and then leave. Agents who log in again reuse their earlier ids, so an agent's day
+shows as several shifts of one agent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from streams.domain.events import AgentState
+from streams.simulator.config import ZH_QUEUE
+from streams.simulator.model import AGENT, Agent, QueueState
+
+if TYPE_CHECKING:
+    from streams.simulator.engine import Engine
+
+
+def apply_staffing(engine: Engine, t: int) -> None:
+    offsets = engine.model.offsets_s(t)
+    plan = engine.plan
+    for index, region in enumerate(engine.regions):
+        for name in plan.queues_of(index):
+            target = plan.agents(index, name, t, offsets[index])
+            queue = engine._queue(region.code, name)
+            if target > len(queue.staffed):
+                _log_in(engine, queue, target - len(queue.staffed), t)
+            elif target < len(queue.staffed):
+                _release_agents(engine, queue, len(queue.staffed) - target, t)
+
+
+def _new_agent(engine: Engine, queue: QueueState) -> Agent:
+    key = (queue.region, queue.name)
+    engine.agent_count[key] += 1
+    channel_queue = "messenger" if queue.name == ZH_QUEUE else queue.name
+    params = next(p for p in engine.config.channels.values() if p.queue == channel_queue)
+    languages = ("ru", "zh") if queue.name == ZH_QUEUE else ("ru",)
+    agent_id = f"a-{queue.region[3:].lower()}-{queue.name}-{engine.agent_count[key]:04d}"
+    return Agent(agent_id, queue, languages, params.concurrency)
+
+
+def _log_in(engine: Engine, queue: QueueState, count: int, t: int) -> None:
+    for _ in range(count):
+        agent = queue.spare.pop() if queue.spare else _new_agent(engine, queue)
+        agent.logged_in, agent.busy = True, 0
+        queue.staffed.append(agent)
+        engine._emit(t, AGENT, agent, AgentState.LOGGED_IN)
+        engine._emit(t, AGENT, agent, AgentState.READY)
+        queue.ready.append(agent)
+        agent.in_ready = True
+    engine._serve_waiting(queue, t)
+
+
+def _release_agents(engine: Engine, queue: QueueState, count: int, t: int) -> None:
+    idle = [agent for agent in queue.staffed if agent.busy == 0][:count]
+    for agent in idle:
+        queue.staffed.remove(agent)
+        queue.ready.remove(agent)
+        agent.in_ready = False
+        engine._log_out(agent, queue, t)
+    remaining = count - len(idle)
+    if remaining <= 0:
+        return
+    for agent in queue.staffed[-remaining:]:
+        agent.leaving = True  # logs out once its contacts end (Engine._release)
+        if agent.in_ready:
+            queue.ready.remove(agent)
+            agent.in_ready = False
+    del queue.staffed[-remaining:]

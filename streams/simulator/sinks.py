@@ -1,0 +1,179 @@
+"""Where simulated messages go: a length-prefixed file of Confluent-framed records, or Kafka.
+
+File format (big-endian), one record after another:
+``u32 length of the rest | i64 timestamp_ms | u8 topic length | topic | u16 key length | key | value``
+where value is the Confluent-framed Avro message exactly as it would be on Kafka.
+``read_records`` reads it back (for replays and tests).
+
+``Pacer`` spaces messages in wall-clock time: real time (speed 1), accelerated
+(speed 60 = one simulated hour per minute) or not at all (speed None). Clock and
+sleep are injected.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol
+
+from streams.simulator.output import EncodedRecord
+
+_HEAD = struct.Struct(">IqB")
+_KEY_LEN = struct.Struct(">H")
+
+
+class Sink(Protocol):
+    def write(self, record: EncodedRecord) -> None: ...
+
+    def write_many(self, records: Iterable[EncodedRecord]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class FileSink:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: BinaryIO = path.open("wb")
+        self.count = 0
+
+    def write(self, record: EncodedRecord) -> None:
+        topic = record.topic.encode()
+        key, value = record.key, record.value
+        length = 8 + 1 + len(topic) + 2 + len(key) + len(value)
+        self._file.write(
+            b"".join(
+                (
+                    _HEAD.pack(length, record.timestamp_ms, len(topic)),
+                    topic,
+                    _KEY_LEN.pack(len(key)),
+                    key,
+                    value,
+                )
+            )
+        )
+        self.count += 1
+
+    def write_many(self, records: Iterable[EncodedRecord]) -> None:
+        for record in records:
+            self.write(record)
+
+    def write_frames(self, frames: list[bytes]) -> None:
+        """Records already framed by ``FastEncoder.frame``."""
+        self._file.write(b"".join(frames))
+        self.count += len(frames)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_records(path: Path) -> Iterator[EncodedRecord]:
+    data = path.read_bytes()
+    position, size = 0, len(data)
+    while position < size:
+        if size - position < _HEAD.size:
+            msg = f"{path}: {size - position} stray bytes at offset {position}, shorter than a record header"
+            raise ValueError(msg)
+        length, ts, topic_len = _HEAD.unpack_from(data, position)
+        end = position + 4 + length
+        if end > size:
+            msg = (
+                f"{path}: record at offset {position} claims {length} bytes, only {size - position - 4} left"
+            )
+            raise ValueError(msg)
+        cursor = position + _HEAD.size
+        topic = data[cursor : cursor + topic_len].decode()
+        cursor += topic_len
+        (key_len,) = _KEY_LEN.unpack_from(data, cursor)
+        cursor += 2
+        key = data[cursor : cursor + key_len]
+        yield EncodedRecord(topic, key, data[cursor + key_len : end], ts)
+        position = end
+
+
+class KafkaSink:
+    """confluent-kafka producer, acks=all, message timestamp = event time, key = region.
+
+    Delivery reports come back only for failures (``delivery.report.only.error``): a
+    Python callback per message would cost more than the rest of the path."""
+
+    def __init__(self, bootstrap_servers: str, **config: Any) -> None:
+        from confluent_kafka import Producer
+
+        self._errors: list[str] = []
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "acks": "all",
+                "linger.ms": 50,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 500_000,
+                "compression.type": "lz4",
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
+            }
+            | config
+        )
+        self.count = 0
+
+    def _on_delivery(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+
+    def write(self, record: EncodedRecord) -> None:
+        self.write_many((record,))
+
+    def write_many(self, records: Iterable[EncodedRecord]) -> None:
+        produce, poll = self._producer.produce, self._producer.poll
+        for topic, key, value, timestamp_ms in records:
+            while True:
+                try:
+                    produce(topic, value, key, timestamp=timestamp_ms)
+                    break
+                except BufferError:  # local queue full: let deliveries drain
+                    poll(0.05)
+            self.count += 1
+        poll(0)
+
+    def close(self, timeout_s: float = 60.0) -> None:
+        remaining = self._producer.flush(timeout_s)
+        if remaining or self._errors:
+            msg = f"{remaining} message(s) undelivered after {timeout_s} s; errors: {self._errors[:3]}"
+            raise RuntimeError(msg)
+
+
+class Pacer:
+    """Blocks until a message's event time is due in wall time at ``speed`` x real time."""
+
+    def __init__(
+        self,
+        speed: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            msg = f"speed {speed} must be > 0 (or None for as fast as possible)"
+            raise ValueError(msg)
+        self.speed, self._clock, self._sleep = speed, clock, sleep
+        self._origin: tuple[float, int] | None = None
+
+    def wait(self, timestamp_ms: int) -> None:
+        if self.speed is None:
+            return
+        if self._origin is None:
+            self._origin = (self._clock(), timestamp_ms)
+            return
+        wall0, sim0 = self._origin
+        ahead = wall0 + (timestamp_ms - sim0) / 1000.0 / self.speed - self._clock()
+        if ahead > 0.002:
+            self._sleep(ahead)

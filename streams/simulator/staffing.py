@@ -1,0 +1,85 @@
+"""The staffing plan: agents per region x queue for each 15-minute interval, sized by Erlang C.
+
+A planner forecasts the expected arrival rate of an interval (volume x local hour shape
+x day-of-week factor; it cannot know the day's busyness factor, so a busy day is
+understaffed as in real life), converts it to offered load with the mean handle time,
+and staffs the smallest number of agents meeting the service level target within the
+channel's threshold (Erlang C, capped occupancy). Multi-contact channels size slots and
+divide by the concurrency. Every queue that receives traffic keeps at least one agent
+(the operation is 24/7).
+"""
+
+from __future__ import annotations
+
+import math
+
+from streams.domain.events import Channel
+from streams.simulator.arrivals import BIN_S, ArrivalModel
+from streams.simulator.config import WECHAT_REGIONS, WECHAT_SHARE, ZH_QUEUE
+from streams.simulator.erlang import agents_for_service_level
+
+INTERVAL_MS = 900_000
+_BINS_PER_INTERVAL = INTERVAL_MS // 1000 // BIN_S
+
+
+class StaffingPlan:
+    def __init__(self, model: ArrivalModel) -> None:
+        self.model = model
+        self.config = model.config
+        self._cache: dict[tuple[int, str, int, int], int] = {}
+        self.queues: dict[str, tuple[int, str, float]] = {}  # queue -> (channel index, channel, share)
+        for index, channel in enumerate(model.channels):
+            params = self.config.channels[channel]
+            self.queues[params.queue] = (index, channel, 1.0)
+        self._zh_channel = next((i for i, c in enumerate(model.channels) if c is Channel.MESSENGER), None)
+
+    def queues_of(self, region: int) -> list[str]:
+        names = list(self.queues)
+        if self._zh_channel is not None and self.model.regions[region].code in WECHAT_REGIONS:
+            names.append(ZH_QUEUE)
+        return names
+
+    def forecast_rate(self, region: int, queue: str, interval_start_ms: int, offset_s: int) -> float:
+        """Expected arrivals per second in the 15-minute interval (no busyness factor)."""
+        local_s = interval_start_ms // 1000 + offset_s
+        local_day, second = divmod(local_s, 86_400)
+        first_bin = second // BIN_S
+        shape = float(self.model.shape[first_bin : first_bin + _BINS_PER_INTERVAL].sum())
+        level = float(self.model.dow[(local_day + 3) % 7])
+        channel_index, share = self._channel_share(region, queue)
+        volume = float(self.model.daily_volume[region, channel_index]) * share
+        return volume * level * shape / (INTERVAL_MS / 1000)
+
+    def _channel_share(self, region: int, queue: str) -> tuple[int, float]:
+        wechat = self.model.regions[region].code in WECHAT_REGIONS
+        if queue == ZH_QUEUE:
+            assert self._zh_channel is not None
+            return self._zh_channel, WECHAT_SHARE
+        index, channel, _ = self.queues[queue]
+        return index, (1.0 - WECHAT_SHARE) if (wechat and channel is Channel.MESSENGER) else 1.0
+
+    def agents(self, region: int, queue: str, interval_start_ms: int, offset_s: int) -> int:
+        fixed = self.config.fixed_agents
+        if fixed is not None:
+            return fixed.get(queue, 0)
+        local_s = interval_start_ms // 1000 + offset_s
+        local_day, second = divmod(local_s, 86_400)
+        key = (region, queue, (local_day + 3) % 7, second // (INTERVAL_MS // 1000))
+        agents = self._cache.get(key)
+        if agents is None:
+            agents = self._size(region, queue, interval_start_ms, offset_s)
+            self._cache[key] = agents
+        return agents
+
+    def _size(self, region: int, queue: str, interval_start_ms: int, offset_s: int) -> int:
+        channel_index, _ = self._channel_share(region, queue)
+        params = self.config.channels[self.model.channels[channel_index]]
+        rate = self.forecast_rate(region, queue, interval_start_ms, offset_s)
+        if rate <= 0:
+            return 0
+        load = rate * params.handle.mean_s
+        slots = agents_for_service_level(
+            load, params.handle.mean_s, params.answer_target_s, self.config.service_level_target,
+            self.config.max_occupancy,
+        )  # fmt: skip
+        return max(1, math.ceil(slots / params.concurrency))

@@ -6,11 +6,15 @@ tail: never a skip. Every service listens on 127.0.0.1 on free ports.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from streams.history.chdb_store import ChdbStore
+from streams.history.clickhouse_store import ClickHouseDriverStore
+from streams.history.store import HistoryStore
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
@@ -47,6 +51,20 @@ def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     broker.start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(params=["clickhouse-18.16", "chdb"])
+def history_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
+    """Each HistoryStore adapter in turn, on a fresh database: the same tests run on both."""
+    database = f"t_{uuid.uuid4().hex[:10]}"
+    store: HistoryStore
+    if request.param == "chdb":
+        store = ChdbStore(tmp_path / "chdb", database=database)
+    else:
+        server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
+        store = ClickHouseDriverStore(server.host, server.tcp_port, database=database)
+    yield store
+    store.close()
 
 
 @pytest.fixture

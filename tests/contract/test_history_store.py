@@ -4,18 +4,14 @@ migrations must apply unchanged on both, and rows must come back identically."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from streams.history.chdb_store import ChdbStore
-from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.migrate import Migration, load_migrations, migrate
 from streams.history.store import HistoryError, HistoryStore
-from streams.services.clickhouse import ClickHouseServer
 
 pytestmark = [pytest.mark.contract, pytest.mark.clickhouse]
 
@@ -30,17 +26,9 @@ TABLES = {
 T0 = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
 
 
-@pytest.fixture(params=["clickhouse-18.16", "chdb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
-    database = f"t_{uuid.uuid4().hex[:10]}"
-    impl: HistoryStore
-    if request.param == "chdb":
-        impl = ChdbStore(tmp_path / "chdb", database=database)
-    else:
-        server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
-        impl = ClickHouseDriverStore(server.host, server.tcp_port, database=database)
-    yield impl
-    impl.close()
+@pytest.fixture
+def store(history_store: HistoryStore) -> HistoryStore:
+    return history_store
 
 
 def contact_row(event_id: str, region: str = "RU-MOW", ms: int = 0) -> tuple[object, ...]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from prometheus_client import CollectorRegistry
 from streams.codec import Codec
 from streams.domain.events import Channel, ContactEvent, ContactEventType
 from streams.domain.regions import region_codes
-from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
@@ -66,18 +64,10 @@ def topics(kafka: KafkaCluster) -> str:
     return kafka.bootstrap_servers
 
 
-@pytest.fixture(params=["clickhouse-18.16", "chdb"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HistoryStore]:
-    database = f"sink_{uuid.uuid4().hex[:8]}"
-    impl: HistoryStore
-    if request.param == "chdb":
-        impl = ChdbStore(tmp_path / "chdb", database=database)
-    else:
-        server: ClickHouseServer = request.getfixturevalue("clickhouse_server")
-        impl = ClickHouseDriverStore(server.host, server.tcp_port, database=database)
-    migrate(impl)
-    yield impl
-    impl.close()
+@pytest.fixture
+def store(history_store: HistoryStore) -> HistoryStore:
+    migrate(history_store)
+    return history_store
 
 
 def counts(store: HistoryStore, prefix: str) -> tuple[int, int]:

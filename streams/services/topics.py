@@ -117,6 +117,11 @@ def apply_topics(
     return [changes[c.name] for c in wanted]
 
 
+def wait_until_visible(bootstrap_servers: str, partitions: dict[str, int]) -> None:
+    """Block until every topic is visible with its partitions and leaders (see below)."""
+    _wait_until_visible(_admin(bootstrap_servers), partitions)
+
+
 def _wait_until_visible(admin: AdminClient, partitions: dict[str, int]) -> None:
     """Wait until the broker's metadata shows every topic with its partitions and their leaders.
 

@@ -19,7 +19,7 @@ from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
 from streams.services.tansu import TansuBroker
-from streams.services.topics import apply_topics, describe_topics
+from streams.services.topics import apply_topics, describe_topics, wait_until_visible
 
 
 @pytest.mark.kafka
@@ -144,6 +144,7 @@ def test_three_broker_cluster_replicates_and_survives_a_node(kafka_cluster: Kafk
     admin.create_topics([NewTopic(topic, 3, 3, config={"min.insync.replicas": "2"})])[topic].result(
         timeout=30
     )
+    wait_until_visible(kafka_cluster.bootstrap_servers, {topic: 3})  # metadata follows the controller
     described = describe_topics(kafka_cluster.bootstrap_servers, [topic])[topic]
     assert described["replication_factor"] == 3
 

@@ -1,0 +1,117 @@
+"""KPI minute buckets computed in SQL from the raw history: the interval rule of
+streams/domain/intervals.py, written once more for ClickHouse (18.16 and current).
+
+Used by backfill and to check history against real time: `tests/contract/
+test_kpi_sql.py` asserts these buckets equal the domain aggregators' for the same
+events, counter by counter. Duplicated events count once (DISTINCT on the event
+columns); a fact needs all of its events (a missing time is 0: minIf of nothing).
+"""
+
+from __future__ import annotations
+
+from streams.domain.kpi import COUNTERS, DEFAULT_SL_THRESHOLD_MS, MINUTE_MS, SHORT_ABANDON_MS
+from streams.history.store import HistoryStore
+
+_THRESHOLD = "multiIf({})".format(
+    ", ".join(f"channel = '{ch.value}', {ms}" for ch, ms in DEFAULT_SL_THRESHOLD_MS.items()) + ", 0"
+)
+
+_PER_CONTACT = """
+SELECT
+    contact_id,
+    argMin(region, event_time_ms) AS region,
+    argMin(channel, event_time_ms) AS channel,
+    minIf(event_time_ms, type = 'QUEUED') AS q,
+    minIf(event_time_ms, type = 'ANSWERED') AS a,
+    minIf(event_time_ms, type = 'ABANDONED') AS ab,
+    minIf(event_time_ms, type = 'ENDED') AS e,
+    minIf(event_time_ms, type = 'ACW_ENDED') AS acw,
+    countIf(type = 'HOLD_STARTED') AS holds_started,
+    countIf(type = 'HOLD_ENDED') AS holds_ended,
+    sumIf(event_time_ms, type = 'HOLD_ENDED') - sumIf(event_time_ms, type = 'HOLD_STARTED') AS hold,
+    argMinIf(resolution, event_time_ms, type = 'ENDED') AS resolution,
+    groupArrayIf(event_time_ms, type = 'TRANSFERRED') AS transfers
+FROM (
+    SELECT DISTINCT event_id, contact_id, type, channel, region, event_time_ms, resolution
+    FROM {db}.contact_events
+)
+GROUP BY contact_id
+"""
+
+# fact -> (bucket time, condition, counters); every other counter is 0 in that row
+_FACTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("q", "q > 0", {"offered": "1"}),
+    ("q", f"q > 0 AND ab > 0 AND a = 0 AND ab - q < {SHORT_ABANDON_MS}", {"short_offered": "1"}),
+    (
+        "a",
+        "q > 0 AND a > 0",
+        {
+            "answered": "1",
+            "total_wait_ms": "greatest(a - q, 0)",
+            "answered_within_threshold": f"greatest(a - q, 0) <= {_THRESHOLD}",
+        },
+    ),
+    (
+        "ab",
+        "q > 0 AND ab > 0 AND a = 0",
+        {
+            "abandoned": "1",
+            "short_abandoned": f"greatest(ab - q, 0) < {SHORT_ABANDON_MS}",
+            "abandoned_within_threshold": f"greatest(ab - q, 0) <= {_THRESHOLD}",
+        },
+    ),
+    ("e", "e > 0", {"ended": "1", "resolved_first_line": "resolution = 'RESOLVED_FIRST_LINE'"}),
+    (
+        "acw",
+        "a > 0 AND e > 0 AND acw > 0 AND holds_started = holds_ended",
+        {
+            "handled": "1",
+            "talk_ms": "greatest(e - a - greatest(hold, 0), 0)",
+            "hold_ms": "greatest(hold, 0)",
+            "acw_ms": "greatest(acw - e, 0)",
+        },
+    ),
+)
+
+
+def _select(time_expr: str, source: str, condition: str, counters: dict[str, str]) -> str:
+    columns = ", ".join(f"toInt64({counters.get(name, '0')}) AS {name}" for name in COUNTERS)
+    bucket = f"toInt64(intDiv({time_expr}, {MINUTE_MS}) * {MINUTE_MS}) AS bucket"
+    return f"SELECT region, channel, {bucket}, {columns} FROM {source} WHERE {condition}"  # noqa: S608
+
+
+def kpi_minute_select(database: str) -> str:
+    """SELECT region, channel, bucket (epoch ms), <COUNTERS summed> over the whole raw history."""
+    per_contact = f"({_PER_CONTACT.format(db=database)})"
+    parts = [_select(t, per_contact, cond, counters) for t, cond, counters in _FACTS]
+    parts.append(_select("t", f"{per_contact} ARRAY JOIN transfers AS t", "1", {"transferred": "1"}))
+    surveys = (
+        "(SELECT DISTINCT event_id, region, channel, score, event_time_ms "  # noqa: S608
+        f"FROM {database}.survey_events)"
+    )
+    parts.append(
+        _select(
+            "event_time_ms",
+            surveys,
+            "1",
+            {"surveys": "1", "survey_score_sum": "score", "top_box": "score = 5"},
+        )
+    )
+    sums = ", ".join(f"sum({name}) AS {name}" for name in COUNTERS)
+    union = "\nUNION ALL\n".join(parts)
+    return f"SELECT region, channel, bucket, {sums} FROM (\n{union}\n) GROUP BY region, channel, bucket"  # noqa: S608
+
+
+def recompute_kpi_minutes(store: HistoryStore, version: int) -> int:
+    """Write every bucket into kpi_minute with ``version`` (newer versions supersede); returns rows."""
+    db = store.database
+    stored = list(COUNTERS)
+    select = kpi_minute_select(db)
+    columns = ", ".join(stored)
+    store.execute(
+        f"INSERT INTO {db}.kpi_minute (region, channel, bucket_start, version, {columns}) "  # noqa: S608
+        f"SELECT region, channel, toDateTime(intDiv(bucket, 1000), 'UTC'), {int(version)}, {columns} "
+        f"FROM ({select})"
+    )
+    (row,) = store.query(f"SELECT count() FROM {db}.kpi_minute WHERE version = {int(version)}")  # noqa: S608
+    return int(row[0])

@@ -164,6 +164,45 @@ def cmd_history_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_history_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from streams.codec import Codec
+    from streams.domain.regions import region_codes
+    from streams.history.backfill import backfill
+    from streams.history.migrate import migrate
+    from streams.simulator.sinks import read_records
+
+    path = Path(args.file)
+    if not path.is_file():
+        err_console.print(
+            f"[red]--file {path}[/red]: no such file (write one with `ccpulse simulate --path`)"
+        )
+        return 2
+    codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
+    store = open_history_store(settings)
+    try:
+        migrate(store)
+        columns = (TextColumn("backfill"), BarColumn(), TextColumn("{task.fields[messages]:,} messages"))
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("backfill", total=None, messages=0)
+            messages = ((r.topic, r.value) for r in read_records(path))
+            stats = backfill(store, codec, messages, on_progress=lambda n: progress.update(task, messages=n))
+    finally:
+        store.close()
+    row = {
+        "messages": stats.messages,
+        "dead_letters": stats.dead_letters,
+        "load_s": round(stats.load_seconds, 1),
+        "messages_per_s": round(stats.rows_per_s),
+        "kpi_s": round(stats.kpi_seconds, 1),
+        "kpi_buckets": stats.kpi_buckets,
+        **{f"rows_{t}": n for t, n in sorted(stats.rows.items())},
+    }
+    _emit(args, [row], f"backfill into {settings.history_backend}")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streams.simulator.__main__ import main as simulate_main
 
@@ -239,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Options after the command are the simulator's; see docs/simulator.md.",
     )
     simulate.set_defaults(func=cmd_simulate, args=[])
+
+    backfill = history_sub.add_parser("backfill", help="load a simulator file and compute KPI buckets in SQL")
+    backfill.add_argument("--file", required=True, help="a file written by `ccpulse simulate --path`")
+    backfill.set_defaults(func=cmd_history_backfill)
 
     demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
     demo.set_defaults(func=cmd_demo)

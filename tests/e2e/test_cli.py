@@ -119,3 +119,38 @@ def test_history_migrate_query_and_retention_on_chdb(tmp_path: Path) -> None:
     assert retention.returncode == 0 and json.loads(retention.stdout) == []
     bad = ccpulse(tmp_path, "history", "query", "SELECT * FROM nope")
     assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_simulate_to_file_then_backfill_history(tmp_path: Path) -> None:
+    from streams.codec import Codec
+    from streams.domain.errors import InvalidEvent
+    from streams.domain.events import ContactEvent, ContactEventType
+    from streams.domain.regions import region_codes
+    from streams.simulator.sinks import read_records
+
+    sim_file = tmp_path / "sim.bin"
+    simulate = ccpulse(
+        tmp_path, "simulate", "--regions", "RU-MOW,RU-KAM", "--hours", "2", "--seed", "5",
+        "--malformed", "0.01", "--duplicate", "0.01", "--path", str(sim_file),
+    )  # fmt: skip
+    assert simulate.returncode == 0, simulate.stderr
+    codec = Codec.pinned(known_regions=region_codes())
+    records = list(read_records(sim_file))
+    invalid, queued = 0, set()
+    for record in records:
+        try:
+            event = codec.decode(record.topic, record.value)
+        except InvalidEvent:
+            invalid += 1
+            continue
+        if isinstance(event, ContactEvent) and event.type is ContactEventType.QUEUED:
+            queued.add(event.contact_id)
+    assert invalid > 0 and queued
+
+    result = ccpulse(tmp_path, "--json", "history", "backfill", "--file", str(sim_file))
+    assert result.returncode == 0, result.stderr
+    (stats,) = json.loads(result.stdout)
+    assert stats["messages"] == len(records)
+    assert stats["dead_letters"] == invalid
+    offered = ccpulse(tmp_path, "--json", "history", "query", "SELECT sum(offered) FROM ccpulse.kpi_minute")
+    assert json.loads(offered.stdout) == [{"c0": len(queued)}]  # duplicates counted once

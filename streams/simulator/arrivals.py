@@ -59,6 +59,7 @@ class ArrivalChunk:
     survey_u: list[float]
     survey_delay_s: list[float]
     score_u: list[float]
+    transfer_u: list[float]  # < transfer_share: the agent transfers the contact near the end of talk
 
     def __len__(self) -> int:
         return len(self.time_ms)
@@ -148,6 +149,7 @@ class ArrivalModel:
             survey_u=rng.random(n).tolist(),
             survey_delay_s=rng.uniform(30.0, 600.0, n).tolist(),
             score_u=rng.random(n).tolist(),
+            transfer_u=rng.random(n).tolist(),  # drawn last: earlier draws keep their values
         )
 
     def _draw_handle(self, rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:

@@ -143,6 +143,7 @@ class SimConfig:
     first_line_resolution: float = 0.99  # DESIGN
     escalated_share_of_rest: float = 0.7  # the rest: escalated to second line vs unresolved
     hold_share: float = 0.15  # voice contacts with a hold segment (assumed)
+    transfer_share: float = 0.04  # answered voice/chat/messenger contacts transferred by the agent (assumed)
     survey_share: float = 0.20  # contacts answering the post-contact survey (assumed)
     scores: tuple[float, ...] = DEFAULT_SCORES
     repeat_share: float = 0.12  # contacts from a customer seen recently (assumed)

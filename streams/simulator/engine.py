@@ -36,7 +36,8 @@ from streams.simulator.model import AGENT, CONTACT, SURVEY, Agent, Contact, Queu
 from streams.simulator.shifts import apply_staffing
 from streams.simulator.staffing import INTERVAL_MS, StaffingPlan
 
-_ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF = range(7)
+_ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF, _TRANSFER = range(8)
+TRANSFER_AT = 0.95  # a warm transfer: after any hold (which ends by 0.9 of the talk), before talk ends
 _T = ContactEventType
 _BATCH = 2048
 MAX_DRAIN_MS = 2 * 86_400_000  # longest the run goes on after the last arrival
@@ -167,6 +168,8 @@ class Engine:
             self._emit(t, CONTACT, contact, _T.HOLD_ENDED, contact.agent.ref)  # type: ignore[union-attr]
         elif kind == _SURVEY:
             self._survey(contact, t)
+        elif kind == _TRANSFER:
+            self._emit(t, CONTACT, contact, _T.TRANSFERRED, contact.agent.ref)  # type: ignore[union-attr]
 
     # -- contacts -----------------------------------------------------------------------
 
@@ -218,6 +221,8 @@ class Engine:
         contact.patience_ms = -1 if math.isinf(patience) else int(patience * 1000)
         if channel is Channel.VOICE and chunk.hold_u[i] < cfg.hold_share:
             contact.hold_at = 0.2 + 0.5 * chunk.hold_u[i] / cfg.hold_share
+        if channel is not Channel.EMAIL and chunk.transfer_u[i] < cfg.transfer_share:
+            contact.transfer_at = TRANSFER_AT
         contact.outcome_u, contact.survey_u = chunk.outcome_u[i], chunk.survey_u[i]
         contact.survey_delay_ms, contact.score_u = int(chunk.survey_delay_s[i] * 1000), chunk.score_u[i]
         return contact
@@ -285,6 +290,8 @@ class Engine:
             truth.answered_within_target += 1
         if contact.hold_at >= 0:
             self._push(t + int(contact.talk_ms * contact.hold_at), _HOLD_START, contact)
+        if contact.transfer_at >= 0:
+            self._push(t + int(contact.talk_ms * contact.transfer_at), _TRANSFER, contact)
         self._push(t + contact.talk_ms, _TALK_END, contact)
 
     def _abandon(self, contact: Contact, t: int) -> None:

@@ -28,7 +28,7 @@ class Contact:
         "contact_id", "channel", "platform", "language", "queue", "home_queue", "home", "region",
         "customer_ref", "segment", "priority", "reason_code", "arrived_ms", "handle_ms", "talk_ms",
         "patience_ms", "hold_at", "outcome_u", "survey_u", "survey_delay_ms", "score_u", "state", "agent",
-        "answered_ms", "cache", "truth", "target_ms",
+        "answered_ms", "cache", "truth", "target_ms", "transfer_at",
     )  # fmt: skip
 
     WAITING, ANSWERED, ABANDONED = 0, 1, 2
@@ -54,6 +54,7 @@ class Contact:
         self.reason_code, self.arrived_ms = reason_code, arrived_ms
         self.handle_ms = self.talk_ms = self.patience_ms = 0
         self.hold_at = -1.0  # fraction of the talk time where a hold starts; < 0 = no hold
+        self.transfer_at = -1.0  # fraction of the talk time where the agent transfers; < 0 = none
         self.outcome_u = self.survey_u = self.score_u = 0.0
         self.survey_delay_ms = 0
         self.state = Contact.WAITING

@@ -38,6 +38,7 @@ class MinuteKpi:
     talk_ms: int = 0
     hold_ms: int = 0
     acw_ms: int = 0
+    transferred: int = 0
     ended: int = 0
     resolved_first_line: int = 0
     surveys: int = 0
@@ -99,6 +100,8 @@ class GroundTruth:
                 bucket.short_abandoned += 1
             else:
                 bucket.abandoned += 1
+        elif etype is _T.TRANSFERRED:
+            self._bucket(t, c).transferred += 1
         elif etype is _T.HOLD_STARTED:
             self._hold_started[cid] = t
         elif etype is _T.HOLD_ENDED:

@@ -29,6 +29,7 @@ FIELDS = {  # simulator truth name -> domain counter (abandoned is handled apart
     "talk_ms": "talk_ms",
     "hold_ms": "hold_ms",
     "acw_ms": "acw_ms",
+    "transferred": "transferred",
     "ended": "ended",
     "resolved_first_line": "resolved_first_line",
     "surveys": "surveys",

@@ -77,7 +77,7 @@ def test_events_come_in_event_time_order_with_unique_ids(day: list) -> None:
 
 
 def test_contact_lifecycles_are_complete_and_consistent(day: list) -> None:
-    abandoned = answered = 0
+    abandoned = answered = transferred = 0
     for events in contacts_of(day).values():
         kinds = [e.type for e in events]
         assert kinds[:2] == [T.ARRIVED, T.QUEUED]
@@ -87,11 +87,18 @@ def test_contact_lifecycles_are_complete_and_consistent(day: list) -> None:
             continue
         answered += 1
         assert kinds[2:4] == [T.OFFERED, T.ANSWERED] and kinds[-2:] == [T.ENDED, T.ACW_ENDED]
-        assert set(kinds[4:-2]) <= {T.HOLD_STARTED, T.HOLD_ENDED, T.ESCALATED}
+        assert set(kinds[4:-2]) <= {T.HOLD_STARTED, T.HOLD_ENDED, T.TRANSFERRED, T.ESCALATED}
+        if T.TRANSFERRED in kinds:  # a warm transfer: after any hold, before the contact ends
+            transferred += 1
+            assert kinds.count(T.TRANSFERRED) == 1 and events[0].channel is not Channel.EMAIL
+            assert kinds.index(T.TRANSFERRED) > max(
+                (i for i, k in enumerate(kinds) if k is T.HOLD_ENDED), default=0
+            )
         assert len({e.agent_id for e in events[2:]}) == 1 and events[2].agent_id is not None
         assert (events[-2].resolution is Resolution.ESCALATED_SECOND_LINE) == (T.ESCALATED in kinds)
         assert all(e.event_time_ms <= f.event_time_ms for e, f in zip(events, events[1:], strict=False))
     assert abandoned > 0 and answered > 5 * abandoned
+    assert 0.02 < transferred / answered < 0.06  # transfer_share 4 % of non-email contacts
 
 
 def test_published_targets_are_reproduced(day: list) -> None:

@@ -22,18 +22,45 @@ from streams.simulator.run import RunSummary, run
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m streams.simulator", description=__doc__.splitlines()[0])
     parser.add_argument("--regions", default="", help="comma-separated region codes (default: all 67)")
-    parser.add_argument("--hours", type=float, default=1.0, help="simulated hours of arrivals")
+    span = parser.add_mutually_exclusive_group()
+    span.add_argument("--hours", type=float, default=None, help="simulated hours of arrivals (default 1)")
+    span.add_argument("--days", type=float, default=None, help="simulated days of arrivals")
     parser.add_argument("--speed", type=float, default=None, help="x real time (default: unpaced)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", default=None, help="ISO start with offset, e.g. 2026-05-11T00:00+00:00")
     parser.add_argument("--to", choices=("file", "kafka"), default="file")
     parser.add_argument("--path", type=Path, default=Path("simulated.bin"))
     parser.add_argument("--bootstrap-servers", default=None)
+    parser.add_argument(
+        "--faults",
+        type=_faults,
+        default=None,
+        help="fault rates, e.g. duplicate=0.01,late=0.01,malformed=0.001 (or the three options below)",
+    )
     parser.add_argument("--duplicate", type=float, default=0.0)
     parser.add_argument("--late", type=float, default=0.0)
     parser.add_argument("--malformed", type=float, default=0.0)
     parser.add_argument("--truth", type=Path, default=None, help="CSV of ground-truth KPIs per minute")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
+    if args.faults is not None:
+        args.duplicate, args.late, args.malformed = args.faults
+    return args
+
+
+def _faults(spec: str) -> tuple[float, float, float]:
+    rates = {"duplicate": 0.0, "late": 0.0, "malformed": 0.0}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        if name not in rates:
+            msg = f"unknown fault {name!r}; expected duplicate, late or malformed"
+            raise argparse.ArgumentTypeError(msg)
+        try:
+            rates[name] = float(value)
+        except ValueError:
+            msg = f"fault rate {part!r} is not NAME=NUMBER"
+            raise argparse.ArgumentTypeError(msg) from None
+    return rates["duplicate"], rates["late"], rates["malformed"]
 
 
 def _run(args: argparse.Namespace, on_progress: Callable[[int, int], None]) -> RunSummary:

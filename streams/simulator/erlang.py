@@ -154,3 +154,26 @@ def service_level_a(n: int, rate: float, aht: float, patience: float, t: float) 
             answered[j] += weight * served[j]
     within = math.fsum(pi[:n])
     return within + math.fsum(pi[n + j - 1] * answered[j] for j in range(1, positions + 1))
+
+
+def agents_for_service_level_a(
+    a: float, aht: float, patience: float, t: float, target: float, max_occupancy: float = 1.0
+) -> int:
+    """Smallest n with Erlang A (M/M/n+M) SL(t) >= target, abandons counting as not answered,
+    and mean occupancy <= max_occupancy; 0 for no load. Starts from the Erlang C answer
+    (usually an upper bound: patience shortens the queue) and walks to the smallest n."""
+    if a == 0.0:
+        return 0
+    rate = a / aht
+    n = agents_for_service_level(a, aht, t, target)
+
+    def meets(m: int) -> bool:
+        if m < 1 or service_level_a(m, rate, aht, patience, t) < target:
+            return False
+        return erlang_a(m, rate, aht, patience).occupancy <= max_occupancy
+
+    while not meets(n):
+        n += 1
+    while meets(n - 1):
+        n -= 1
+    return n

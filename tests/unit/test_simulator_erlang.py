@@ -150,3 +150,19 @@ def test_simulated_abandonment_agrees_with_erlang_a() -> None:
     assert result["abandonment"] == pytest.approx(expected.p_abandon, abs=0.015)
     assert result["p_wait"] == pytest.approx(expected.p_wait, abs=0.03)
     assert result["service_level"] == pytest.approx(service_level_a(n, a / AHT, AHT, patience, T), abs=0.03)
+
+
+@pytest.mark.parametrize(("a", "patience"), [(0.5, 120.0), (8.0, 180.0), (24.0, 120.0), (60.0, 300.0)])
+def test_erlang_a_sizing_is_the_smallest_meeting_the_target(a: float, patience: float) -> None:
+    from streams.simulator.erlang import agents_for_service_level_a
+
+    rate = a / AHT
+    n = agents_for_service_level_a(a, AHT, patience, T, 0.8, max_occupancy=0.95)
+    assert service_level_a(n, rate, AHT, patience, T) >= 0.8
+    assert erlang_a(n, rate, AHT, patience).occupancy <= 0.95
+    if n > 1:
+        below = service_level_a(n - 1, rate, AHT, patience, T) < 0.8
+        assert below or erlang_a(n - 1, rate, AHT, patience).occupancy > 0.95
+    # patience shortens queues: Erlang A never needs more agents than Erlang C here
+    assert n <= agents_for_service_level(a, AHT, T, 0.8, max_occupancy=0.95)
+    assert agents_for_service_level_a(0.0, AHT, patience, T, 0.8) == 0

@@ -209,3 +209,15 @@ def test_module_entry_point_writes_file_truth_and_summary(
     assert "total" in printed and "contacts" in printed
     assert len(list(read_records(out))) > 20
     assert truth.read_text().startswith("minute_ms,region,channel,offered")
+
+
+def test_cli_options_days_and_faults() -> None:
+    from streams.simulator.__main__ import parse_args
+
+    args = parse_args(["--days", "2", "--faults", "duplicate=0.01,late=0.02,malformed=0.003"])
+    assert (args.hours, args.duplicate, args.late, args.malformed) == (48.0, 0.01, 0.02, 0.003)
+    assert parse_args([]).hours == 1.0
+    with pytest.raises(SystemExit):
+        parse_args(["--faults", "bogus=1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--hours", "1", "--days", "1"])

@@ -6,7 +6,7 @@ understaffed as in real life), converts it to offered load with the mean handle 
 and staffs the smallest number of agents meeting the service level target within the
 channel's threshold: Erlang A with the channel's mean patience (abandons count as
 misses), Erlang C for e-mail (no abandonment); occupancy capped. Sizings are memoised
-on the load rounded to a 1 % geometric grid. Multi-contact channels size slots and
+on the load rounded to a 2 % geometric grid. Multi-contact channels size slots and
 divide by the concurrency. Every queue that receives traffic keeps at least one agent
 (the operation is 24/7).
 """
@@ -21,7 +21,7 @@ from streams.simulator.config import WECHAT_REGIONS, WECHAT_SHARE, ZH_QUEUE
 from streams.simulator.erlang import agents_for_service_level, agents_for_service_level_a
 
 INTERVAL_MS = 900_000
-LOAD_GRID = 1.01
+LOAD_GRID = 1.02
 _BINS_PER_INTERVAL = INTERVAL_MS // 1000 // BIN_S
 
 
@@ -81,7 +81,7 @@ class StaffingPlan:
         rate = self.forecast_rate(region, queue, interval_start_ms, offset_s)
         if rate <= 0:
             return 0
-        # memoised on the load rounded to a 1 % geometric grid (at most ~1 agent off at 100 Erlang)
+        # memoised on the load rounded to a 2 % geometric grid (+-1 %: about 1 agent at 100 Erlang)
         load = LOAD_GRID ** round(math.log(rate * params.handle.mean_s, LOAD_GRID))
         key = (load, params.handle.mean_s, params.answer_target_s, params.patience_mean_s)
         slots = self._sizings.get(key)

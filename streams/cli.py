@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
 from streams.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from streams.history.store import HistoryStore
 
-KAFKA_VERSION = "4.1.1"  # as in deploy/local/kafka/pom.xml and streams/services/kafka.py
 SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu")
 DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
 
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     services_sub.add_parser("status", help="show running services").set_defaults(func=cmd_services_status)
     prepare = services_sub.add_parser("prepare", help="resolve the Apache Kafka jars with Maven (once)")
     prepare.add_argument("--kafka-version", default=KAFKA_VERSION)
-    prepare.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "ccpulse"))
+    prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     prepare.set_defaults(func=cmd_services_prepare)
 
     topics = sub.add_parser("topics", help="Kafka topics from schemas/topics/*.yaml")

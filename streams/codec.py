@@ -16,7 +16,7 @@ import base64
 import binascii
 import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,24 +28,14 @@ from streams.contracts import SCHEMAS_DIR, load_topic_contracts
 if TYPE_CHECKING:
     from streams.schema_registry import SchemaRegistry
 from streams.domain.errors import InvalidEvent
-from streams.domain.events import (
-    AgentEvent,
-    AgentState,
-    Channel,
-    ContactEvent,
-    ContactEventType,
-    Platform,
-    Resolution,
-    Segment,
-    SurveyEvent,
-    validate_agent,
-    validate_contact,
-    validate_survey,
+from streams.records import (
+    BINDING_BY_TYPE,
+    INPUT_BINDINGS,
+    InputBinding,
 )
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
-CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC = "cc.contact.events", "cc.agent.events", "cc.survey.events"
 WITHHELD = "<withheld>"
 
 # Stable reason codes of the codec (Kafka header and metric label); validation adds
@@ -69,124 +59,6 @@ _TIME_LOGICAL_TYPES = frozenset(
         "time-micros",
     }
 )
-
-
-# --- domain <-> Avro record -------------------------------------------------------
-
-
-def _symbols(enum: Any) -> dict[str, Any]:
-    return {member.value: member for member in enum}
-
-
-_CONTACT_TYPES, _CHANNELS, _PLATFORMS = _symbols(ContactEventType), _symbols(Channel), _symbols(Platform)
-_SEGMENTS, _RESOLUTIONS, _AGENT_STATES = _symbols(Segment), _symbols(Resolution), _symbols(AgentState)
-
-
-def _contact_to_record(e: ContactEvent) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "contact_id": e.contact_id,
-        "type": e.type.value,
-        "channel": e.channel.value,
-        "region": e.region,
-        "queue": e.queue,
-        "language": e.language,
-        "customer_ref": e.customer_ref,
-        "event_time_ms": e.event_time_ms,
-        "platform": None if e.platform is None else e.platform.value,
-        "segment": e.segment.value,
-        "priority": e.priority,
-        "agent_id": e.agent_id,
-        "resolution": None if e.resolution is None else e.resolution.value,
-        "reason_code": e.reason_code,
-        "home_region": e.home_region,
-    }
-
-
-def _contact_from_record(r: dict[str, Any]) -> ContactEvent:
-    platform, resolution = r["platform"], r["resolution"]
-    return ContactEvent(
-        event_id=r["event_id"],
-        contact_id=r["contact_id"],
-        type=_CONTACT_TYPES[r["type"]],
-        channel=_CHANNELS[r["channel"]],
-        region=r["region"],
-        queue=r["queue"],
-        language=r["language"],
-        customer_ref=r["customer_ref"],
-        event_time_ms=r["event_time_ms"],
-        platform=None if platform is None else _PLATFORMS[platform],
-        segment=_SEGMENTS[r["segment"]],
-        priority=r["priority"],
-        agent_id=r["agent_id"],
-        resolution=None if resolution is None else _RESOLUTIONS[resolution],
-        reason_code=r["reason_code"],
-        home_region=r["home_region"],
-    )
-
-
-def _agent_to_record(e: AgentEvent) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "agent_id": e.agent_id,
-        "region": e.region,
-        "state": e.state.value,
-        "event_time_ms": e.event_time_ms,
-        "skills": list(e.skills),
-        "languages": list(e.languages),
-        "chat_concurrency": e.chat_concurrency,
-    }
-
-
-def _agent_from_record(r: dict[str, Any]) -> AgentEvent:
-    return AgentEvent(
-        event_id=r["event_id"],
-        agent_id=r["agent_id"],
-        region=r["region"],
-        state=_AGENT_STATES[r["state"]],
-        event_time_ms=r["event_time_ms"],
-        skills=tuple(r["skills"]),
-        languages=tuple(r["languages"]),
-        chat_concurrency=r["chat_concurrency"],
-    )
-
-
-def _survey_to_record(e: SurveyEvent) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "contact_id": e.contact_id,
-        "region": e.region,
-        "channel": e.channel.value,
-        "score": e.score,
-        "event_time_ms": e.event_time_ms,
-    }
-
-
-def _survey_from_record(r: dict[str, Any]) -> SurveyEvent:
-    return SurveyEvent(
-        event_id=r["event_id"],
-        contact_id=r["contact_id"],
-        region=r["region"],
-        channel=_CHANNELS[r["channel"]],
-        score=r["score"],
-        event_time_ms=r["event_time_ms"],
-    )
-
-
-@dataclass(frozen=True)
-class _InputBinding:
-    event_type: type
-    to_record: Callable[[Any], dict[str, Any]]
-    from_record: Callable[[dict[str, Any]], Any]
-    validate: Callable[[Any, frozenset[str]], Any]
-
-
-INPUT_BINDINGS: dict[str, _InputBinding] = {
-    CONTACT_TOPIC: _InputBinding(ContactEvent, _contact_to_record, _contact_from_record, validate_contact),
-    AGENT_TOPIC: _InputBinding(AgentEvent, _agent_to_record, _agent_from_record, validate_agent),
-    SURVEY_TOPIC: _InputBinding(SurveyEvent, _survey_to_record, _survey_from_record, validate_survey),
-}
-_BINDING_BY_TYPE = {b.event_type: b for b in INPUT_BINDINGS.values()}
 
 
 # --- schemas --------------------------------------------------------------------
@@ -234,7 +106,7 @@ class _TopicSchema:
     int_fields: tuple[str, ...]
     long_fields: tuple[str, ...]
     bytes_fields: tuple[str, ...]
-    binding: _InputBinding | None
+    binding: InputBinding | None
     writers: dict[int, Any]  # schema id -> parsed wire schema of every decodable version
 
 
@@ -349,7 +221,7 @@ class Codec:
         if strict:
             record = value
         else:
-            binding = _BINDING_BY_TYPE.get(type(value))
+            binding = BINDING_BY_TYPE.get(type(value))
             if binding is None or binding is not ts.binding:
                 expected = ts.binding.event_type.__name__ + " or a mapping" if ts.binding else "a mapping"
                 detail = f"{ts.topic} takes {expected}, not {type(value).__name__}"
@@ -409,7 +281,7 @@ class Codec:
 
     def to_record(self, value: Any) -> dict[str, Any]:
         """A JSON-ready record: Avro field names, enum symbols, lists, bytes as base64."""
-        binding = _BINDING_BY_TYPE.get(type(value))
+        binding = BINDING_BY_TYPE.get(type(value))
         if binding is not None:
             return self._to_record(binding, value)
         if not isinstance(value, Mapping):
@@ -447,7 +319,7 @@ class Codec:
         return ts
 
     @staticmethod
-    def _to_record(binding: _InputBinding, value: Any) -> dict[str, Any]:
+    def _to_record(binding: InputBinding, value: Any) -> dict[str, Any]:
         try:
             return binding.to_record(value)
         except (AttributeError, TypeError) as exc:

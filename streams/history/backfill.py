@@ -19,7 +19,7 @@ from typing import Any
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.history.kpi_sql import recompute_kpi_minutes
-from streams.history.rows import DEAD_LETTER_COLUMNS, TABLE_OF_TOPIC, event_row, utc
+from streams.history.rows import COLUMNS_OF_TABLE, TABLE_OF_TOPIC, event_row, utc
 from streams.history.store import HistoryStore
 
 
@@ -55,7 +55,7 @@ def backfill(
     def flush() -> None:
         nonlocal pending_rows
         for table, rows in pending.items():
-            columns = DEAD_LETTER_COLUMNS if table == "dead_letters" else _columns(table)
+            columns = COLUMNS_OF_TABLE[table]
             store.insert(f"{db}.{table}", columns, rows)
             stats.rows[table] = stats.rows.get(table, 0) + len(rows)
         pending.clear()
@@ -86,11 +86,3 @@ def backfill(
     stats.kpi_buckets = recompute_kpi_minutes(store, version=int(ingested.timestamp()))
     stats.kpi_seconds = time.perf_counter() - started
     return stats
-
-
-def _columns(table: str) -> tuple[str, ...]:
-    for name, columns in TABLE_OF_TOPIC.values():
-        if name == table:
-            return columns
-    msg = f"no columns known for table {table}"
-    raise KeyError(msg)

@@ -83,3 +83,6 @@ def event_row(topic: str, value: Any, partition: int, offset: int, ingested: dat
         return dead_letter_row(value)
     msg = f"no history table for topic {topic!r} (value {type(value).__name__})"
     raise KeyError(msg)
+
+
+COLUMNS_OF_TABLE = {table: columns for table, columns in TABLE_OF_TOPIC.values()}

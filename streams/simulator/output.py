@@ -13,7 +13,7 @@ import json
 import struct
 from typing import Any, NamedTuple
 
-from streams.codec import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC, Codec
+from streams.codec import Codec
 from streams.contracts import SCHEMAS_DIR
 from streams.domain.events import (
     AgentEvent,
@@ -26,6 +26,7 @@ from streams.domain.events import (
     Segment,
     SurveyEvent,
 )
+from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator.model import AGENT, CONTACT, SURVEY, Agent, Contact, RawItem
 
 _FRAME = struct.Struct(">Iq")  # file record: length of the rest, timestamp
@@ -194,12 +195,7 @@ class FastEncoder:
             return _FRAME.pack(8 + len(head) + len(value), t) + head + value
         cache = c.cache or self._contact_cache(c)
         arrived = a is _ARRIVED
-        if b is None:
-            tail = b"\x00\x00"
-        else:
-            agent_id, resolution = b
-            agent_b = self._agent_ids.get(agent_id) or self._agent_id_bytes(agent_id)
-            tail = agent_b if resolution is None else agent_b[:-1] + self._resolutions[resolution]
+        tail = self._contact_tail(b)
         value = b"".join(
             (self._contact_eid, b"%012x" % event_no, cache[0], self._types[a], cache[1 if arrived else 2],
              self._time(t), cache[3], tail, cache[4 if arrived else 5])
@@ -248,17 +244,20 @@ class FastEncoder:
             key = self._keys[region] = region.encode()
         return key
 
+    def _contact_tail(self, b: Any) -> bytes:
+        """agent_id and resolution fields: both null, or the agent with or without a resolution."""
+        if b is None:
+            return b"\x00\x00"
+        agent_id, resolution = b
+        agent_b = self._agent_ids.get(agent_id) or self._agent_id_bytes(agent_id)
+        return agent_b if resolution is None else agent_b[:-1] + self._resolutions[resolution]
+
     def _contact(
         self, t: int, eid: bytes, c: Contact, etype: ContactEventType, b: Any
     ) -> tuple[str, bytes, bytes]:
         cache = c.cache or self._contact_cache(c)
         arrived = etype is ContactEventType.ARRIVED
-        if b is None:
-            tail = b"\x00\x00"
-        else:
-            agent_id, resolution = b
-            agent_b = self._agent_ids.get(agent_id) or self._agent_id_bytes(agent_id)
-            tail = agent_b if resolution is None else agent_b[:-1] + self._resolutions[resolution]
+        tail = self._contact_tail(b)
         value = b"".join(
             (self._headers[CONTACT_TOPIC], eid, cache[0], self._types[etype], cache[1 if arrived else 2],
              self._time(t), cache[3], tail, cache[4 if arrived else 5])

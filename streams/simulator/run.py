@@ -17,8 +17,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Literal
 
-from streams.codec import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.domain.regions import Region, get_region, load_regions
+from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator.arrivals import HOUR_MS
 from streams.simulator.config import Faults, SimConfig
 from streams.simulator.engine import Engine

@@ -213,6 +213,63 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _client_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return {"bootstrap.servers": getattr(args, "bootstrap_servers", None) or _default_bootstrap(settings)}
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
+    from streams.app.kpi import KpiConfig
+    from streams.app.runner import run_worker
+    from streams.app.worker import WorkerOptions
+    from streams.codec import Codec
+    from streams.domain.regions import region_codes
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    options = WorkerOptions(
+        group_id=args.group,
+        app_id=args.group,
+        checkpoint_interval_s=args.checkpoint_interval,
+        idempotent_producer=not args.no_idempotence,
+        kpi=KpiConfig(allowed_lateness_ms=int(args.allowed_lateness * 1000)),
+    )
+    codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
+    port = None if args.metrics_port < 0 else (args.metrics_port or settings.metrics_port)
+    summary = run_worker(
+        _client_config(args, settings), codec, options, settings.metrics_host, port, args.idle_exit
+    )
+    print(json.dumps(summary, default=str), flush=True)
+    return 0
+
+
+def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.app.snapshots import latest_snapshots
+    from streams.codec import Codec
+
+    snapshots = latest_snapshots(_client_config(args, settings), Codec.pinned())
+    rows = []
+    for _key, s in sorted(snapshots.items()):
+        if s["window"] != args.window or (args.region and s["region"] not in args.region):
+            continue
+        rows.append(
+            {
+                "region": s["region"], "channel": s["channel"], "offered": s["offered"],
+                "answered": s["answered"], "abandoned": s["abandoned"],
+                "service_level": _fmt(s["service_level"]), "asa_s": _fmt(s["asa_seconds"], 1),
+                "aht_s": _fmt(s["aht_seconds"], 1), "abandonment": _fmt(s["abandonment_rate"]),
+                "fcr": _fmt(s["first_line_resolution"]), "csat_top_box": _fmt(s["csat_top_box"]),
+                "version": s["version"],
+            }
+        )  # fmt: skip
+    _emit(args, rows, f"KPIs, window {args.window} (cc.kpi.snapshots)")
+    return 0 if rows else 1
+
+
+def _fmt(value: float | None, digits: int = 3) -> str | None:
+    return None if value is None else f"{value:.{digits}f}"
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from streams.demo import run_contract_demo
 
@@ -282,6 +339,28 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = history_sub.add_parser("backfill", help="load a simulator file and compute KPI buckets in SQL")
     backfill.add_argument("--file", required=True, help="a file written by `ccpulse simulate --path`")
     backfill.set_defaults(func=cmd_history_backfill)
+
+    bootstrap_help = "broker list (default: env CCPULSE_BOOTSTRAP_SERVERS, else a `services up` broker)"
+    worker = sub.add_parser("worker", help="run a KPI worker (one process of the consumer group)")
+    worker.add_argument("--bootstrap-servers", default=None, help=bootstrap_help)
+    worker.add_argument("--group", default="ccpulse-kpi", help="consumer group = application id")
+    worker.add_argument(
+        "--metrics-port", type=int, default=0, help="0: env CCPULSE_METRICS_PORT / free; -1: off"
+    )
+    worker.add_argument("--checkpoint-interval", type=float, default=2.0, help="seconds between checkpoints")
+    worker.add_argument("--allowed-lateness", type=float, default=600.0, help="seconds (default 600)")
+    worker.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    worker.add_argument("--no-idempotence", action="store_true", help="for Tansu, which cannot do it")
+    worker.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    worker.set_defaults(func=cmd_worker)
+
+    kpi = sub.add_parser("kpi", help="current KPIs from cc.kpi.snapshots")
+    kpi_sub = kpi.add_subparsers(dest="action", required=True)
+    show = kpi_sub.add_parser("show", help="print the current KPIs per region x channel")
+    show.add_argument("--region", action="append", help="region code, repeatable (default: all)")
+    show.add_argument("--window", default="ROLLING_60M", choices=("ROLLING_15M", "ROLLING_60M", "TODAY"))
+    show.add_argument("--bootstrap-servers", default=None, help=bootstrap_help)
+    show.set_defaults(func=cmd_kpi_show)
 
     demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
     demo.set_defaults(func=cmd_demo)

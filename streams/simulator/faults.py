@@ -4,8 +4,9 @@ Rates are per original message and the draws are seeded, so a faulty run is as
 reproducible as a clean one. A duplicate repeats the item (same event_id, same event
 time) right after it; a late item keeps its event time but is released only when the
 stream has moved ``late_min_s..late_max_s`` past it, so it arrives after later events;
-a malformed item replaces the value by bytes the consumer must reject (bad magic byte,
-unknown schema id, truncated body, trailing bytes) and goes to the same topic and key.
+a malformed item is an extra, damaged copy of a message (bad magic byte, unknown schema id,
+truncated body, trailing bytes) sent to the same topic and key just before the intact
+one: the consumer must reject it, and the ground truth still holds for what it accepts.
 """
 
 from __future__ import annotations
@@ -59,12 +60,13 @@ def inject(
             while held and held[0][0] <= t:
                 out.append(heapq.heappop(held)[2])
             u = rng.random()
-            if u < bad:
+            if u < bad:  # a damaged copy goes out before the intact message (the truth still holds)
                 kind = MALFORMED_KINDS[rng.randrange(len(MALFORMED_KINDS))]
                 record = encode(item)
                 out.append(
                     (t, item[1], MALFORMED, record.topic, record.key, (damage(record.value, kind), kind))
                 )
+                out.append(item)
                 continue
             if u < bad + late:
                 order += 1

@@ -72,6 +72,7 @@ class Simulation:
         self.encoder = FastEncoder(self.prefix)
         self.start_ms = start_ms_of(self.start)
         self.end_ms = self.start_ms + int(self.duration_s * 1000)
+        self.malformed = 0  # counted by write_all
 
     def batches(self) -> Iterator[list[RawItem]]:
         raw: Iterator[list[RawItem]] = self.engine.run(self.start_ms, self.end_ms)
@@ -94,6 +95,7 @@ class RunSummary:
     contacts: int
     simulated_s: float
     wall_s: float
+    malformed: int = 0  # damaged copies sent on purpose (faults); each must reach cc.dead-letter
 
     @property
     def messages_per_s(self) -> float:
@@ -133,10 +135,12 @@ def run(
         began = time.perf_counter()
         try:
             messages, by_topic, last_ms = write_all(sim, sink, Pacer(speed), on_progress)
+            malformed = sim.malformed
         finally:
             sink.close()
     simulated_s = (last_ms - sim.start_ms) / 1000
-    return RunSummary(messages, by_topic, sim.engine.contacts, simulated_s, time.perf_counter() - began)
+    wall_s = time.perf_counter() - began
+    return RunSummary(messages, by_topic, sim.engine.contacts, simulated_s, wall_s, malformed)
 
 
 def open_sink(out: str, path: Path | None, bootstrap_servers: str | None) -> FileSink | KafkaSink:
@@ -175,6 +179,7 @@ def write_all(
                 sink.write(encoder.encode(item))
         for kind, count in Counter(map(itemgetter(2), batch)).items():
             if kind == MALFORMED:  # rare: each carries its own topic
+                sim.malformed += count
                 by_topic.update(topic_of(item) for item in batch if item[2] == MALFORMED)
             else:
                 by_topic[_TOPIC_OF_KIND[kind]] += count

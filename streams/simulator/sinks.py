@@ -102,12 +102,17 @@ def read_records(path: Path) -> Iterator[EncodedRecord]:
 
 
 class KafkaSink:
-    """confluent-kafka producer, acks=all, message timestamp = event time, key = region.
+    """confluent-kafka producer, acks=all, idempotent, message timestamp = event time, key = region.
+
+    Idempotence is what keeps a partition in event order when a send is retried (without
+    it, a first batch refused while a new topic's leader settles lands after later
+    batches: seen here as an hour of events arriving ~1 h late). Tansu cannot do it
+    (InitProducerId fails): pass ``idempotent=False`` there.
 
     Delivery reports come back only for failures (``delivery.report.only.error``): a
     Python callback per message would cost more than the rest of the path."""
 
-    def __init__(self, bootstrap_servers: str, **config: Any) -> None:
+    def __init__(self, bootstrap_servers: str, idempotent: bool = True, **config: Any) -> None:
         from confluent_kafka import Producer
 
         self._errors: list[str] = []
@@ -115,6 +120,7 @@ class KafkaSink:
             {
                 "bootstrap.servers": bootstrap_servers,
                 "acks": "all",
+                "enable.idempotence": idempotent,
                 "linger.ms": 50,
                 "batch.num.messages": 10_000,
                 "queue.buffering.max.messages": 500_000,

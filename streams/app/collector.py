@@ -1,0 +1,105 @@
+"""Prometheus exposure of the KPI state, read at scrape time (no per-event metric updates).
+
+Gauges per region x channel x window (ROLLING_15M, ROLLING_60M, TODAY) for the KPIs
+of DESIGN.md section 3, live queue observations per region x channel x skill, agents
+by state per region, and the KPI counters (cumulative since the state began; they
+survive restarts because they are part of the checkpointed state). A worker exposes
+only the partitions it owns; `sum by (...)` across workers is the whole picture.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from streams.app.state import PartitionState
+from streams.app.views import series_views
+from streams.domain.kpi import kpi_result
+
+_RATIOS = (
+    (
+        "ccpulse_service_level_ratio",
+        "service_level",
+        "Answered within threshold / (answered + abandoned after 5 s).",
+    ),
+    ("ccpulse_asa_seconds", "asa_seconds", "Mean queue wait of answered contacts."),
+    ("ccpulse_aht_seconds", "aht_seconds", "Mean handle time (talk + hold + ACW) of handled contacts."),
+    ("ccpulse_abandonment_ratio", "abandonment_rate", "Abandoned / offered, both without short abandons."),
+    ("ccpulse_first_line_resolution_ratio", "first_line_resolution", "Resolved at the first line / ended."),
+    ("ccpulse_csat_top_box_ratio", "csat_top_box", "Surveys scoring 5 / surveys."),
+)
+_COUNTERS = (  # metric (without _total), counter(s), scale
+    ("ccpulse_contacts_offered", ("offered",), 1.0),
+    ("ccpulse_contacts_answered", ("answered",), 1.0),
+    ("ccpulse_contacts_answered_within_threshold", ("answered_within_threshold",), 1.0),
+    ("ccpulse_contacts_abandoned", ("abandoned",), 1.0),
+    ("ccpulse_contacts_short_abandoned", ("short_abandoned",), 1.0),
+    ("ccpulse_answered_wait_seconds", ("total_wait_ms",), 0.001),
+    ("ccpulse_contacts_handled", ("handled",), 1.0),
+    ("ccpulse_handle_seconds", ("talk_ms", "hold_ms", "acw_ms"), 0.001),
+)
+AGENT_STATES = ("LOGGED_IN", "READY", "NOT_READY", "ON_CONTACT", "ACW")
+
+
+class KpiCollector(Collector):
+    def __init__(self, states: Callable[[], Iterable[PartitionState]], lock: threading.Lock) -> None:
+        self._states, self._lock = states, lock
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            states = list(self._states())
+            views = [view for state in states for view in series_views(state)]
+            totals = {key: dict(value) for state in states for key, value in state.totals.items()}
+            queues = _queue_observations(states)
+            agents = Counter((v.region, v.state) for s in states for v in s.agents.values())
+        window_labels = ["region", "channel", "window"]
+        for name, attribute, help_text in _RATIOS:
+            family = GaugeMetricFamily(name, help_text, labels=window_labels)
+            for view in views:
+                value = getattr(kpi_result(view.counters), attribute)
+                if value is not None:
+                    family.add_metric([view.region, view.channel, view.window], value)
+            yield family
+        for name, counters, scale in _COUNTERS:
+            counter = CounterMetricFamily(
+                name, f"KPI counter {'+'.join(counters)}", labels=["region", "channel"]
+            )
+            for (region, channel), bucket in sorted(totals.items()):
+                value = sum(bucket[c] for c in counters) * scale
+                counter.add_metric([region, channel], value)
+            yield counter
+        in_queue = GaugeMetricFamily(
+            "ccpulse_contacts_in_queue", "Contacts waiting now.", labels=["region", "channel", "skill"]
+        )
+        oldest = GaugeMetricFamily(
+            "ccpulse_oldest_contact_age_seconds",
+            "Age of the oldest waiting contact.",
+            labels=["region", "channel", "skill"],
+        )
+        for (region, channel, skill), (count, age_s) in sorted(queues.items()):
+            in_queue.add_metric([region, channel, skill], count)
+            oldest.add_metric([region, channel, skill], age_s)
+        yield in_queue
+        yield oldest
+        family = GaugeMetricFamily("ccpulse_agents", "Agents by state.", labels=["region", "state"])
+        for region in sorted({r for r, _ in agents}):
+            logged_in = sum(n for (r, s), n in agents.items() if r == region and s != "LOGGED_OUT")
+            family.add_metric([region, "LOGGED_IN"], logged_in)
+            for state in AGENT_STATES[1:]:
+                family.add_metric([region, state], agents.get((region, state), 0))
+        yield family
+
+
+def _queue_observations(states: Iterable[PartitionState]) -> dict[tuple[str, str, str], tuple[int, float]]:
+    """(region, channel, skill) -> (contacts waiting, oldest wait in s at the partition event time)."""
+    result: dict[tuple[str, str, str], tuple[int, float]] = {}
+    for state in states:
+        now = state.watermarks.get("contact", 0)
+        for region, channel, queue, queued_at in state.waiting.values():
+            count, age = result.get((region, channel, queue), (0, 0.0))
+            result[(region, channel, queue)] = (count + 1, max(age, max(0, now - queued_at) / 1000))
+    return result

@@ -1,0 +1,176 @@
+"""Applying decoded events to a partition's KPI state, and reading windows out of it.
+
+Pure over ``PartitionState`` (no Kafka, no clock): the interval rule comes from
+``streams.domain.intervals.step``; this module adds what a stream needs around it:
+the allowed lateness (a delta for a minute older than watermark - lateness is not
+applied and is counted as late; history still has the event), minute buckets and
+local-day accumulators, survey de-duplication, waiting contacts, agent states, and
+eviction so that memory is bounded by regions x channels x horizon, not by events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from streams.app.state import AgentView, BucketKey, PartitionState, SeriesKey
+from streams.domain.events import AgentEvent, AgentState, ContactEvent, ContactEventType, SurveyEvent
+from streams.domain.intervals import ContactProgress, step, survey_delta
+from streams.domain.kpi import COUNTERS, MINUTE_MS, initialize
+from streams.domain.regions import get_region
+
+DAY_MS = 86_400_000
+_T = ContactEventType
+_LEAVES_QUEUE = frozenset({_T.ANSWERED, _T.ABANDONED, _T.ENDED, _T.ACW_ENDED})
+
+
+@dataclass(frozen=True)
+class KpiConfig:
+    allowed_lateness_ms: int = 600_000  # DESIGN.md: 10 min
+    minute_horizon_ms: int = 70 * MINUTE_MS  # rolling 60 min + lateness
+    contact_horizon_ms: int = 26 * 3_600_000  # an open contact (e-mail: 24 h SLA) is dropped after this
+
+
+@cache
+def utc_offset_ms(region: str) -> int:
+    """The region's fixed UTC offset (the 67 regions' zones have no DST)."""
+    from datetime import UTC, datetime
+
+    offset = get_region(region).zone().utcoffset(datetime(2026, 1, 1, tzinfo=UTC))
+    assert offset is not None
+    return int(offset.total_seconds() * 1000)
+
+
+def local_day_start(region: str, time_ms: int) -> int:
+    """UTC epoch ms of the local midnight that starts the region's day containing ``time_ms``."""
+    offset = utc_offset_ms(region)
+    return time_ms - (time_ms + offset) % DAY_MS
+
+
+def _accumulate(table: dict[BucketKey, dict[str, int]] | dict[SeriesKey, dict[str, int]], key, delta) -> None:  # type: ignore[no-untyped-def]
+    bucket = table.get(key)
+    if bucket is None:
+        bucket = table[key] = initialize()
+    for name, value in delta.items():
+        bucket[name] += value
+
+
+def _apply_delta(state: PartitionState, stream: str, region: str, channel: str, minute: int,
+                 delta: Mapping[str, int], config: KpiConfig) -> bool:  # fmt: skip
+    """Add a delta unless its minute closed longer than the allowed lateness ago on this stream."""
+    if minute + MINUTE_MS <= state.watermarks[stream] - config.allowed_lateness_ms:
+        return False
+    key = (region, channel, minute)
+    _accumulate(state.minutes, key, delta)
+    _accumulate(state.days, (region, channel, local_day_start(region, minute)), delta)
+    _accumulate(state.totals, (region, channel), delta)
+    state.dirty_minutes.add(key)
+    state.dirty_series.add((region, channel))
+    return True
+
+
+def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig) -> None:
+    cid, t = event.contact_id, event.event_time_ms
+    if t > state.watermarks.get("contact", 0):
+        state.watermarks["contact"] = t
+    before = state.progress.get(cid)
+    progress, deltas = step(before, event)
+    if progress is before:  # a duplicate event_id
+        return
+    state.progress[cid] = progress
+    if t > state.last_seen_ms.get(cid, 0):
+        state.last_seen_ms[cid] = t
+    late = False
+    for (region, channel, minute), delta in deltas:
+        late |= not _apply_delta(state, "contact", region, channel.value, minute, delta, config)
+    if late:
+        state.late_events += 1
+    _track_waiting(state, event, progress)
+
+
+def _track_waiting(state: PartitionState, event: ContactEvent, progress: ContactProgress) -> None:
+    cid = event.contact_id
+    if progress.answered_at is not None or progress.abandoned_at is not None or event.type in _LEAVES_QUEUE:
+        state.waiting.pop(cid, None)
+    elif event.type is _T.QUEUED and progress.queued_at is not None:
+        state.waiting[cid] = (event.region, event.channel.value, event.queue, progress.queued_at)
+
+
+def apply_survey(state: PartitionState, event: SurveyEvent, config: KpiConfig) -> None:
+    if event.event_id in state.surveys_seen:
+        return
+    t = event.event_time_ms
+    if t > state.watermarks.get("survey", 0):
+        state.watermarks["survey"] = t
+    state.surveys_seen[event.event_id] = t
+    (region, channel, minute), delta = survey_delta(event)
+    if not _apply_delta(state, "survey", region, channel.value, minute, delta, config):
+        state.late_events += 1
+
+
+def apply_agent(state: PartitionState, event: AgentEvent) -> None:
+    t = event.event_time_ms
+    if t > state.watermarks.get("agent", 0):
+        state.watermarks["agent"] = t
+    current = state.agents.get(event.agent_id)
+    if current is not None and current.event_time_ms >= t:  # duplicate or older: last writer wins
+        return
+    state.agents[event.agent_id] = AgentView(
+        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
+    )
+    state.dirty_series.add((event.region, "AGENTS"))
+
+
+def _settled(progress: ContactProgress) -> bool:
+    """Every fact of the contact has been emitted (the domain's `complete` wants ENDED after an
+    abandon, which abandoned contacts need not have)."""
+    done = progress.emitted
+    answered = {"offered", "answer", "handle", "ended"} <= done
+    return answered or {"offered", "abandon"} <= done
+
+
+def evict(state: PartitionState, config: KpiConfig) -> int:
+    """Drop what can no longer change: minutes past the horizon, days before yesterday, contacts
+    settled for longer than the lateness (late duplicates within it stay de-duplicated), open
+    contacts silent for the contact horizon. Returns how many entries were dropped."""
+    wm, dropped = state.closed_before_ms, 0
+    minute_floor = wm - config.minute_horizon_ms
+    for key in [k for k in state.minutes if k[2] < minute_floor]:
+        del state.minutes[key]
+        dropped += 1
+    day_floor = wm - 2 * DAY_MS
+    for key in [k for k in state.days if k[2] < day_floor]:
+        del state.days[key]
+        dropped += 1
+    settled_floor, open_floor = wm - config.allowed_lateness_ms - MINUTE_MS, wm - config.contact_horizon_ms
+    for cid, last in list(state.last_seen_ms.items()):
+        if last < open_floor or (last < settled_floor and _settled(state.progress[cid])):
+            del state.last_seen_ms[cid], state.progress[cid]
+            state.waiting.pop(cid, None)
+            dropped += 1
+    for sid in [s for s, t in state.surveys_seen.items() if t < settled_floor]:
+        del state.surveys_seen[sid]
+    for aid in [
+        a
+        for a, v in state.agents.items()
+        if v.state == AgentState.LOGGED_OUT and v.event_time_ms < open_floor
+    ]:
+        del state.agents[aid]
+    return dropped
+
+
+# -- reading windows ------------------------------------------------------------------
+
+
+def window_sum(
+    states: Iterable[PartitionState], region: str, channel: str, start_ms: int, end_ms: int
+) -> dict[str, int]:
+    """Counters of one region x channel over the minute buckets in [start_ms, end_ms)."""
+    total = initialize()
+    for state in states:
+        for (r, c, minute), bucket in state.minutes.items():
+            if r == region and c == channel and start_ms <= minute < end_ms:
+                for name in COUNTERS:
+                    total[name] += bucket[name]
+    return total

@@ -1,0 +1,76 @@
+"""Run one KPI worker process: the worker thread, /metrics, signals, a JSON summary at exit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+from streams import metrics
+from streams.app.collector import KpiCollector
+from streams.app.worker import KpiWorker, WorkerOptions
+from streams.codec import Codec
+
+log = logging.getLogger("ccpulse.app")
+PIPELINE_METRICS = (
+    "ccpulse_events_in_total",
+    "ccpulse_dead_letters_total",
+    "ccpulse_decode_errors_total",
+    "ccpulse_event_to_visible_seconds",
+)
+
+
+def make_observer(registry: CollectorRegistry) -> Any:
+    created = metrics.create(registry, PIPELINE_METRICS)
+
+    def observe(name: str, value: Any) -> None:
+        if name == "events_in":
+            topic, count = value
+            created["ccpulse_events_in_total"].labels(topic).inc(count)
+        elif name == "dead_letter":
+            topic, reason = value
+            created["ccpulse_decode_errors_total"].labels(topic, reason).inc()
+            created["ccpulse_dead_letters_total"].labels(topic, reason).inc()
+        elif name == "event_to_visible_seconds":
+            created["ccpulse_event_to_visible_seconds"].observe(value)
+
+    return observe
+
+
+def run_worker(
+    client_config: dict[str, Any],
+    codec: Codec,
+    options: WorkerOptions,
+    metrics_host: str = "127.0.0.1",
+    metrics_port: int | None = 0,
+    idle_exit_s: float | None = None,
+) -> dict[str, Any]:
+    """Blocks until SIGTERM/SIGINT (or ``idle_exit_s`` without input); returns the summary."""
+    registry = CollectorRegistry()
+    worker = KpiWorker(client_config, codec, options, observer=make_observer(registry))
+    registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
+    port = None
+    server = None
+    if metrics_port is not None:
+        server, _thread = start_http_server(metrics_port, addr=metrics_host, registry=registry)
+        port = server.server_address[1]
+        print(json.dumps({"event": "metrics", "url": f"http://{metrics_host}:{port}/metrics"}), flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _s, _f: stop.set())
+    started = time.monotonic()
+    try:
+        stats = worker.run(stop, idle_exit_s=idle_exit_s)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    summary = {"event": "stopped", "wall_s": round(time.monotonic() - started, 3), **asdict(stats)}
+    summary["restored"] = {str(k): v for k, v in stats.restored.items()}
+    return summary

@@ -1,0 +1,147 @@
+"""The KPI state of one partition number: plain values, serialisable, with its positions.
+
+The input topics are co-partitioned (same partition count, key = region), so partition
+p of cc.contact.events, cc.agent.events and cc.survey.events carries the same regions,
+and one worker owns all three (range assignment). Everything derived from them lives
+in one ``PartitionState``, including ``next_offsets`` (per topic, the first offset not
+yet applied). A minute bucket gets contact and survey counters from two topics, which
+is why they must share a state. The state is checkpointed as one record (see
+``streams.app.changelog``), so the state and the positions it corresponds to are
+always written together: after a crash the worker restores the last checkpoint and
+skips every replayed message below ``next_offsets``; nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.domain.events import Channel
+from streams.domain.intervals import ContactProgress
+
+FORMAT_VERSION = 1
+
+BucketKey = tuple[str, str, int]  # region, channel, window start (epoch ms)
+SeriesKey = tuple[str, str]  # region, channel
+
+
+@dataclass
+class AgentView:
+    """The latest known state of one agent (last writer by event time wins)."""
+
+    region: str
+    state: str
+    skills: tuple[str, ...]
+    languages: tuple[str, ...]
+    chat_concurrency: int
+    event_time_ms: int
+
+
+@dataclass
+class PartitionState:
+    partition: int
+    next_offsets: dict[str, int] = field(default_factory=dict)  # topic -> first offset not applied
+    watermarks: dict[str, int] = field(default_factory=dict)  # stream (contact/survey/agent) -> max time
+    progress: dict[str, ContactProgress] = field(default_factory=dict)
+    last_seen_ms: dict[str, int] = field(default_factory=dict)  # contact_id -> latest event time
+    waiting: dict[str, tuple[str, str, str, int]] = field(default_factory=dict)  # id -> region, ch, queue, t
+    surveys_seen: dict[str, int] = field(default_factory=dict)  # survey event_id -> event time
+    minutes: dict[BucketKey, dict[str, int]] = field(default_factory=dict)
+    days: dict[BucketKey, dict[str, int]] = field(default_factory=dict)  # key: local day start (UTC ms)
+    totals: dict[SeriesKey, dict[str, int]] = field(default_factory=dict)  # since the state began
+    agents: dict[str, AgentView] = field(default_factory=dict)
+    late_events: int = 0
+    # not persisted: what changed since the last emission
+    dirty_minutes: set[BucketKey] = field(default_factory=set, repr=False)
+    dirty_series: set[SeriesKey] = field(default_factory=set, repr=False)
+
+    @property
+    def watermark_ms(self) -> int:
+        """The event time the partition has reached (rolling windows end at its minute)."""
+        return max(self.watermarks.values(), default=0)
+
+    @property
+    def closed_before_ms(self) -> int:
+        """Buckets before this cannot change any more on either KPI stream (contacts, surveys):
+        the slower stream decides, so a stream read ahead of the other never closes its buckets."""
+        # a stream not seen yet counts as 0: read ahead, surveys would otherwise close the
+        # buckets their contacts have not reached (seen on a replay: surveys arrive first)
+        return min(self.watermarks.get("contact", 0), self.watermarks.get("survey", 0))
+
+
+# -- serialisation (JSON + zlib: portable, inspectable, no pickle from a topic) -----------
+
+
+def _progress_to_list(p: ContactProgress) -> list[Any]:
+    return [
+        p.region, p.channel.value, sorted(p.seen), p.queued_at, p.answered_at, p.abandoned_at, p.ended_at,
+        p.acw_ended_at, list(p.hold_starts), list(p.hold_ends), sorted(p.emitted), p.handled_hold_ms,
+    ]  # fmt: skip
+
+
+def _progress_from_list(v: list[Any]) -> ContactProgress:
+    return ContactProgress(
+        region=v[0], channel=Channel(v[1]), seen=frozenset(v[2]), queued_at=v[3], answered_at=v[4],
+        abandoned_at=v[5], ended_at=v[6], acw_ended_at=v[7], hold_starts=tuple(v[8]),
+        hold_ends=tuple(v[9]), emitted=frozenset(v[10]), handled_hold_ms=v[11],
+    )  # fmt: skip
+
+
+def _keyed(table: dict[Any, dict[str, int]]) -> list[list[Any]]:
+    return [[*key, value] for key, value in table.items()]
+
+
+def _unkeyed(rows: list[list[Any]]) -> dict[Any, dict[str, int]]:
+    return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def dumps(state: PartitionState) -> bytes:
+    document = {
+        "format": FORMAT_VERSION,
+        "partition": state.partition,
+        "next_offsets": state.next_offsets,
+        "watermarks": state.watermarks,
+        "progress": {cid: _progress_to_list(p) for cid, p in state.progress.items()},
+        "last_seen_ms": state.last_seen_ms,
+        "waiting": state.waiting,
+        "surveys_seen": state.surveys_seen,
+        "minutes": _keyed(state.minutes),
+        "days": _keyed(state.days),
+        "totals": _keyed(state.totals),
+        "agents": {
+            a: [v.region, v.state, list(v.skills), list(v.languages), v.chat_concurrency, v.event_time_ms]
+            for a, v in state.agents.items()
+        },
+        "late_events": state.late_events,
+    }
+    return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+
+
+def loads(data: bytes) -> PartitionState:
+    try:
+        document = json.loads(zlib.decompress(data))
+    except (zlib.error, ValueError) as exc:
+        msg = f"KPI state checkpoint is not zlib-compressed JSON: {exc}"
+        raise ValueError(msg) from None
+    if document.get("format") != FORMAT_VERSION:
+        msg = f"KPI state checkpoint has format {document.get('format')!r}, expected {FORMAT_VERSION}"
+        raise ValueError(msg)
+    return PartitionState(
+        partition=document["partition"],
+        next_offsets=document["next_offsets"],
+        watermarks=document["watermarks"],
+        progress={cid: _progress_from_list(v) for cid, v in document["progress"].items()},
+        last_seen_ms=document["last_seen_ms"],
+        waiting={cid: tuple(v) for cid, v in document["waiting"].items()},
+        surveys_seen=document["surveys_seen"],
+        minutes=_unkeyed(document["minutes"]),
+        days=_unkeyed(document["days"]),
+        totals=_unkeyed(document["totals"]),
+        agents={
+            a: AgentView(v[0], v[1], tuple(v[2]), tuple(v[3]), v[4], v[5])
+            for a, v in document["agents"].items()
+        },
+        late_events=document["late_events"],
+    )

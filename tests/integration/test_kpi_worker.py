@@ -1,0 +1,202 @@
+"""The KPI worker on real Apache Kafka reconciles with the simulator's ground truth, exactly.
+
+Each test gets its own broker: the worker reads the input topics from the start and
+event-time watermarks would mix other tests' days. Simulated days start yesterday
+(UTC), because the topics' 7-day retention deletes older event times.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from streams.app.runner import make_observer
+from streams.app.snapshots import latest_snapshots
+from streams.app.worker import DEAD_LETTER_TOPIC, KpiWorker, WorkerOptions
+from streams.codec import Codec
+from streams.domain.regions import region_codes
+from streams.services.kafka import KafkaCluster
+from streams.services.topics import apply_topics
+from streams.simulator import run
+from streams.simulator.config import Faults
+
+pytestmark = pytest.mark.kafka
+
+REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS", "RU-KHA", "RU-OMS")  # partitions 1, 3, 5, 8, 9
+FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_max_s=540)
+TRUTH_TO_SNAPSHOT = {
+    "offered": "offered",
+    "answered": "answered",
+    "answered_within_target": "answered_within_threshold",
+    "abandoned": "abandoned",
+    "short_abandoned": "short_abandoned",
+    "wait_ms_answered": "total_wait_ms",
+    "handled": "handled",
+    "talk_ms": "talk_ms",
+    "hold_ms": "hold_ms",
+    "acw_ms": "acw_ms",
+    "transferred": "transferred",
+    "ended": "ended",
+    "resolved_first_line": "resolved_first_line",
+    "surveys": "surveys",
+    "top_box": "top_box",
+    "score_sum": "survey_score_sum",
+}
+
+
+@pytest.fixture
+def fresh_kafka(tmp_path: Path) -> Iterator[KafkaCluster]:
+    broker = KafkaCluster(tmp_path / "kafka", nodes=1).start()
+    try:
+        apply_topics(broker.bootstrap_servers)
+        yield broker
+    finally:
+        broker.stop()
+
+
+def yesterday() -> datetime:
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+
+
+def read_truth(path: Path) -> dict[str, dict[str, int]]:
+    with path.open() as f:
+        return {
+            f"{r['region']}|{r['channel']}|MINUTE|{r['minute_ms']}": {
+                s: int(r[t]) for t, s in TRUTH_TO_SNAPSHOT.items()
+            }
+            for r in csv.DictReader(f)
+        }
+
+
+def assert_snapshots_equal_truth(bootstrap: str, truth: dict[str, dict[str, int]]) -> None:
+    snapshots = latest_snapshots({"bootstrap.servers": bootstrap}, Codec.pinned(), idle_s=3.0)
+    minutes = {k: s for k, s in snapshots.items() if s["window"] == "MINUTE"}
+    assert len(truth) > 1_000
+    fields = TRUTH_TO_SNAPSHOT.values()
+    wrong = {
+        key: ({f: minutes[key][f] for f in fields} if key in minutes else None, truth.get(key))
+        for key in set(truth) | set(minutes)
+        if any(truth.get(key, {}).get(f, 0) != minutes.get(key, {}).get(f, 0) for f in fields)
+    }
+    assert not wrong, f"{len(wrong)} of {len(truth)} minutes differ, e.g. {list(wrong.items())[:2]}"
+    for key, snapshot in minutes.items():  # the derived ratios agree with the sums
+        if snapshot["service_level"] is not None:
+            base = snapshot["answered"] + snapshot["abandoned"]
+            assert abs(snapshot["service_level"] - snapshot["answered_within_threshold"] / base) < 1e-9, key
+
+
+def count_dead_letters(bootstrap: str) -> int:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "dlq-count", "enable.partition.eof": True}
+    )
+    try:
+        total = 0
+        for p in consumer.list_topics(DEAD_LETTER_TOPIC, timeout=10).topics[DEAD_LETTER_TOPIC].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(DEAD_LETTER_TOPIC, p), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
+def simulate(bootstrap: str, truth: Path, hours: float, speed: float | None = None) -> Any:
+    return run(
+        regions=REGIONS, duration_s=hours * 3600, seed=11, out="kafka", bootstrap_servers=bootstrap,
+        start=yesterday(), faults=FAULTS, truth_path=truth, speed=speed,
+    )  # fmt: skip
+
+
+def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(fresh_kafka: Any, tmp_path: Path) -> None:
+    bootstrap = fresh_kafka.bootstrap_servers
+    summary = simulate(bootstrap, tmp_path / "truth.csv", hours=24)
+    assert summary.malformed > 20
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    worker = KpiWorker(
+        {"bootstrap.servers": bootstrap},
+        Codec.pinned(known_regions=region_codes()),
+        WorkerOptions(checkpoint_interval_s=1.0),
+        observer=make_observer(registry),
+    )
+    stats = worker.run(threading.Event(), idle_exit_s=4.0)
+    assert stats.events == summary.messages
+    assert stats.dead_letters == summary.malformed == count_dead_letters(bootstrap)
+    assert registry.get_sample_value("ccpulse_events_in_total", {"topic": "cc.contact.events"}) > 10_000
+    assert_snapshots_equal_truth(bootstrap, read_truth(tmp_path / "truth.csv"))
+
+
+def start_worker(bootstrap: str, group: str, log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap, "--group", group,
+        "--metrics-port", "-1", "--checkpoint-interval", "0.5", "--idle-exit", "10",
+    ]  # fmt: skip
+    return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=os.environ.copy())
+
+
+def summaries(log: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"event": "stopped"')
+    ]
+
+
+def wait_exit(process: subprocess.Popen[bytes], timeout_s: float = 180.0) -> int:
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
+def paced_simulation(bootstrap: str, truth: Path) -> threading.Thread:
+    """Six simulated hours in about 20 s, so that workers are killed and started mid-stream."""
+    thread = threading.Thread(target=simulate, args=(bootstrap, truth, 6.0, 6 * 3600 / 20), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp_path: Path) -> None:
+    bootstrap, log, truth = fresh_kafka.bootstrap_servers, tmp_path / "worker.log", tmp_path / "truth.csv"
+    first = start_worker(bootstrap, "ccpulse-kpi", log)
+    producer = paced_simulation(bootstrap, truth)
+    time.sleep(10)
+    assert first.poll() is None, log.read_text()[-2000:]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(2)
+    second = start_worker(bootstrap, "ccpulse-kpi", log)
+    producer.join(timeout=120)
+    assert wait_exit(second) == 0, log.read_text()[-2000:]
+    (summary,) = summaries(log)  # the killed one printed nothing
+    assert summary["restored"], "the restarted worker did not restore a checkpoint"
+    assert summary["replayed_skipped"] >= 0
+    assert_snapshots_equal_truth(bootstrap, read_truth(truth))
+
+
+def test_two_workers_split_the_partitions_and_still_equal_truth(fresh_kafka: Any, tmp_path: Path) -> None:
+    bootstrap, truth = fresh_kafka.bootstrap_servers, tmp_path / "truth.csv"
+    logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
+    workers = [start_worker(bootstrap, "ccpulse-kpi", logs[0])]
+    producer = paced_simulation(bootstrap, truth)
+    time.sleep(6)
+    workers.append(start_worker(bootstrap, "ccpulse-kpi", logs[1]))  # joins mid-stream: a rebalance
+    producer.join(timeout=120)
+    for worker, log in zip(workers, logs, strict=True):
+        assert wait_exit(worker) == 0, log.read_text()[-2000:]
+    events = [summaries(log)[0]["events"] for log in logs]
+    assert all(n > 0 for n in events), f"one worker got nothing: {events}"
+    assert_snapshots_equal_truth(bootstrap, read_truth(truth))

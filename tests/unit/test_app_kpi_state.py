@@ -1,0 +1,152 @@
+"""The stream side of the KPI engine without Kafka: lateness, de-duplication, eviction,
+checkpoint round trip, windows and the scrape-time collector."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams.app import kpi
+from streams.app.collector import KpiCollector
+from streams.app.kpi import KpiConfig, local_day_start
+from streams.app.state import PartitionState, dumps, loads
+from streams.app.views import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
+from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType, SurveyEvent
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_795_400_000_000 - 1_795_400_000_000 % 60_000
+_T = ContactEventType
+CONFIG = KpiConfig()
+
+
+def contact(cid: str, kind: ContactEventType, t: int, n: int = 0, region: str = "RU-MOW") -> ContactEvent:
+    return ContactEvent(
+        event_id=f"{cid}-{kind.value}-{n}", contact_id=cid, type=kind, channel=Channel.VOICE, region=region,
+        queue="general", language="ru", customer_ref="c" * 32, event_time_ms=t,
+    )  # fmt: skip
+
+
+def answered_contact(state: PartitionState, cid: str, t: int, wait_ms: int = 10_000) -> None:
+    for event in (
+        contact(cid, _T.QUEUED, t),
+        contact(cid, _T.ANSWERED, t + wait_ms),
+        contact(cid, _T.ENDED, t + wait_ms + 100_000),
+        contact(cid, _T.ACW_ENDED, t + wait_ms + 120_000),
+    ):
+        kpi.apply_contact(state, event, CONFIG)
+
+
+def test_a_contact_counts_once_even_when_every_event_is_duplicated() -> None:
+    state = PartitionState(0)
+    answered_contact(state, "c1", T0)
+    answered_contact(state, "c1", T0)  # the same event ids again
+    total = state.totals[("RU-MOW", "VOICE")]
+    assert (total["offered"], total["answered"], total["handled"]) == (1, 1, 1)
+    assert total["talk_ms"] == 100_000 and total["acw_ms"] == 20_000
+    assert state.minutes[("RU-MOW", "VOICE", T0)]["offered"] == 1
+
+
+@pytest.mark.parametrize(
+    ("delay_ms", "applied"),
+    [(60_000, True), (9 * 60_000, True), (11 * 60_000 - 1, True), (11 * 60_000, False), (60 * 60_000, False)],
+)
+def test_allowed_lateness_decides_whether_a_late_event_updates_its_bucket(
+    delay_ms: int, applied: bool
+) -> None:
+    state = PartitionState(0)
+    kpi.apply_contact(state, contact("early", _T.QUEUED, T0 + delay_ms), CONFIG)  # the watermark moves on
+    kpi.apply_contact(state, contact("late", _T.QUEUED, T0), CONFIG)
+    offered_at_t0 = state.minutes.get(("RU-MOW", "VOICE", T0), {}).get("offered", 0)
+    assert offered_at_t0 == int(applied)
+    assert state.late_events == int(not applied)
+
+
+def test_surveys_are_deduplicated_and_counted_in_their_own_minute() -> None:
+    state = PartitionState(0)
+    survey = SurveyEvent("s1", "c1", "RU-MOW", Channel.VOICE, 5, T0 + 61_000)
+    kpi.apply_survey(state, survey, CONFIG)
+    kpi.apply_survey(state, survey, CONFIG)
+    bucket = state.minutes[("RU-MOW", "VOICE", T0 + 60_000)]
+    assert (bucket["surveys"], bucket["top_box"], bucket["survey_score_sum"]) == (1, 1, 5)
+
+
+def test_eviction_bounds_memory_but_keeps_what_can_still_change() -> None:
+    state = PartitionState(0)
+    for i in range(300):  # five hours, a contact a minute
+        answered_contact(state, f"c{i}", T0 + i * 60_000)
+        kpi.apply_survey(
+            state, SurveyEvent(f"s{i}", f"c{i}", "RU-MOW", Channel.VOICE, 4, T0 + i * 60_000), CONFIG
+        )
+    kpi.evict(state, CONFIG)
+    wm = state.closed_before_ms
+    assert min(m for _, _, m in state.minutes) >= wm - CONFIG.minute_horizon_ms
+    assert len(state.minutes) <= 75 and len(state.progress) <= 15
+    assert state.totals[("RU-MOW", "VOICE")]["handled"] == 300  # cumulative counters survive eviction
+
+
+def test_read_ahead_surveys_do_not_close_buckets_their_contacts_have_not_reached() -> None:
+    state = PartitionState(0)
+    for i in range(200):  # surveys for 200 minutes arrive before any contact event
+        kpi.apply_survey(
+            state, SurveyEvent(f"s{i}", f"c{i}", "RU-MOW", Channel.VOICE, 5, T0 + i * 60_000), CONFIG
+        )
+    kpi.evict(state, CONFIG)
+    assert state.minutes[("RU-MOW", "VOICE", T0)]["surveys"] == 1
+
+
+def test_checkpoint_round_trip_restores_every_field() -> None:
+    state = PartitionState(3, next_offsets={"cc.contact.events": 42})
+    answered_contact(state, "c1", T0)
+    kpi.apply_contact(state, contact("c2", _T.QUEUED, T0 + 5_000), CONFIG)
+    kpi.apply_agent(state, AgentEvent("a1", "ag1", "RU-MOW", AgentState.READY, T0, ("general",), ("ru",), 2))
+    restored = loads(dumps(state))
+    fields = "partition next_offsets watermarks progress last_seen_ms minutes days totals agents surveys_seen"
+    for name in [*fields.split(), "late_events"]:
+        assert getattr(restored, name) == getattr(state, name), name
+    assert restored.waiting == state.waiting == {"c2": ("RU-MOW", "VOICE", "general", T0 + 5_000)}
+    with pytest.raises(ValueError, match="not zlib"):
+        loads(b"garbage")
+
+
+def test_windows_today_and_snapshot_records() -> None:
+    state = PartitionState(0, next_offsets={"cc.contact.events": 10, "cc.survey.events": 5})
+    answered_contact(state, "c1", T0, wait_ms=50_000)  # beyond the 40 s voice threshold
+    answered_contact(state, "c2", T0 + 120_000, wait_ms=1_000)
+    views = {v.window: v for v in dirty_views(state) if v.window != "MINUTE"}
+    assert views["ROLLING_15M"].counters["answered"] == 2
+    assert views["TODAY"].start_ms == local_day_start("RU-MOW", state.watermark_ms)
+    record = snapshot_record(views["ROLLING_60M"], snapshot_version(state), 0)
+    assert record["service_level"] == 0.5 and record["version"] == 15
+    assert record["asa_seconds"] == pytest.approx(25.5)
+    assert snapshot_key("RU-MOW", "VOICE", "MINUTE", T0) == f"RU-MOW|VOICE|MINUTE|{T0}"
+    assert not state.dirty_minutes and not dirty_views(state)  # marks cleared
+
+
+def test_local_day_starts_at_local_midnight() -> None:
+    # Kamchatka is UTC+12: local midnight is 12:00 UTC the day before
+    noon_utc = 1_795_435_200_000  # 2026-11-23 12:00 UTC, a local midnight there
+    assert local_day_start("RU-KAM", noon_utc) == noon_utc
+    assert local_day_start("RU-KAM", noon_utc - 1) == noon_utc - 86_400_000
+
+
+def test_collector_exposes_kpis_queues_and_agents_at_scrape_time() -> None:
+    state = PartitionState(0)
+    answered_contact(state, "c1", T0)
+    kpi.apply_contact(state, contact("c2", _T.QUEUED, T0 + 130_000), CONFIG)
+    kpi.apply_agent(state, AgentEvent("a1", "ag1", "RU-MOW", AgentState.READY, T0, ("general",), ("ru",), 1))
+    registry = CollectorRegistry()
+    registry.register(KpiCollector(lambda: [state], threading.Lock()))
+    labels = {"region": "RU-MOW", "channel": "VOICE", "window": "ROLLING_15M"}
+    assert registry.get_sample_value("ccpulse_service_level_ratio", labels) == 1.0
+    assert registry.get_sample_value("ccpulse_aht_seconds", labels) == 120.0
+    assert (
+        registry.get_sample_value("ccpulse_contacts_offered_total", {"region": "RU-MOW", "channel": "VOICE"})
+        == 2
+    )
+    queue = {"region": "RU-MOW", "channel": "VOICE", "skill": "general"}
+    assert registry.get_sample_value("ccpulse_contacts_in_queue", queue) == 1
+    assert registry.get_sample_value("ccpulse_agents", {"region": "RU-MOW", "state": "READY"}) == 1
+    assert list(series_views(PartitionState(1))) == []

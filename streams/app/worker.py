@@ -70,6 +70,7 @@ class WorkerOptions:
     checkpoint_interval_s: float = 2.0
     idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
     changelog_replication_factor: int | None = None
+    auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
 
 
@@ -115,7 +116,7 @@ class KpiWorker:
                 **self._client,
                 "group.id": o.group_id,
                 "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
+                "auto.offset.reset": o.auto_offset_reset,
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1_000,
                 "max.poll.interval.ms": 300_000,

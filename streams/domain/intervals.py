@@ -16,7 +16,7 @@ so replaying a contact's events yields the same deltas exactly once.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 
 from streams.domain.events import Channel, ContactEvent, ContactEventType, Resolution, SurveyEvent
 from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS, SHORT_ABANDON_MS, bucket_start
@@ -54,24 +54,34 @@ def _key(progress: ContactProgress, time_ms: int) -> BucketKey:
     return (progress.region, progress.channel, bucket_start(time_ms))
 
 
+_FIRST_TIME = {
+    _T.QUEUED: "queued_at",
+    _T.ANSWERED: "answered_at",
+    _T.ABANDONED: "abandoned_at",
+    _T.ENDED: "ended_at",
+    _T.ACW_ENDED: "acw_ended_at",
+}
+_FIELDS = tuple(f.name for f in fields(ContactProgress))
+
+
+def _copy(progress: ContactProgress, changes: dict[str, object]) -> ContactProgress:
+    """``dataclasses.replace`` without its per-call field introspection (it was the hot spot)."""
+    values = {name: getattr(progress, name) for name in _FIELDS}
+    values.update(changes)
+    return ContactProgress(**values)  # type: ignore[arg-type]
+
+
 def _record(progress: ContactProgress, event: ContactEvent) -> ContactProgress:
     t, kind = event.event_time_ms, event.type
     changes: dict[str, object] = {"seen": progress.seen | {event.event_id}}
-    first_time = {
-        _T.QUEUED: "queued_at",
-        _T.ANSWERED: "answered_at",
-        _T.ABANDONED: "abandoned_at",
-        _T.ENDED: "ended_at",
-        _T.ACW_ENDED: "acw_ended_at",
-    }
-    attribute = first_time.get(kind)
+    attribute = _FIRST_TIME.get(kind)
     if attribute is not None and getattr(progress, attribute) is None:
         changes[attribute] = t
     elif kind is _T.HOLD_STARTED:
         changes["hold_starts"] = (*progress.hold_starts, t)
     elif kind is _T.HOLD_ENDED:
         changes["hold_ends"] = (*progress.hold_ends, t)
-    return replace(progress, **changes)  # type: ignore[arg-type]
+    return _copy(progress, changes)
 
 
 def _derive(p: ContactProgress, event: ContactEvent, threshold_ms: int) -> tuple[list[Delta], set[str], int]:
@@ -147,7 +157,7 @@ def step(
         handled_hold = (
             hold if ("handle" in done or "handle" in progress.emitted) else progress.handled_hold_ms
         )
-        progress = replace(progress, emitted=progress.emitted | done, handled_hold_ms=handled_hold)
+        progress = _copy(progress, {"emitted": progress.emitted | done, "handled_hold_ms": handled_hold})
     return progress, deltas
 
 

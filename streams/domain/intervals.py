@@ -68,7 +68,7 @@ def _copy(progress: ContactProgress, changes: dict[str, object]) -> ContactProgr
     """``dataclasses.replace`` without its per-call field introspection (it was the hot spot)."""
     values = {name: getattr(progress, name) for name in _FIELDS}
     values.update(changes)
-    return ContactProgress(**values)  # type: ignore[arg-type]
+    return ContactProgress(**values)
 
 
 def _record(progress: ContactProgress, event: ContactEvent) -> ContactProgress:

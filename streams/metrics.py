@@ -95,6 +95,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "Surveys scoring 5 / surveys.",
     ),
     MetricSpec(
+        "ccpulse_occupancy_ratio",
+        "collector-gauge",
+        "ratio",
+        ("region", "window"),
+        "(On contact + ACW) / (on contact + ACW + ready) agent time (chat concurrency not weighted).",
+    ),
+    MetricSpec(
         "ccpulse_staffing_gap_agents",
         "collector-gauge",
         "agents",

@@ -10,14 +10,16 @@ only the partitions it owns; `sum by (...)` across workers is the whole picture.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.app.queues import StaffingConfig, occupancy, staffing
 from streams.app.state import PartitionState
-from streams.app.views import series_views
+from streams.app.views import WINDOWS, series_views
 from streams.domain.kpi import kpi_result
 
 _RATIOS = (
@@ -43,11 +45,21 @@ _COUNTERS = (  # metric (without _total), counter(s), scale
     ("ccpulse_handle_seconds", ("talk_ms", "hold_ms", "acw_ms"), 0.001),
 )
 AGENT_STATES = ("LOGGED_IN", "READY", "NOT_READY", "ON_CONTACT", "ACW")
+_STREAMS = {"contact": "cc.contact.events", "agent": "cc.agent.events", "survey": "cc.survey.events"}
+_GAP_HELP = "Agents required by Erlang A for the SL target minus agents staffed."
+_OCCUPANCY_HELP = "(On contact + ACW) / (on contact + ACW + ready) agent time."
 
 
 class KpiCollector(Collector):
-    def __init__(self, states: Callable[[], Iterable[PartitionState]], lock: threading.Lock) -> None:
-        self._states, self._lock = states, lock
+    def __init__(
+        self,
+        states: Callable[[], Iterable[PartitionState]],
+        lock: threading.Lock,
+        staffing_config: StaffingConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._states, self._lock, self._clock = states, lock, clock
+        self._staffing = staffing_config or StaffingConfig()
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -56,6 +68,27 @@ class KpiCollector(Collector):
             totals = {key: dict(value) for state in states for key, value in state.totals.items()}
             queues = _queue_observations(states)
             agents = Counter((v.region, v.state) for s in states for v in s.agents.values())
+            gaps = {k: v for state in states for k, v in staffing(state, self._staffing).items()}
+            busy = {
+                (region, window): value
+                for state in states
+                for window, span in WINDOWS.items()
+                for region, value in occupancy(state, span).items()
+            }
+            late = {"cc.contact.events": sum(s.late_events for s in states),
+                    "cc.survey.events": sum(s.late_surveys for s in states)}  # fmt: skip
+            marks = {
+                stream: max((s.watermarks.get(stream, 0) for s in states), default=0) for stream in _STREAMS
+            }
+        yield from _pipeline_metrics(late, marks, self._clock())
+        gap = GaugeMetricFamily("ccpulse_staffing_gap_agents", _GAP_HELP, labels=["region", "channel"])
+        for (region, channel), (required, staffed) in sorted(gaps.items()):
+            gap.add_metric([region, channel], required - staffed)
+        yield gap
+        occupied = GaugeMetricFamily("ccpulse_occupancy_ratio", _OCCUPANCY_HELP, labels=["region", "window"])
+        for (region, window), value in sorted(busy.items()):
+            occupied.add_metric([region, window], value)
+        yield occupied
         window_labels = ["region", "channel", "window"]
         for name, attribute, help_text in _RATIOS:
             family = GaugeMetricFamily(name, help_text, labels=window_labels)
@@ -92,6 +125,22 @@ class KpiCollector(Collector):
             for state in AGENT_STATES[1:]:
                 family.add_metric([region, state], agents.get((region, state), 0))
         yield family
+
+
+def _pipeline_metrics(late: dict[str, int], marks: dict[str, int], now_s: float) -> Iterator[Metric]:
+    counter = CounterMetricFamily(
+        "ccpulse_late_events", "Events older than the allowed lateness.", labels=["topic"]
+    )
+    for topic, count in late.items():
+        counter.add_metric([topic], count)
+    yield counter
+    lag = GaugeMetricFamily(
+        "ccpulse_consumer_lag_seconds", "Wall clock minus newest event time.", labels=["topic"]
+    )
+    for stream, mark in marks.items():
+        if mark:
+            lag.add_metric([_STREAMS[stream]], max(0.0, now_s - mark / 1000))
+    yield lag
 
 
 def _queue_observations(states: Iterable[PartitionState]) -> dict[tuple[str, str, str], tuple[int, float]]:

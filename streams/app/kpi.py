@@ -23,6 +23,9 @@ from streams.domain.regions import get_region
 DAY_MS = 86_400_000
 _T = ContactEventType
 _LEAVES_QUEUE = frozenset({_T.ANSWERED, _T.ABANDONED, _T.ENDED, _T.ACW_ENDED})
+_LOAD_CHANGE = {_T.ANSWERED: 1, _T.ENDED: -1}  # contacts an agent holds (chat concurrency)
+# agent time by state, for occupancy = (on contact + ACW) / (on contact + ACW + ready)
+AGENT_TIME = {"READY": "ready_ms", "ON_CONTACT": "on_contact_ms", "ACW": "acw_ms"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,11 @@ def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig)
     if late:
         state.late_events += 1
     _track_waiting(state, event, progress)
+    queue_key = f"{event.region}|{event.queue}"
+    if queue_key not in state.queues:
+        state.queues[queue_key] = (event.channel.value, event.language)
+    if event.agent_id is not None and event.type in _LOAD_CHANGE:
+        state.agent_load[event.agent_id] = state.agent_load.get(event.agent_id, 0) + _LOAD_CHANGE[event.type]
 
 
 def _track_waiting(state: PartitionState, event: ContactEvent, progress: ContactProgress) -> None:
@@ -106,7 +114,7 @@ def apply_survey(state: PartitionState, event: SurveyEvent, config: KpiConfig) -
     state.surveys_seen[event.event_id] = t
     (region, channel, minute), delta = survey_delta(event)
     if not _apply_delta(state, "survey", region, channel.value, minute, delta, config):
-        state.late_events += 1
+        state.late_surveys += 1
 
 
 def apply_agent(state: PartitionState, event: AgentEvent) -> None:
@@ -116,6 +124,12 @@ def apply_agent(state: PartitionState, event: AgentEvent) -> None:
     current = state.agents.get(event.agent_id)
     if current is not None and current.event_time_ms >= t:  # duplicate or older: last writer wins
         return
+    if current is not None and current.state in AGENT_TIME:  # the time spent in the state that ends now
+        minute = t - t % MINUTE_MS
+        bucket = state.agent_minutes.get((event.region, minute))
+        if bucket is None:
+            bucket = state.agent_minutes[(event.region, minute)] = dict.fromkeys(AGENT_TIME.values(), 0)
+        bucket[AGENT_TIME[current.state]] += t - current.event_time_ms
     state.agents[event.agent_id] = AgentView(
         event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
     )
@@ -139,6 +153,8 @@ def evict(state: PartitionState, config: KpiConfig) -> int:
     for key in [k for k in state.minutes if k[2] < minute_floor]:
         del state.minutes[key]
         dropped += 1
+    for agent_key in [k for k in state.agent_minutes if k[1] < minute_floor]:
+        del state.agent_minutes[agent_key]
     day_floor = wm - 2 * DAY_MS
     for key in [k for k in state.days if k[2] < day_floor]:
         del state.days[key]

@@ -52,7 +52,11 @@ class PartitionState:
     days: dict[BucketKey, dict[str, int]] = field(default_factory=dict)  # key: local day start (UTC ms)
     totals: dict[SeriesKey, dict[str, int]] = field(default_factory=dict)  # since the state began
     agents: dict[str, AgentView] = field(default_factory=dict)
-    late_events: int = 0
+    agent_load: dict[str, int] = field(default_factory=dict)  # agent_id -> contacts answered, not ended
+    agent_minutes: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # (region, minute)
+    queues: dict[str, tuple[str, str]] = field(default_factory=dict)  # "region|queue" -> (channel, language)
+    late_events: int = 0  # contact events with a delta for a closed bucket
+    late_surveys: int = 0
     # not persisted: what changed since the last emission
     dirty_minutes: set[BucketKey] = field(default_factory=set, repr=False)
     dirty_series: set[SeriesKey] = field(default_factory=set, repr=False)
@@ -115,6 +119,10 @@ def dumps(state: PartitionState) -> bytes:
             for a, v in state.agents.items()
         },
         "late_events": state.late_events,
+        "late_surveys": state.late_surveys,
+        "agent_load": state.agent_load,
+        "agent_minutes": _keyed(state.agent_minutes),
+        "queues": state.queues,
     }
     return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
@@ -144,4 +152,8 @@ def loads(data: bytes) -> PartitionState:
             for a, v in document["agents"].items()
         },
         late_events=document["late_events"],
+        late_surveys=document["late_surveys"],
+        agent_load=document["agent_load"],
+        agent_minutes=_unkeyed(document["agent_minutes"]),
+        queues={k: (v[0], v[1]) for k, v in document["queues"].items()},
     )

@@ -37,6 +37,7 @@ from streams.app.changelog import (
     restore,
 )
 from streams.app.kpi import KpiConfig
+from streams.app.queues import queue_states
 from streams.app.state import PartitionState, dumps
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
@@ -46,7 +47,7 @@ from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 log = logging.getLogger("ccpulse.app.worker")
 INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)
-SNAPSHOT_TOPIC, DEAD_LETTER_TOPIC = "cc.kpi.snapshots", "cc.dead-letter"
+SNAPSHOT_TOPIC, DEAD_LETTER_TOPIC, QUEUE_STATE_TOPIC = "cc.kpi.snapshots", "cc.dead-letter", "cc.queue.state"
 STREAM_OF_TOPIC = {CONTACT_TOPIC: "contact", AGENT_TOPIC: "agent", SURVEY_TOPIC: "survey"}
 
 
@@ -56,6 +57,7 @@ class WorkerStats:
     replayed_skipped: int = 0
     dead_letters: int = 0
     snapshots: int = 0
+    queue_states: int = 0
     checkpoints: int = 0
     restored: dict[int, dict[str, int]] = field(default_factory=dict)  # partition -> positions resumed
 
@@ -70,6 +72,7 @@ class WorkerOptions:
     checkpoint_interval_s: float = 2.0
     idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
     changelog_replication_factor: int | None = None
+    queue_state_interval_s: float = 1.0
     auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
 
@@ -95,6 +98,8 @@ class KpiWorker:
         self._delivery_errors: list[str] = []
         self._last_checkpoint = 0.0
         self._assigned_at = 0.0
+        self._queue_regions: set[str] = set()
+        self._queue_emitted_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -254,6 +259,7 @@ class KpiWorker:
             if not state.dirty_minutes and not state.dirty_series:
                 continue
             version = snapshot_version(state)
+            self._queue_regions |= {region for region, _ in state.dirty_series}
             for view in dirty_views(state):
                 key = snapshot_key(view.region, view.channel, view.window, view.start_ms)
                 record = snapshot_record(view, version, now_ms)
@@ -262,6 +268,24 @@ class KpiWorker:
                 )
                 self.stats.snapshots += 1
             self._producer.poll(0)
+        if (
+            self._queue_regions
+            and self._clock() - self._queue_emitted_at >= self.options.queue_state_interval_s
+        ):
+            self._emit_queue_states()
+
+    def _emit_queue_states(self) -> None:
+        """Live observations of the queues of the regions that changed (throttled: they read windows)."""
+        assert self._producer is not None
+        for state in self.states.values():
+            for record in queue_states(state):
+                if record["region"] in self._queue_regions:
+                    key = f"{record['region']}|{record['queue']}".encode()
+                    value = self._codec.encode(QUEUE_STATE_TOPIC, record)
+                    self._producer.produce(QUEUE_STATE_TOPIC, value, key, on_delivery=self._delivered)
+                    self.stats.queue_states += 1
+        self._queue_regions = set()
+        self._queue_emitted_at = self._clock()
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:

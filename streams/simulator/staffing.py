@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 
+from streams.domain.erlang import agents_for_service_level, agents_for_service_level_a
 from streams.domain.events import Channel
 from streams.simulator.arrivals import BIN_S, ArrivalModel
 from streams.simulator.config import WECHAT_REGIONS, WECHAT_SHARE, ZH_QUEUE
-from streams.simulator.erlang import agents_for_service_level, agents_for_service_level_a
 
 INTERVAL_MS = 900_000
 LOAD_GRID = 1.02

@@ -3,6 +3,7 @@ checkpoint round trip, windows and the scrape-time collector."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -11,8 +12,10 @@ from prometheus_client import CollectorRegistry
 from streams.app import kpi
 from streams.app.collector import KpiCollector
 from streams.app.kpi import KpiConfig, local_day_start
+from streams.app.queues import StaffingConfig, occupancy, queue_states, staffing
 from streams.app.state import PartitionState, dumps, loads
 from streams.app.views import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
+from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType, SurveyEvent
 
 pytestmark = pytest.mark.unit
@@ -150,3 +153,51 @@ def test_collector_exposes_kpis_queues_and_agents_at_scrape_time() -> None:
     assert registry.get_sample_value("ccpulse_contacts_in_queue", queue) == 1
     assert registry.get_sample_value("ccpulse_agents", {"region": "RU-MOW", "state": "READY"}) == 1
     assert list(series_views(PartitionState(1))) == []
+
+
+def agent(aid: str, state: AgentState, t: int, concurrency: int = 1, skill: str = "general") -> AgentEvent:
+    return AgentEvent(f"{aid}-{state.value}-{t}", aid, "RU-MOW", state, t, (skill,), ("ru",), concurrency)
+
+
+def test_queue_state_records_agents_slots_and_the_oldest_waiting_contact() -> None:
+    state = PartitionState(0)
+    kpi.apply_agent(state, agent("a1", AgentState.READY, T0, concurrency=3))
+    kpi.apply_agent(state, agent("a2", AgentState.NOT_READY, T0))
+    kpi.apply_contact(state, contact("c1", _T.QUEUED, T0 + 1_000), CONFIG)
+    kpi.apply_contact(state, contact("c2", _T.QUEUED, T0 + 30_000), CONFIG)
+    answered = dataclasses.replace(contact("c1", _T.ANSWERED, T0 + 31_000), agent_id="a1")
+    kpi.apply_contact(state, answered, CONFIG)
+    (record,) = queue_states(state)
+    assert (record["region"], record["queue"], record["channel"]) == ("RU-MOW", "general", "VOICE")
+    assert record["contacts_in_queue"] == 1 and record["oldest_contact_age_seconds"] == 1.0
+    assert (record["agents_logged_in"], record["agents_ready"], record["agents_not_ready"]) == (2, 1, 1)
+    assert record["free_chat_slots"] == 0  # a voice queue
+    assert state.agent_load == {"a1": 1}
+    Codec.pinned().encode("cc.queue.state", record)  # valid against the contract schema
+
+
+def test_occupancy_counts_time_in_the_state_that_ended() -> None:
+    state = PartitionState(0)
+    kpi.apply_agent(state, agent("a1", AgentState.READY, T0))
+    kpi.apply_agent(state, agent("a1", AgentState.ON_CONTACT, T0 + 20_000))  # 20 s ready
+    kpi.apply_agent(state, agent("a1", AgentState.ACW, T0 + 80_000))  # 60 s on contact
+    kpi.apply_agent(state, agent("a1", AgentState.READY, T0 + 100_000))  # 20 s ACW
+    kpi.apply_agent(state, agent("a1", AgentState.ACW, T0 + 90_000))  # older: ignored
+    state.watermarks["contact"] = T0 + 100_000
+    assert occupancy(state, 15 * 60_000) == {"RU-MOW": pytest.approx(80 / 100)}
+
+
+@pytest.mark.parametrize(
+    ("contacts", "agents", "expected_gap_sign"),
+    [(60, 1, 1), (60, 40, -1)],  # a contact per 15 s, 130 s AHT
+)
+def test_staffing_gap_follows_erlang_a(contacts: int, agents: int, expected_gap_sign: int) -> None:
+    state = PartitionState(0)
+    for i in range(agents):
+        kpi.apply_agent(state, agent(f"a{i}", AgentState.READY, T0))
+    for i in range(contacts):
+        answered_contact(state, f"c{i}", T0 + i * 15_000)
+    required, staffed = staffing(state, StaffingConfig())[("RU-MOW", "VOICE")]
+    assert staffed == agents
+    assert 7 <= required <= 20  # ~7.5 erlangs in the rolling 15 min ending at the watermark minute
+    assert (required - staffed > 0) == (expected_gap_sign > 0)

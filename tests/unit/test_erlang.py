@@ -18,6 +18,15 @@ from types import MappingProxyType
 import pytest
 from pyworkforce.queuing import ErlangC as PyworkforceErlangC
 
+from streams.domain.erlang import (
+    agents_for_service_level,
+    asa_c,
+    erlang_a,
+    erlang_b,
+    erlang_c,
+    service_level_a,
+    service_level_c,
+)
 from streams.domain.events import Channel, ContactEventType
 from streams.domain.regions import get_region
 from streams.simulator.config import (
@@ -27,15 +36,6 @@ from streams.simulator.config import (
     MONTH_DAYS,
     HandleTime,
     SimConfig,
-)
-from streams.simulator.erlang import (
-    agents_for_service_level,
-    asa_c,
-    erlang_a,
-    erlang_b,
-    erlang_c,
-    service_level_a,
-    service_level_c,
 )
 from streams.simulator.model import CONTACT
 from streams.simulator.run import Simulation
@@ -154,7 +154,7 @@ def test_simulated_abandonment_agrees_with_erlang_a() -> None:
 
 @pytest.mark.parametrize(("a", "patience"), [(0.5, 120.0), (8.0, 180.0), (24.0, 120.0), (60.0, 300.0)])
 def test_erlang_a_sizing_is_the_smallest_meeting_the_target(a: float, patience: float) -> None:
-    from streams.simulator.erlang import agents_for_service_level_a
+    from streams.domain.erlang import agents_for_service_level_a
 
     rate = a / AHT
     n = agents_for_service_level_a(a, AHT, patience, T, 0.8, max_occupancy=0.95)

@@ -8,8 +8,8 @@ blocking probability; SL(t) = 1 - P(wait) exp(-(n - a) t / aht); ASA = P(wait) a
 Erlang A (Palm's M/M/n+M: exponential patience with mean ``patience``) is computed
 exactly from the birth-death stationary distribution of the number in system
 (truncated where the tail is negligible); its service level follows a tagged
-customer through the queue by uniformisation. Kept here until the KPI issue moves
-it to streams/domain (it imports nothing of the project).
+customer through the queue by uniformisation. Used by the simulator (staffing plans),
+the KPI engine (staffing gap) and routing (EWT when live data is thin).
 """
 
 from __future__ import annotations

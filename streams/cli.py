@@ -224,6 +224,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app.runner import run_worker
     from streams.app.worker import WorkerOptions
     from streams.codec import Codec
+    from streams.domain.kpi import ServiceLevelVariant
     from streams.domain.regions import region_codes
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -236,8 +237,9 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     )
     codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
     port = None if args.metrics_port < 0 else (args.metrics_port or settings.metrics_port)
+    variant = ServiceLevelVariant(args.service_level_variant)
     summary = run_worker(
-        _client_config(args, settings), codec, options, settings.metrics_host, port, args.idle_exit
+        _client_config(args, settings), codec, options, settings.metrics_host, port, args.idle_exit, variant
     )
     print(json.dumps(summary, default=str), flush=True)
     return 0
@@ -351,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--allowed-lateness", type=float, default=600.0, help="seconds (default 600)")
     worker.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
     worker.add_argument("--no-idempotence", action="store_true", help="for Tansu, which cannot do it")
+    worker.add_argument(
+        "--service-level-variant",
+        default="EXCLUDE_SHORT",
+        choices=("EXCLUDE_SHORT", "IGNORE_ABANDONS", "ABANDONS_POSITIVE", "ABANDONS_NEGATIVE"),
+        help="how abandons enter the /metrics service level (snapshots carry the sums for any variant)",
+    )
     worker.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
     worker.set_defaults(func=cmd_worker)
 

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from streams.app.queues import StaffingConfig, occupancy, staffing
 from streams.app.state import PartitionState
 from streams.app.views import WINDOWS, series_views
-from streams.domain.kpi import kpi_result
+from streams.domain.kpi import ServiceLevelVariant, kpi_result
 
 _RATIOS = (
     (
@@ -57,8 +57,9 @@ class KpiCollector(Collector):
         lock: threading.Lock,
         staffing_config: StaffingConfig | None = None,
         clock: Callable[[], float] = time.time,
+        variant: ServiceLevelVariant = ServiceLevelVariant.EXCLUDE_SHORT,
     ) -> None:
-        self._states, self._lock, self._clock = states, lock, clock
+        self._states, self._lock, self._clock, self._variant = states, lock, clock, variant
         self._staffing = staffing_config or StaffingConfig()
 
     def collect(self) -> Iterator[Metric]:
@@ -93,7 +94,7 @@ class KpiCollector(Collector):
         for name, attribute, help_text in _RATIOS:
             family = GaugeMetricFamily(name, help_text, labels=window_labels)
             for view in views:
-                value = getattr(kpi_result(view.counters), attribute)
+                value = getattr(kpi_result(view.counters, self._variant), attribute)
                 if value is not None:
                     family.add_metric([view.region, view.channel, view.window], value)
             yield family

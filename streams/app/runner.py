@@ -16,6 +16,7 @@ from streams import metrics
 from streams.app.collector import KpiCollector
 from streams.app.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
+from streams.domain.kpi import ServiceLevelVariant
 
 log = logging.getLogger("ccpulse.app")
 PIPELINE_METRICS = (
@@ -50,11 +51,12 @@ def run_worker(
     metrics_host: str = "127.0.0.1",
     metrics_port: int | None = 0,
     idle_exit_s: float | None = None,
+    variant: ServiceLevelVariant = ServiceLevelVariant.EXCLUDE_SHORT,
 ) -> dict[str, Any]:
     """Blocks until SIGTERM/SIGINT (or ``idle_exit_s`` without input); returns the summary."""
     registry = CollectorRegistry()
     worker = KpiWorker(client_config, codec, options, observer=make_observer(registry))
-    registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
+    registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock, variant=variant))
     port = None
     server = None
     if metrics_port is not None:

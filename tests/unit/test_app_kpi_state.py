@@ -17,6 +17,7 @@ from streams.app.state import PartitionState, dumps, loads
 from streams.app.views import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType, SurveyEvent
+from streams.domain.kpi import ServiceLevelVariant
 
 pytestmark = pytest.mark.unit
 
@@ -201,3 +202,21 @@ def test_staffing_gap_follows_erlang_a(contacts: int, agents: int, expected_gap_
     assert staffed == agents
     assert 7 <= required <= 20  # ~7.5 erlangs in the rolling 15 min ending at the watermark minute
     assert (required - staffed > 0) == (expected_gap_sign > 0)
+
+
+def test_today_restarts_at_local_midnight_and_the_variant_is_selectable() -> None:
+    state = PartitionState(0)
+    midnight = local_day_start("RU-KAM", T0 + 86_400_000)  # the next local midnight in Kamchatka
+    kam = {"region": "RU-KAM"}
+    for cid, t in (("before", midnight - 300_000), ("after", midnight + 60_000)):
+        for kind, dt in ((_T.QUEUED, 0), (_T.ABANDONED, 30_000)):
+            kpi.apply_contact(state, dataclasses.replace(contact(cid, kind, t + dt), **kam), CONFIG)
+    today = {v.window: v for v in series_views(state)}["TODAY"]
+    assert today.start_ms == midnight and today.counters["offered"] == 1
+    registry = CollectorRegistry()
+    collector = KpiCollector(lambda: [state], threading.Lock(), variant=ServiceLevelVariant.ABANDONS_POSITIVE)
+    registry.register(collector)
+    labels = {"region": "RU-KAM", "channel": "VOICE", "window": "ROLLING_15M"}
+    assert (
+        registry.get_sample_value("ccpulse_service_level_ratio", labels) == 1.0
+    )  # abandoned within 40 s: met

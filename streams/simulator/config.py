@@ -139,6 +139,7 @@ class SimConfig:
     service_level_target: float = 0.80  # share within the channel's T (80/40 for voice, assumed)
     max_occupancy: float = 0.90  # WFM staffing cap (assumed)
     fixed_agents: MappingProxyType[str, int] | None = None  # queue -> agents, all day (validation)
+    staffing_factors: MappingProxyType[str, float] | None = None  # region -> x planned agents (what-if)
     short_abandon_share: float = 0.03  # patience 2-5 s (DESIGN counts < 5 s apart; share assumed)
     first_line_resolution: float = 0.99  # DESIGN
     escalated_share_of_rest: float = 0.7  # the rest: escalated to second line vs unresolved

@@ -7,6 +7,7 @@ shows as several shifts of one agent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from streams.domain.events import AgentState
@@ -20,9 +21,13 @@ if TYPE_CHECKING:
 def apply_staffing(engine: Engine, t: int) -> None:
     offsets = engine.model.offsets_s(t)
     plan = engine.plan
+    factors: Mapping[str, float] = engine.config.staffing_factors or {}
     for index, region in enumerate(engine.regions):
+        factor = factors.get(region.code, 1.0)
         for name in plan.queues_of(index):
             target = plan.agents(index, name, t, offsets[index])
+            if factor != 1.0:
+                target = max(0, round(target * factor))
             queue = engine._queue(region.code, name)
             if target > len(queue.staffed):
                 _log_in(engine, queue, target - len(queue.staffed), t)

@@ -1,0 +1,229 @@
+"""Routing policy (DESIGN.md section 4): where a newly arrived contact should wait, and why.
+
+Pure and deterministic: ``decide(request, queues, params)`` reads only its inputs (the
+decision time is the arrival's event time), so a decision replays identically.
+
+- Candidates are the queues of the contact's channel in every region, home first,
+  then by region code. Eligible: state not older than ``stale_after_ms``, at least one
+  agent logged in, and an agent speaking the contact's language.
+- EWT per candidate: POSITION (contacts ahead beyond the ready agents, thinned by the
+  recent abandonment share, times AHT over the agents logged in; a ready agent or a
+  free chat slot means no wait) when the queue has live AHT and at least
+  ``min_live_agents`` agents; else ERLANG_A (M/M/n+M mean wait for the recent arrival
+  rate, the channel's default AHT and ``patience_s``); else NONE.
+- E-mail goes home to the deferred queue (EMAIL_DEFERRED). Stale home state: home
+  (STALE_STATE). No eligible queue anywhere: home (NO_AGENTS_LOGGED_IN). No home
+  agent speaks the language: the eligible queue with the lowest EWT
+  (LANGUAGE_ONLY_ELSEWHERE). Home over the channel's SL threshold and another queue
+  lower by at least ``overflow_margin_s``: overflow (OVERFLOW_EWT); home has no agent:
+  overflow too. Else HOME. When every eligible EWT exceeds ``callback_factor`` x the
+  threshold, the target is kept and the reason is CALLBACK_OFFERED.
+- Ties go to home, then to the lower region code and queue name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from streams.domain.erlang import erlang_a
+from streams.domain.events import Channel
+from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS
+
+
+class Reason(StrEnum):
+    HOME = "HOME"
+    OVERFLOW_EWT = "OVERFLOW_EWT"
+    LANGUAGE_ONLY_ELSEWHERE = "LANGUAGE_ONLY_ELSEWHERE"
+    NO_AGENTS_LOGGED_IN = "NO_AGENTS_LOGGED_IN"
+    CALLBACK_OFFERED = "CALLBACK_OFFERED"
+    EMAIL_DEFERRED = "EMAIL_DEFERRED"
+    STALE_STATE = "STALE_STATE"
+
+
+class EwtMethod(StrEnum):
+    POSITION = "POSITION"
+    ERLANG_A = "ERLANG_A"
+    NONE = "NONE"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """What routing knows of one queue (a cc.queue.state record)."""
+
+    region: str
+    queue: str
+    channel: Channel
+    languages: frozenset[str]
+    contacts_in_queue: int
+    agents_logged_in: int
+    agents_ready: int
+    free_chat_slots: int
+    aht_seconds: float | None
+    arrival_rate_per_s: float | None
+    abandon_rate_per_s: float | None
+    as_of_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingRequest:
+    contact_id: str
+    event_id: str
+    region: str
+    queue: str
+    channel: Channel
+    language: str
+    priority: int
+    event_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    region: str
+    queue: str
+    ewt_seconds: float
+    method: EwtMethod
+    eligible: bool
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    contact_id: str
+    event_id: str
+    region: str
+    target_region: str
+    target_queue: str
+    language: str
+    channel: Channel
+    priority: int
+    ewt_seconds: float
+    ewt_method: EwtMethod
+    reason: Reason
+    candidates: tuple[Candidate, ...]
+    decided_at_ms: int
+    policy_version: str
+
+
+_DEFAULT_AHT_S = {Channel.VOICE: 140.0, Channel.CHAT: 300.0, Channel.MESSENGER: 420.0, Channel.EMAIL: 600.0}
+
+
+@dataclass(frozen=True)
+class RoutingParams:
+    version: str = "ewt-overflow/1"
+    overflow_margin_s: float = 15.0
+    # overflow only into a queue that keeps headroom for its own customers: spare agents (ready
+    # beyond its waiting contacts) of at least this many, and an EWT under this share of the threshold
+    overflow_min_spare_agents: int = 2
+    overflow_max_ewt_share: float = 0.25
+    stale_after_ms: int = 300_000
+    callback_factor: float = 4.0
+    min_live_agents: int = 3
+    patience_s: float = 180.0
+    thresholds_ms: Mapping[Channel, int] = field(default_factory=lambda: dict(DEFAULT_SL_THRESHOLD_MS))
+    default_aht_s: Mapping[Channel, float] = field(default_factory=lambda: dict(_DEFAULT_AHT_S))
+    priority_step_s: float = 60.0  # priority rises by one per minute waited, up to 9
+
+
+def priority_for_age(base: int, age_s: float, params: RoutingParams) -> int:
+    """The priority a contact has after waiting ``age_s`` (the ACD re-reads it as the contact ages)."""
+    return min(9, base + int(max(0.0, age_s) // params.priority_step_s))
+
+
+def estimate_wait(queue: QueueSnapshot, params: RoutingParams) -> tuple[float, EwtMethod]:
+    n = queue.agents_logged_in
+    if n <= 0:
+        return 0.0, EwtMethod.NONE
+    chat = queue.channel in (Channel.CHAT, Channel.MESSENGER)
+    if (
+        chat and queue.free_chat_slots > queue.contacts_in_queue
+    ) or queue.agents_ready > queue.contacts_in_queue:
+        return 0.0, EwtMethod.POSITION
+    if queue.aht_seconds is not None and n >= params.min_live_agents:
+        ahead = max(0, queue.contacts_in_queue - queue.agents_ready)
+        arrivals, abandons = queue.arrival_rate_per_s, queue.abandon_rate_per_s
+        staying = 1.0 - min(0.9, abandons / arrivals) if arrivals and abandons is not None else 1.0
+        return (ahead * staying + 1) * queue.aht_seconds / n, EwtMethod.POSITION
+    if queue.arrival_rate_per_s:
+        aht = queue.aht_seconds or params.default_aht_s[queue.channel]
+        model = erlang_a(n, queue.arrival_rate_per_s, aht, params.patience_s)
+        waited = model.p_wait and model.mean_wait / model.p_wait  # mean wait of those who wait
+        return waited if math.isfinite(waited) else 0.0, EwtMethod.ERLANG_A
+    return 0.0, EwtMethod.NONE
+
+
+def _candidate(request: RoutingRequest, queue: QueueSnapshot, params: RoutingParams) -> Candidate:
+    ewt, method = estimate_wait(queue, params)
+    note = None
+    if request.event_time_ms - queue.as_of_ms > params.stale_after_ms:
+        note = f"state {(request.event_time_ms - queue.as_of_ms) / 1000:.0f} s old"
+    elif queue.agents_logged_in <= 0:
+        note = "no agent logged in"
+    elif request.language not in queue.languages:
+        note = f"no agent speaks {request.language}"
+    return Candidate(queue.region, queue.queue, ewt, method, note is None, note)
+
+
+def decide(
+    request: RoutingRequest, queues: Mapping[tuple[str, str], QueueSnapshot], params: RoutingParams
+) -> RoutingDecision:
+    home_key = (request.region, request.queue)
+    keys = sorted(
+        (k for k, q in queues.items() if q.channel is request.channel),
+        key=lambda k: (k != home_key, k),
+    )
+    candidates = tuple(_candidate(request, queues[k], params) for k in keys)
+    home = next((c for c in candidates if (c.region, c.queue) == home_key), None)
+    eligible = [c for c in candidates if c.eligible]
+    best = min(eligible, key=lambda c: (c.ewt_seconds, c is not home, c.region, c.queue), default=None)
+    threshold_s = params.thresholds_ms[request.channel] / 1000
+
+    def result(target: Candidate | None, reason: Reason) -> RoutingDecision:
+        region, queue = (target.region, target.queue) if target else home_key
+        ewt, method = (target.ewt_seconds, target.method) if target else (0.0, EwtMethod.NONE)
+        if method is EwtMethod.NONE:
+            ewt = 0.0
+        return RoutingDecision(
+            request.contact_id, request.event_id, request.region, region, queue, request.language,
+            request.channel, priority_for_age(request.priority, 0.0, params), ewt, method, reason,
+            candidates, request.event_time_ms, params.version,
+        )  # fmt: skip
+
+    if request.channel is Channel.EMAIL:
+        return result(home, Reason.EMAIL_DEFERRED)
+    if home is not None and home.note is not None and home.note.startswith("state"):
+        return result(home, Reason.STALE_STATE)
+    if best is None:
+        return result(home, Reason.NO_AGENTS_LOGGED_IN)
+    if all(
+        c.method is not EwtMethod.NONE and c.ewt_seconds > params.callback_factor * threshold_s
+        for c in eligible
+    ):
+        return result(home if home is not None and home.eligible else best, Reason.CALLBACK_OFFERED)
+    if home is None or not home.eligible:
+        language_elsewhere = home is None or (home.note or "").startswith("no agent speaks")
+        return result(best, Reason.LANGUAGE_ONLY_ELSEWHERE if language_elsewhere else Reason.OVERFLOW_EWT)
+    if home.ewt_seconds > threshold_s:
+        spare = [
+            c
+            for c in eligible
+            if c is not home and _has_headroom(queues[(c.region, c.queue)], c, params, threshold_s)
+        ]
+        target = min(spare, key=lambda c: (c.ewt_seconds, c.region, c.queue), default=None)
+        if target is not None and home.ewt_seconds - target.ewt_seconds >= params.overflow_margin_s:
+            return result(target, Reason.OVERFLOW_EWT)
+    return result(home, Reason.HOME)
+
+
+def _has_headroom(
+    queue: QueueSnapshot, candidate: Candidate, params: RoutingParams, threshold_s: float
+) -> bool:
+    spare = queue.agents_ready - queue.contacts_in_queue
+    if queue.channel in (Channel.CHAT, Channel.MESSENGER):
+        spare = max(spare, queue.free_chat_slots - queue.contacts_in_queue)
+    return (
+        spare >= params.overflow_min_spare_agents
+        and candidate.ewt_seconds <= params.overflow_max_ewt_share * threshold_s
+    )

@@ -268,6 +268,51 @@ def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if rows else 1
 
 
+def cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
+    from streams.simulator.whatif import Tally, compare
+
+    factors = {}
+    for spec in args.staffing or []:
+        region, _, factor = spec.partition("=")
+        try:
+            factors[region.strip()] = float(factor)
+        except ValueError:
+            err_console.print(f"[red]--staffing {spec!r}[/red]: expected REGION=FACTOR, e.g. RU-MOW=0.75")
+            return 2
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()] or None
+    start = datetime.fromisoformat(args.start) if args.start else None
+    baseline, policy = compare(regions, args.hours, args.seed, start, factors)
+    rows = []
+    for region in sorted(baseline.by_home):
+        b, p = baseline.by_home[region], policy.by_home[region]
+        bs, ps = baseline.by_server[region], policy.by_server.get(region, Tally())
+        rows.append(
+            {
+                "region": region, "sl_cust_base": _fmt(b.service_level), "sl_cust_pol": _fmt(p.service_level),
+                "sl_queue_base": _fmt(bs.service_level), "sl_queue_pol": _fmt(ps.service_level),
+                "asa_base_s": _fmt(b.asa_s, 1), "asa_pol_s": _fmt(p.asa_s, 1),
+                "aband_base": _fmt(b.abandonment), "aband_pol": _fmt(p.abandonment),
+            }
+        )  # fmt: skip
+    bt, pt = baseline.total(), policy.total()
+    rows.append(
+        {
+            "region": "ALL", "sl_cust_base": _fmt(bt.service_level), "sl_cust_pol": _fmt(pt.service_level),
+            "sl_queue_base": _fmt(bt.service_level), "sl_queue_pol": _fmt(pt.service_level),
+            "asa_base_s": _fmt(bt.asa_s, 1), "asa_pol_s": _fmt(pt.asa_s, 1),
+            "aband_base": _fmt(bt.abandonment), "aband_pol": _fmt(pt.abandonment),
+        }
+    )  # fmt: skip
+    _emit(
+        args, rows, f"what-if: home region only vs EWT overflow ({policy.overflowed:,} contacts overflowed)"
+    )
+    if not args.json:
+        console.print("policy decisions: " + ", ".join(f"{k} {v:,}" for k, v in policy.reasons.most_common()))
+    return 0
+
+
 def _fmt(value: float | None, digits: int = 3) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
 
@@ -369,6 +414,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--window", default="ROLLING_60M", choices=("ROLLING_15M", "ROLLING_60M", "TODAY"))
     show.add_argument("--bootstrap-servers", default=None, help=bootstrap_help)
     show.set_defaults(func=cmd_kpi_show)
+
+    whatif = sub.add_parser("whatif", help="baseline vs routing policy on identical simulated traffic")
+    whatif.add_argument("--regions", default="", help="comma-separated region codes (default: all 67)")
+    whatif.add_argument("--hours", type=float, default=24.0)
+    whatif.add_argument("--seed", type=int, default=0)
+    whatif.add_argument(
+        "--start", default=None, help="ISO start with offset (default 2026-05-11T00:00+00:00)"
+    )
+    whatif.add_argument("--staffing", action="append", metavar="REGION=FACTOR", help="x planned agents")
+    whatif.set_defaults(func=cmd_whatif)
 
     demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
     demo.set_defaults(func=cmd_demo)

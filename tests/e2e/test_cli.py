@@ -154,3 +154,14 @@ def test_simulate_to_file_then_backfill_history(tmp_path: Path) -> None:
     assert stats["dead_letters"] == invalid
     offered = ccpulse(tmp_path, "--json", "history", "query", "SELECT sum(offered) FROM ccpulse.kpi_minute")
     assert json.loads(offered.stdout) == [{"c0": len(queued)}]  # duplicates counted once
+
+
+def test_whatif_prints_both_policies_per_region(tmp_path: Path) -> None:
+    out = ccpulse(tmp_path, "--json", "whatif", "--regions", "RU-MOW,RU-SPE", "--hours", "3", "--seed", "2",
+                  "--start", "2026-05-11T06:00+00:00", "--staffing", "RU-MOW=0.6")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = {row["region"]: row for row in json.loads(out.stdout)}
+    assert set(rows) == {"RU-MOW", "RU-SPE", "ALL"}
+    assert float(rows["RU-MOW"]["sl_cust_pol"]) > float(rows["RU-MOW"]["sl_cust_base"])
+    bad = ccpulse(tmp_path, "whatif", "--staffing", "RU-MOW")
+    assert bad.returncode == 2 and "REGION=FACTOR" in bad.stdout + bad.stderr

@@ -18,6 +18,7 @@ ALLOWED_LABELS = frozenset(
     {"region", "channel", "skill", "window", "state", "topic", "reason", "table", "method"}
 )
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+ERROR_BUCKETS = (-600.0, -300.0, -120.0, -60.0, -30.0, -10.0, 0.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,27 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "Event time of the newest consumed message behind the wall clock.",
     ),
     MetricSpec(
+        "ccpulse_routing_decisions_total",
+        "counter",
+        "decisions",
+        ("reason",),
+        "Routing decisions by reason (HOME, OVERFLOW_EWT, ...); overflow rate = OVERFLOW_EWT / all.",
+    ),
+    MetricSpec(
+        "ccpulse_routing_decision_seconds",
+        "histogram",
+        "seconds",
+        (),
+        "Time to decide one ARRIVED contact (policy + encoding), in the worker.",
+    ),
+    MetricSpec(
+        "ccpulse_ewt_error_seconds",
+        "histogram",
+        "seconds",
+        ("channel", "method"),
+        "Actual minus predicted wait of answered contacts (negative: answered sooner than predicted).",
+    ),
+    MetricSpec(
         "ccpulse_history_rows_written_total",
         "counter",
         "rows",
@@ -253,7 +275,9 @@ def create(registry: CollectorRegistry, names: tuple[str, ...]) -> dict[str, Any
         elif item.kind == "gauge":
             created[name] = Gauge(name, item.help, item.labels, registry=registry)
         elif item.kind == "histogram":
-            buckets = _ROW_BUCKETS if item.unit == "rows" else LATENCY_BUCKETS
+            buckets: tuple[float, ...] = _ROW_BUCKETS if item.unit == "rows" else LATENCY_BUCKETS
+            if item.name == "ccpulse_ewt_error_seconds":
+                buckets = ERROR_BUCKETS
             created[name] = Histogram(name, item.help, item.labels, registry=registry, buckets=buckets)
         else:
             msg = f"{name} is read at scrape time by a collector, not created here"

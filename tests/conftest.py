@@ -29,6 +29,20 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     broker.stop()
 
 
+@pytest.fixture
+def fresh_kafka(tmp_path: Path) -> Iterator[KafkaCluster]:
+    """A broker of its own, with the contract topics: for tests that read the input topics
+    from the start (event-time watermarks would mix other tests' traffic)."""
+    from streams.services.topics import apply_topics
+
+    broker = KafkaCluster(tmp_path / "kafka", nodes=1).start()
+    try:
+        apply_topics(broker.bootstrap_servers)
+        yield broker
+    finally:
+        broker.stop()
+
+
 @pytest.fixture(scope="session")
 def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     cluster = KafkaCluster(tmp_path_factory.mktemp("kafka-cluster"), nodes=3)

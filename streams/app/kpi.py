@@ -73,14 +73,15 @@ def _apply_delta(state: PartitionState, stream: str, region: str, channel: str, 
     return True
 
 
-def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig) -> None:
+def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig) -> bool:
+    """Apply one contact event; False when its event_id was already applied (a duplicate)."""
     cid, t = event.contact_id, event.event_time_ms
     if t > state.watermarks.get("contact", 0):
         state.watermarks["contact"] = t
     before = state.progress.get(cid)
     progress, deltas = step(before, event)
     if progress is before:  # a duplicate event_id
-        return
+        return False
     state.progress[cid] = progress
     if t > state.last_seen_ms.get(cid, 0):
         state.last_seen_ms[cid] = t
@@ -95,6 +96,7 @@ def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig)
         state.queues[queue_key] = (event.channel.value, event.language)
     if event.agent_id is not None and event.type in _LOAD_CHANGE:
         state.agent_load[event.agent_id] = state.agent_load.get(event.agent_id, 0) + _LOAD_CHANGE[event.type]
+    return True
 
 
 def _track_waiting(state: PartitionState, event: ContactEvent, progress: ContactProgress) -> None:
@@ -164,6 +166,7 @@ def evict(state: PartitionState, config: KpiConfig) -> int:
         if last < open_floor or (last < settled_floor and _settled(state.progress[cid])):
             del state.last_seen_ms[cid], state.progress[cid]
             state.waiting.pop(cid, None)
+            state.predictions.pop(cid, None)
             dropped += 1
     for sid in [s for s, t in state.surveys_seen.items() if t < settled_floor]:
         del state.surveys_seen[sid]

@@ -24,6 +24,9 @@ PIPELINE_METRICS = (
     "ccpulse_dead_letters_total",
     "ccpulse_decode_errors_total",
     "ccpulse_event_to_visible_seconds",
+    "ccpulse_routing_decisions_total",
+    "ccpulse_routing_decision_seconds",
+    "ccpulse_ewt_error_seconds",
 )
 
 
@@ -40,6 +43,13 @@ def make_observer(registry: CollectorRegistry) -> Any:
             created["ccpulse_dead_letters_total"].labels(topic, reason).inc()
         elif name == "event_to_visible_seconds":
             created["ccpulse_event_to_visible_seconds"].observe(value)
+        elif name == "routing_decision":
+            reason, seconds = value
+            created["ccpulse_routing_decisions_total"].labels(reason).inc()
+            created["ccpulse_routing_decision_seconds"].observe(seconds)
+        elif name == "ewt_error":
+            channel, method, error = value
+            created["ccpulse_ewt_error_seconds"].labels(channel, method).observe(error)
 
     return observe
 

@@ -55,6 +55,7 @@ class PartitionState:
     agent_load: dict[str, int] = field(default_factory=dict)  # agent_id -> contacts answered, not ended
     agent_minutes: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # (region, minute)
     queues: dict[str, tuple[str, str]] = field(default_factory=dict)  # "region|queue" -> (channel, language)
+    predictions: dict[str, tuple[float, str, int]] = field(default_factory=dict)  # contact -> EWT, method, t
     late_events: int = 0  # contact events with a delta for a closed bucket
     late_surveys: int = 0
     # not persisted: what changed since the last emission
@@ -123,6 +124,7 @@ def dumps(state: PartitionState) -> bytes:
         "agent_load": state.agent_load,
         "agent_minutes": _keyed(state.agent_minutes),
         "queues": state.queues,
+        "predictions": state.predictions,
     }
     return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
@@ -156,4 +158,5 @@ def loads(data: bytes) -> PartitionState:
         agent_load=document["agent_load"],
         agent_minutes=_unkeyed(document["agent_minutes"]),
         queues={k: (v[0], v[1]) for k, v in document["queues"].items()},
+        predictions={k: (v[0], v[1], v[2]) for k, v in document["predictions"].items()},
     )

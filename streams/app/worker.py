@@ -38,11 +38,12 @@ from streams.app.changelog import (
 )
 from streams.app.kpi import KpiConfig
 from streams.app.queues import queue_states
+from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
 from streams.app.state import PartitionState, dumps
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
-from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
+from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 log = logging.getLogger("ccpulse.app.worker")
@@ -57,6 +58,7 @@ class WorkerStats:
     replayed_skipped: int = 0
     dead_letters: int = 0
     snapshots: int = 0
+    decisions: int = 0
     queue_states: int = 0
     checkpoints: int = 0
     restored: dict[int, dict[str, int]] = field(default_factory=dict)  # partition -> positions resumed
@@ -73,6 +75,7 @@ class WorkerOptions:
     idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
     changelog_replication_factor: int | None = None
     queue_state_interval_s: float = 1.0
+    routing: bool = True  # a decision per new ARRIVED contact (cc.routing.decisions)
     auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
 
@@ -100,6 +103,7 @@ class KpiWorker:
         self._assigned_at = 0.0
         self._queue_regions: set[str] = set()
         self._queue_emitted_at = 0.0
+        self.router: RoutingAgent | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -128,6 +132,10 @@ class KpiWorker:
                 "partition.assignment.strategy": "range",  # partition p of every input topic together
             }
         )
+        table = None
+        if o.routing:
+            table = GlobalQueueTable(self._client, self._codec).start()
+            self.router = RoutingAgent(table, self._codec, observe=self._observe)
         self._consumer.subscribe(list(o.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._last_checkpoint = self._clock()
         last_message_at = self._clock()
@@ -145,6 +153,8 @@ class KpiWorker:
                     break
             self.checkpoint()
         finally:
+            if table is not None:
+                table.stop()
             self._consumer.close()  # triggers revoke (checkpoints are already written)
             self._producer.flush(30)
             self._producer = self._consumer = None  # librdkafka handles go with their last reference
@@ -209,7 +219,12 @@ class KpiWorker:
                     self._dead_letter(message, exc)
                     continue
                 if type(event) is ContactEvent:
-                    kpi.apply_contact(state, event, config)
+                    if kpi.apply_contact(state, event, config) and self.router is not None:
+                        assert self._producer is not None
+                        if event.type is ContactEventType.ARRIVED:
+                            self.router.on_arrival(state, event, self._producer, self._delivered)
+                        elif event.type is ContactEventType.ANSWERED:
+                            self.router.on_answered(state, event)
                 elif type(event) is SurveyEvent:
                     kpi.apply_survey(state, event, config)
                 elif type(event) is AgentEvent:
@@ -223,6 +238,8 @@ class KpiWorker:
         for topic, count in per_topic.items():
             self._observe("events_in", (topic, count))
         self.stats.events += sum(per_topic.values())
+        if self.router is not None:
+            self.stats.decisions = self.router.decisions
 
     def _consumer_error(self, message: Message) -> None:
         error = message.error()

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,6 @@ from streams.app.snapshots import latest_snapshots
 from streams.app.worker import DEAD_LETTER_TOPIC, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
-from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics
 from streams.simulator import run
 from streams.simulator.config import Faults
 
@@ -56,16 +53,6 @@ TRUTH_TO_SNAPSHOT = {
     "top_box": "top_box",
     "score_sum": "survey_score_sum",
 }
-
-
-@pytest.fixture
-def fresh_kafka(tmp_path: Path) -> Iterator[KafkaCluster]:
-    broker = KafkaCluster(tmp_path / "kafka", nodes=1).start()
-    try:
-        apply_topics(broker.bootstrap_servers)
-        yield broker
-    finally:
-        broker.stop()
 
 
 def yesterday() -> datetime:

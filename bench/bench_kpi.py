@@ -84,12 +84,19 @@ def faust_consume_only(bootstrap: str, expect: int) -> float:
     return float(json.loads(found[-1].strip())["events_per_s"])
 
 
-def full_worker(bootstrap: str, expect: int, profile: bool) -> tuple[float, Any, str]:
+def full_worker(bootstrap: str, expect: int, profile: bool) -> tuple[float, Any, str, list[float]]:
     times: list[float] = []
+    decision_latency: list[float] = []
+
+    def observe(name: str, value: Any) -> None:
+        if name == "routing_decision":
+            decision_latency.append(value[1])
+
     worker = KpiWorker(
         {"bootstrap.servers": bootstrap},
         Codec.pinned(known_regions=region_codes()),
         WorkerOptions(group_id="bench-worker", app_id="bench-worker"),
+        observer=observe,
     )
     original = worker._process
 
@@ -112,7 +119,7 @@ def full_worker(bootstrap: str, expect: int, profile: bool) -> tuple[float, Any,
         report = buffer.getvalue()
     if stats.events != expect:
         console.print(f"[yellow]worker saw {stats.events} of {expect} events[/yellow]")
-    return stats.events / (times[-1] - times[0]), stats, report
+    return stats.events / (times[-1] - times[0]), stats, report, decision_latency
 
 
 def latency(bootstrap: str, rate: int, seconds: float) -> dict[str, float]:
@@ -190,7 +197,8 @@ def main() -> None:
             console.print("Faust consume-only agent ...")
             faust_rate = faust_consume_only(bootstrap, expect)
             console.print("full KPI worker ...")
-            worker_rate, stats, report = full_worker(bootstrap, expect, args.profile)
+            worker_rate, stats, report, decision_latency = full_worker(bootstrap, expect, args.profile)
+            worker_seconds = stats.events / worker_rate
             console.print(f"latency at {args.rate}/s for {args.latency_seconds} s ...")
             lat = latency(bootstrap, args.rate, args.latency_seconds)
         finally:
@@ -204,6 +212,10 @@ def main() -> None:
         "worker_vs_raw": round(worker_rate / raw, 3),
         "worker_checkpoints": stats.checkpoints,
         "worker_snapshots": stats.snapshots,
+        "decisions": stats.decisions,
+        "decisions_per_s": round(stats.decisions / worker_seconds),
+        "decision_latency_p50_ms": round(float(np.percentile(decision_latency, 50)) * 1000, 1),
+        "decision_latency_p99_ms": round(float(np.percentile(decision_latency, 99)) * 1000, 1),
         "latency": lat,
     }
     if args.json:
@@ -222,6 +234,11 @@ def main() -> None:
             f"worker / Faust consume-only: {worker_rate / faust_rate:.2f}; "
             f"latency at {lat['achieved_rate']:,.0f}/s: p50 {lat['p50_s'] * 1000:.0f} ms, "
             f"p99 {lat['p99_s'] * 1000:.0f} ms, max {lat['max_s'] * 1000:.0f} ms ({lat['samples']:,} samples)"
+        )
+        Console().print(
+            f"routing: {stats.decisions:,} decisions at {result['decisions_per_s']:,}/s within the full job; "
+            f"ARRIVED consumed -> decision produced p50 {result['decision_latency_p50_ms']} ms, "
+            f"p99 {result['decision_latency_p99_ms']} ms (batches of up to 10k during the replay)"
         )
         if report:
             Console().print(report)

@@ -215,7 +215,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "histogram",
         "seconds",
         (),
-        "Time to decide one ARRIVED contact (policy + encoding), in the worker.",
+        "ARRIVED event consumed (its batch received) to routing decision produced, in the worker.",
     ),
     MetricSpec(
         "ccpulse_ewt_error_seconds",

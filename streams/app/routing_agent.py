@@ -24,7 +24,15 @@ from streams.app.state import PartitionState
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import Channel, ContactEvent
-from streams.domain.routing import QueueSnapshot, RoutingDecision, RoutingParams, RoutingRequest, decide
+from streams.domain.routing import (
+    EwtMethod,
+    QueueSnapshot,
+    RoutingDecision,
+    RoutingParams,
+    RoutingRequest,
+    decide,
+    estimate_all,
+)
 
 log = logging.getLogger("ccpulse.app.routing")
 QUEUE_STATE_TOPIC, DECISIONS_TOPIC = "cc.queue.state", "cc.routing.decisions"
@@ -40,9 +48,14 @@ def snapshot_of(record: dict[str, Any]) -> QueueSnapshot:
 
 
 class GlobalQueueTable:
-    def __init__(self, client_config: dict[str, Any], codec: Codec) -> None:
-        self.queues: dict[tuple[str, str], QueueSnapshot] = {}
-        self._client, self._codec = client_config, codec
+    def __init__(
+        self, client_config: dict[str, Any], codec: Codec, params: RoutingParams | None = None
+    ) -> None:
+        # replaced whole (copy on write) so that a reader holds a consistent pair without locking
+        self.view: tuple[
+            dict[tuple[str, str], QueueSnapshot], dict[tuple[str, str], tuple[float, EwtMethod]]
+        ] = ({}, {})
+        self._client, self._codec, self._params = client_config, codec, params or RoutingParams()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="queue-state-table", daemon=True)
 
@@ -68,6 +81,7 @@ class GlobalQueueTable:
             )
             consumer.assign([TopicPartition(QUEUE_STATE_TOPIC, p, -2) for p in partitions])  # -2: beginning
             while not self._stop.is_set():
+                queues, changed = dict(self.view[0]), False
                 for message in consumer.consume(1000, 0.2):
                     if message.error() is not None:
                         if message.error().code() != KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
@@ -80,9 +94,11 @@ class GlobalQueueTable:
                         continue
                     snapshot = snapshot_of(record)
                     key = (snapshot.region, snapshot.queue)
-                    current = self.queues.get(key)
+                    current = queues.get(key)
                     if current is None or current.as_of_ms <= snapshot.as_of_ms:
-                        self.queues[key] = snapshot  # one dict assignment: readers see old or new
+                        queues[key], changed = snapshot, True
+                if changed:  # EWTs once per update, not once per decision
+                    self.view = (queues, estimate_all(queues, self._params))
         finally:
             consumer.close()
 
@@ -114,16 +130,17 @@ class RoutingAgent:
         self.params = params or RoutingParams()
         self._observe = observe or (lambda _name, _value: None)
         self.decisions = 0
+        self.batch_consumed_at = time.perf_counter()  # set by the worker when a batch arrives
 
     def on_arrival(
         self, state: PartitionState, event: ContactEvent, producer: Producer, on_delivery: Any
     ) -> None:
-        started = time.perf_counter()
         request = RoutingRequest(
             event.contact_id, event.event_id, event.region, event.queue, event.channel, event.language,
             event.priority, event.event_time_ms,
         )  # fmt: skip
-        decision = decide(request, dict(self.table.queues), self.params)
+        queues, estimates = self.table.view
+        decision = decide(request, queues, self.params, estimates)
         value = self._codec.encode(DECISIONS_TOPIC, decision_record(decision))
         producer.produce(DECISIONS_TOPIC, value, event.contact_id.encode(), on_delivery=on_delivery)
         state.predictions[event.contact_id] = (
@@ -132,7 +149,10 @@ class RoutingAgent:
             event.event_time_ms,
         )
         self.decisions += 1
-        self._observe("routing_decision", (decision.reason.value, time.perf_counter() - started))
+        # latency from the batch holding the ARRIVED event being consumed to the decision being produced
+        self._observe(
+            "routing_decision", (decision.reason.value, time.perf_counter() - self.batch_consumed_at)
+        )
 
     def on_answered(self, state: PartitionState, event: ContactEvent) -> None:
         prediction = state.predictions.pop(event.contact_id, None)

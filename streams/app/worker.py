@@ -134,7 +134,7 @@ class KpiWorker:
         )
         table = None
         if o.routing:
-            table = GlobalQueueTable(self._client, self._codec).start()
+            table = GlobalQueueTable(self._client, self._codec).start()  # default RoutingParams, as the agent
             self.router = RoutingAgent(table, self._codec, observe=self._observe)
         self._consumer.subscribe(list(o.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._last_checkpoint = self._clock()
@@ -196,6 +196,8 @@ class KpiWorker:
         decode, states, config = self._codec.decode, self.states, self.options.kpi
         per_topic: dict[str, int] = {}
         sample: list[int] = []
+        if self.router is not None:
+            self.router.batch_consumed_at = time.perf_counter()
         with self.lock:
             for message in messages:
                 if message.error() is not None:

@@ -23,6 +23,7 @@ decision time is the arrival's event time), so a decision replays identically.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,7 @@ class RoutingParams:
     thresholds_ms: Mapping[Channel, int] = field(default_factory=lambda: dict(DEFAULT_SL_THRESHOLD_MS))
     default_aht_s: Mapping[Channel, float] = field(default_factory=lambda: dict(_DEFAULT_AHT_S))
     priority_step_s: float = 60.0  # priority rises by one per minute waited, up to 9
+    max_candidates: int = 8  # recorded in the decision: home, the target, then the best others
 
 
 def priority_for_age(base: int, age_s: float, params: RoutingParams) -> int:
@@ -154,37 +156,67 @@ def estimate_wait(queue: QueueSnapshot, params: RoutingParams) -> tuple[float, E
     return 0.0, EwtMethod.NONE
 
 
-def _candidate(request: RoutingRequest, queue: QueueSnapshot, params: RoutingParams) -> Candidate:
-    ewt, method = estimate_wait(queue, params)
-    note = None
+def _note(request: RoutingRequest, queue: QueueSnapshot, params: RoutingParams) -> str | None:
+    """Why the queue cannot take the contact, or None when it is eligible."""
     if request.event_time_ms - queue.as_of_ms > params.stale_after_ms:
-        note = f"state {(request.event_time_ms - queue.as_of_ms) / 1000:.0f} s old"
-    elif queue.agents_logged_in <= 0:
-        note = "no agent logged in"
-    elif request.language not in queue.languages:
-        note = f"no agent speaks {request.language}"
-    return Candidate(queue.region, queue.queue, ewt, method, note is None, note)
+        return f"state {(request.event_time_ms - queue.as_of_ms) / 1000:.0f} s old"
+    if queue.agents_logged_in <= 0:
+        return "no agent logged in"
+    if request.language not in queue.languages:
+        return f"no agent speaks {request.language}"
+    return None
+
+
+Estimates = Mapping[tuple[str, str], tuple[float, EwtMethod]]
+_Row = tuple[tuple[str, str], float, EwtMethod, str | None]  # queue key, EWT, method, why not eligible
+
+
+def estimate_all(
+    queues: Mapping[tuple[str, str], QueueSnapshot], params: RoutingParams
+) -> dict[tuple[str, str], tuple[float, EwtMethod]]:
+    """``estimate_wait`` of every queue: a pure function of the snapshots, so a caller holding a
+    table may compute it once per table update and pass it to ``decide``."""
+    return {key: estimate_wait(q, params) for key, q in queues.items()}
 
 
 def decide(
-    request: RoutingRequest, queues: Mapping[tuple[str, str], QueueSnapshot], params: RoutingParams
+    request: RoutingRequest,
+    queues: Mapping[tuple[str, str], QueueSnapshot],
+    params: RoutingParams,
+    estimates: Estimates | None = None,
 ) -> RoutingDecision:
     home_key = (request.region, request.queue)
-    keys = sorted(
-        (k for k, q in queues.items() if q.channel is request.channel),
-        key=lambda k: (k != home_key, k),
-    )
-    candidates = tuple(_candidate(request, queues[k], params) for k in keys)
-    home = next((c for c in candidates if (c.region, c.queue) == home_key), None)
-    eligible = [c for c in candidates if c.eligible]
-    best = min(eligible, key=lambda c: (c.ewt_seconds, c is not home, c.region, c.queue), default=None)
+    rows: list[_Row] = []  # every queue of the channel
+    for key, q in queues.items():
+        if q.channel is request.channel:
+            ewt, method = (
+                estimates[key] if estimates is not None and key in estimates else estimate_wait(q, params)
+            )
+            rows.append((key, ewt, method, _note(request, q, params)))
+    home = next((r for r in rows if r[0] == home_key), None)
+    eligible = [r for r in rows if r[3] is None]
+    best = min(eligible, key=lambda r: (r[1], r[0] != home_key, r[0]), default=None)
     threshold_s = params.thresholds_ms[request.channel] / 1000
 
-    def result(target: Candidate | None, reason: Reason) -> RoutingDecision:
-        region, queue = (target.region, target.queue) if target else home_key
-        ewt, method = (target.ewt_seconds, target.method) if target else (0.0, EwtMethod.NONE)
+    def result(target: _Row | None, reason: Reason) -> RoutingDecision:
+        region, queue = target[0] if target else home_key
+        ewt, method = (target[1], target[2]) if target else (0.0, EwtMethod.NONE)
         if method is EwtMethod.NONE:
             ewt = 0.0
+        # the shortlist: home, the target, then the others eligible first by EWT
+        chosen = [r for r in (home, target) if r is not None]
+        if len(chosen) == 2 and chosen[0] is chosen[1]:
+            chosen.pop()
+        others = heapq.nsmallest(
+            params.max_candidates - len(chosen),
+            (r for r in rows if r is not home and r is not target),
+            key=lambda r: (r[3] is not None, r[1], r[0]),
+        )
+        shortlist = chosen + others
+        candidates = tuple(
+            Candidate(k[0], k[1], 0.0 if m is EwtMethod.NONE else e, m, n is None, n)
+            for k, e, m, n in shortlist[: params.max_candidates]
+        )
         return RoutingDecision(
             request.contact_id, request.event_id, request.region, region, queue, request.language,
             request.channel, priority_for_age(request.priority, 0.0, params), ewt, method, reason,
@@ -193,37 +225,32 @@ def decide(
 
     if request.channel is Channel.EMAIL:
         return result(home, Reason.EMAIL_DEFERRED)
-    if home is not None and home.note is not None and home.note.startswith("state"):
+    if home is not None and home[3] is not None and home[3].startswith("state"):
         return result(home, Reason.STALE_STATE)
     if best is None:
         return result(home, Reason.NO_AGENTS_LOGGED_IN)
-    if all(
-        c.method is not EwtMethod.NONE and c.ewt_seconds > params.callback_factor * threshold_s
-        for c in eligible
-    ):
-        return result(home if home is not None and home.eligible else best, Reason.CALLBACK_OFFERED)
-    if home is None or not home.eligible:
-        language_elsewhere = home is None or (home.note or "").startswith("no agent speaks")
+    if all(r[2] is not EwtMethod.NONE and r[1] > params.callback_factor * threshold_s for r in eligible):
+        return result(home if home is not None and home[3] is None else best, Reason.CALLBACK_OFFERED)
+    if home is None or home[3] is not None:
+        language_elsewhere = home is None or home[3].startswith("no agent speaks")  # type: ignore[union-attr]
         return result(best, Reason.LANGUAGE_ONLY_ELSEWHERE if language_elsewhere else Reason.OVERFLOW_EWT)
-    if home.ewt_seconds > threshold_s:
+    if home[1] > threshold_s:
         spare = [
-            c
-            for c in eligible
-            if c is not home and _has_headroom(queues[(c.region, c.queue)], c, params, threshold_s)
+            r for r in eligible if r is not home and _has_headroom(queues[r[0]], r[1], params, threshold_s)
         ]
-        target = min(spare, key=lambda c: (c.ewt_seconds, c.region, c.queue), default=None)
-        if target is not None and home.ewt_seconds - target.ewt_seconds >= params.overflow_margin_s:
+        target = min(spare, key=lambda r: (r[1], r[0]), default=None)
+        if target is not None and home[1] - target[1] >= params.overflow_margin_s:
             return result(target, Reason.OVERFLOW_EWT)
     return result(home, Reason.HOME)
 
 
 def _has_headroom(
-    queue: QueueSnapshot, candidate: Candidate, params: RoutingParams, threshold_s: float
+    queue: QueueSnapshot, ewt_seconds: float, params: RoutingParams, threshold_s: float
 ) -> bool:
     spare = queue.agents_ready - queue.contacts_in_queue
     if queue.channel in (Channel.CHAT, Channel.MESSENGER):
         spare = max(spare, queue.free_chat_slots - queue.contacts_in_queue)
     return (
         spare >= params.overflow_min_spare_agents
-        and candidate.ewt_seconds <= params.overflow_max_ewt_share * threshold_s
+        and ewt_seconds <= params.overflow_max_ewt_share * threshold_s
     )

@@ -150,3 +150,14 @@ def test_no_overflow_into_a_queue_without_headroom_for_its_own_customers() -> No
     assert decision.reason is Reason.HOME
     slow = queue("RU-SPE", contacts_in_queue=9, agents_ready=0)  # EWT 140 s: far below home, but over target
     assert decide(request(), table(queue("RU-MOW", **BUSY), slow), PARAMS).reason is Reason.HOME
+
+
+def test_precomputed_estimates_give_the_same_decision_and_the_shortlist_keeps_home_and_target() -> None:
+    from streams.domain.routing import estimate_all
+
+    queues = table(queue("RU-MOW", **BUSY), *(queue(f"RU-{c}A{c}") for c in "BCDEFGHIJKLM"))
+    decision = decide(request(), queues, PARAMS)
+    assert decide(request(), queues, PARAMS, estimate_all(queues, PARAMS)) == decision
+    assert len(decision.candidates) == PARAMS.max_candidates < len(queues)
+    assert decision.candidates[0].region == "RU-MOW"
+    assert decision.candidates[1].region == decision.target_region != "RU-MOW"

@@ -125,6 +125,14 @@ def full_worker(bootstrap: str, expect: int, profile: bool) -> tuple[float, Any,
 def latency(bootstrap: str, rate: int, seconds: float) -> dict[str, float]:
     """Live events at a fixed rate; per-event event time -> applied, from the worker's observer."""
     samples: list[float] = []
+    decisions: list[float] = []
+
+    def observe(name: str, value: Any) -> None:
+        if name == "event_to_visible_seconds":
+            samples.append(value)
+        elif name == "routing_decision":
+            decisions.append(value[1])
+
     sim = Simulation(SimConfig(), seed=5, duration_s=3600)
     events = [materialise(item, sim.prefix).event for batch in sim.batches() for item in batch]
     codec = Codec.pinned()
@@ -138,13 +146,14 @@ def latency(bootstrap: str, rate: int, seconds: float) -> dict[str, float]:
             batch_size=2000,
             auto_offset_reset="latest",
         ),  # fmt: skip
-        observer=lambda name, value: samples.append(value) if name == "event_to_visible_seconds" else None,
+        observer=observe,
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     time.sleep(8)  # join the group and restore
     samples.clear()
+    decisions.clear()
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1, "enable.idempotence": True})
     topic_of = {"ContactEvent": CONTACT_TOPIC, "AgentEvent": AGENT_TOPIC, "SurveyEvent": SURVEY_TOPIC}
     started, sent = time.perf_counter(), 0
@@ -169,6 +178,9 @@ def latency(bootstrap: str, rate: int, seconds: float) -> dict[str, float]:
         "rate": rate, "seconds": seconds, "samples": len(samples),
         "p50_s": float(np.percentile(values, 50)), "p99_s": float(np.percentile(values, 99)),
         "max_s": float(values.max()), "achieved_rate": sent / (time.perf_counter() - started - 3),
+        "decisions": len(decisions),
+        "decision_p50_ms": float(np.percentile(decisions, 50)) * 1000 if decisions else None,
+        "decision_p99_ms": float(np.percentile(decisions, 99)) * 1000 if decisions else None,
     }  # fmt: skip
 
 
@@ -240,6 +252,11 @@ def main() -> None:
             f"ARRIVED consumed -> decision produced p50 {result['decision_latency_p50_ms']} ms, "
             f"p99 {result['decision_latency_p99_ms']} ms (batches of up to 10k during the replay)"
         )
+        if lat["decisions"]:
+            Console().print(
+                f"routing live at {lat['achieved_rate']:,.0f} events/s: {lat['decisions']:,} decisions, "
+                f"p50 {lat['decision_p50_ms']:.0f} ms, p99 {lat['decision_p99_ms']:.0f} ms"
+            )
         if report:
             Console().print(report)
 

@@ -203,6 +203,36 @@ def cmd_history_backfill(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_history_sink(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+    import threading
+    from dataclasses import asdict
+
+    from streams.codec import Codec
+    from streams.domain.regions import region_codes
+    from streams.history.migrate import migrate
+    from streams.history.sink import HistorySink
+
+    codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
+    store = open_history_store(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _s, _f: stop.set())
+    try:
+        migrate(store)
+        config = {**_client_config(args, settings), "group.id": args.group}
+        stats = HistorySink(config, store, codec).run(stop, idle_exit_s=args.idle_exit)
+    finally:
+        store.close()
+    row = asdict(stats)
+    row["resumed_from"] = {f"{t}[{p}]": o for (t, p), o in stats.resumed_from.items()}
+    if args.json:
+        print(json.dumps(row))
+    else:
+        _emit(args, [{k: v for k, v in row.items() if k != "resumed_from"}], f"history sink ({args.group})")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streams.simulator.__main__ import main as simulate_main
 
@@ -382,6 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Options after the command are the simulator's; see docs/simulator.md.",
     )
     simulate.set_defaults(func=cmd_simulate, args=[])
+
+    sink = history_sub.add_parser("sink", help="Kafka -> ClickHouse, offset-bounded idempotent batches")
+    sink.add_argument(
+        "--bootstrap-servers", default=None, help="broker list (default: CCPULSE_BOOTSTRAP_SERVERS)"
+    )
+    sink.add_argument("--group", default="ccpulse-history", help="consumer group")
+    sink.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    sink.set_defaults(func=cmd_history_sink)
 
     backfill = history_sub.add_parser("backfill", help="load a simulator file and compute KPI buckets in SQL")
     backfill.add_argument("--file", required=True, help="a file written by `ccpulse simulate --path`")

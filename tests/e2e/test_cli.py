@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -165,3 +167,36 @@ def test_whatif_prints_both_policies_per_region(tmp_path: Path) -> None:
     assert float(rows["RU-MOW"]["sl_cust_pol"]) > float(rows["RU-MOW"]["sl_cust_base"])
     bad = ccpulse(tmp_path, "whatif", "--staffing", "RU-MOW")
     assert bad.returncode == 2 and "REGION=FACTOR" in bad.stdout + bad.stderr
+
+
+@pytest.mark.kafka
+def test_simulate_worker_sink_and_query(fresh_kafka: Any, tmp_path: Path) -> None:
+    bootstrap = fresh_kafka.bootstrap_servers
+    start = (
+        datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    ).isoformat()
+    options = ["--hours", "1", "--to", "kafka", "--bootstrap-servers", bootstrap, "--start", start]
+    sim = ccpulse(
+        tmp_path, "simulate", "--regions", "RU-MOW,RU-KAM", *options, "--duplicate", "0.02", "--seed", "4"
+    )
+    assert sim.returncode == 0, sim.stderr
+    worker = ccpulse(
+        tmp_path, "worker", "--bootstrap-servers", bootstrap, "--idle-exit", "5", "--metrics-port", "-1"
+    )
+    assert worker.returncode == 0, worker.stderr
+    summary = json.loads(worker.stdout.strip().splitlines()[-1])
+    assert summary["events"] > 1_000 and summary["decisions"] > 100 and summary["checkpoints"] >= 1
+    sink = ccpulse(
+        tmp_path, "--json", "history", "sink", "--bootstrap-servers", bootstrap, "--idle-exit", "5"
+    )
+    assert sink.returncode == 0, sink.stderr
+    written = json.loads(sink.stdout)["rows_written"]
+    assert written >= summary["events"]  # the duplicates are rows too; queries count distinct event ids
+    query = ccpulse(tmp_path, "--json", "history", "query",
+                    "SELECT count(), uniqExact(event_id) FROM ccpulse.contact_events")  # fmt: skip
+    assert query.returncode == 0, query.stderr
+    ((rows, distinct),) = [tuple(r.values()) for r in json.loads(query.stdout)]
+    assert int(rows) >= int(distinct) > 1_000  # duplicates collapse on merge (ReplacingMergeTree)
+    assert written > int(distinct)
+    show = ccpulse(tmp_path, "--json", "kpi", "show", "--bootstrap-servers", bootstrap, "--window", "TODAY")
+    assert show.returncode == 0 and {r["region"] for r in json.loads(show.stdout)} == {"RU-MOW", "RU-KAM"}

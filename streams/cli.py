@@ -233,6 +233,31 @@ def cmd_history_sink(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from streams.history.report import render
+
+    try:
+        day = date.fromisoformat(args.date)
+    except ValueError:
+        err_console.print(f"[red]--date {args.date!r}[/red]: expected YYYY-MM-DD")
+        return 2
+    out = Path(args.out)
+    store = open_history_store(settings)
+    try:
+        days = render(store, day, out)
+    finally:
+        store.close()
+    with_traffic = [d for d in days if d.total["offered"]]
+    rows = [
+        {"region": d.region, "offered": d.total["offered"], "service_level": _fmt(d.result.service_level)}
+        for d in with_traffic[:5]
+    ]
+    _emit(args, rows, f"{out} written: {len(with_traffic)} regions with traffic; the worst five")
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streams.simulator.__main__ import main as simulate_main
 
@@ -452,6 +477,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--window", default="ROLLING_60M", choices=("ROLLING_15M", "ROLLING_60M", "TODAY"))
     show.add_argument("--bootstrap-servers", default=None, help=bootstrap_help)
     show.set_defaults(func=cmd_kpi_show)
+
+    report = sub.add_parser("report", help="daily per-region HTML report with PNG charts, from history")
+    report.add_argument("--date", required=True, help="YYYY-MM-DD (each region's local day)")
+    report.add_argument("--out", default="report.html", help="HTML file; PNGs go to <name>_files/")
+    report.set_defaults(func=cmd_report)
 
     whatif = sub.add_parser("whatif", help="baseline vs routing policy on identical simulated traffic")
     whatif.add_argument("--regions", default="", help="comma-separated region codes (default: all 67)")

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 
 from streams.app.state import AgentView, BucketKey, PartitionState, SeriesKey
 from streams.domain.events import AgentEvent, AgentState, ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import COUNTERS, MINUTE_MS, initialize
-from streams.domain.regions import get_region
+from streams.domain.regions import local_day_start
 
 DAY_MS = 86_400_000
 _T = ContactEventType
@@ -33,22 +32,6 @@ class KpiConfig:
     allowed_lateness_ms: int = 600_000  # DESIGN.md: 10 min
     minute_horizon_ms: int = 70 * MINUTE_MS  # rolling 60 min + lateness
     contact_horizon_ms: int = 26 * 3_600_000  # an open contact (e-mail: 24 h SLA) is dropped after this
-
-
-@cache
-def utc_offset_ms(region: str) -> int:
-    """The region's fixed UTC offset (the 67 regions' zones have no DST)."""
-    from datetime import UTC, datetime
-
-    offset = get_region(region).zone().utcoffset(datetime(2026, 1, 1, tzinfo=UTC))
-    assert offset is not None
-    return int(offset.total_seconds() * 1000)
-
-
-def local_day_start(region: str, time_ms: int) -> int:
-    """UTC epoch ms of the local midnight that starts the region's day containing ``time_ms``."""
-    offset = utc_offset_ms(region)
-    return time_ms - (time_ms + offset) % DAY_MS
 
 
 def _accumulate(table: dict[BucketKey, dict[str, int]] | dict[SeriesKey, dict[str, int]], key, delta) -> None:  # type: ignore[no-untyped-def]

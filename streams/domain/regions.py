@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -109,3 +110,19 @@ def get_region(code: str) -> Region:
     except KeyError:
         msg = f"unknown region {code!r}: not among the {EXPECTED_REGION_COUNT} catalogue codes"
         raise KeyError(msg) from None
+
+
+DAY_MS = 86_400_000
+
+
+@cache
+def utc_offset_ms(code: str) -> int:
+    """The region's fixed UTC offset in milliseconds (the 67 regions' zones have no DST)."""
+    offset = get_region(code).zone().utcoffset(datetime(2026, 1, 1, tzinfo=UTC))
+    assert offset is not None
+    return int(offset.total_seconds() * 1000)
+
+
+def local_day_start(code: str, time_ms: int) -> int:
+    """UTC epoch ms of the local midnight that starts the region's day containing ``time_ms``."""
+    return time_ms - (time_ms + utc_offset_ms(code)) % DAY_MS

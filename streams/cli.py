@@ -154,14 +154,27 @@ def cmd_history_retention(args: argparse.Namespace, settings: Settings) -> int:
             )
             return 2
         retention[table] = int(days)
-    store = open_history_store(settings)
-    try:
-        dropped = drop_old_partitions(store, datetime.now(UTC).date(), retention, dry_run=args.dry_run)
-    finally:
-        store.close()
-    title = "partitions that would be dropped" if args.dry_run else "dropped partitions"
-    _emit(args, [d.as_row() for d in dropped], title)
-    return 0
+    import signal
+    import threading
+
+    stop = threading.Event()
+    if args.every is not None:  # the timer: run until SIGTERM / Ctrl-C
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda _s, _f: stop.set())
+    while True:
+        store = open_history_store(settings)
+        try:
+            dropped = drop_old_partitions(store, datetime.now(UTC).date(), retention, dry_run=args.dry_run)
+        finally:
+            store.close()
+        title = "partitions that would be dropped" if args.dry_run else "dropped partitions"
+        _emit(
+            args,
+            [d.as_row() for d in dropped],
+            f"{title} at {datetime.now(UTC).isoformat(timespec='seconds')}",
+        )
+        if args.every is None or stop.wait(args.every):
+            return 0
 
 
 def cmd_history_backfill(args: argparse.Namespace, settings: Settings) -> int:
@@ -428,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retention.add_argument("--days", action="append", metavar="TABLE=DAYS", help="override, repeatable")
     retention.add_argument("--dry-run", action="store_true", help="list what would be dropped")
+    retention.add_argument("--every", type=float, default=None, metavar="SECONDS", help="repeat (a timer)")
     retention.set_defaults(func=cmd_history_retention)
 
     simulate = sub.add_parser(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,18 @@ def test_history_migrate_query_and_retention_on_chdb(tmp_path: Path) -> None:
     assert {"contact_events", "kpi_minute", "sink_offsets"} <= {r["c0"] for r in json.loads(tables.stdout)}
     retention = ccpulse(tmp_path, "--json", "history", "retention", "--dry-run")
     assert retention.returncode == 0 and json.loads(retention.stdout) == []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")} | {
+        "CCPULSE_STATE_DIR": str(tmp_path)
+    }
+    timer = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "--json", "history", "retention", "--dry-run", "--every", ".3"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(4)
+    timer.terminate()
+    out, err = timer.communicate(timeout=30)
+    assert timer.returncode == 0, err
+    assert len(out.splitlines()) >= 2 and all(json.loads(line) == [] for line in out.splitlines())
     bad = ccpulse(tmp_path, "history", "query", "SELECT * FROM nope")
     assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr
 

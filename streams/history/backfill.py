@@ -76,6 +76,8 @@ def backfill(
             row = (topic, 0, index, "", base64.b64encode(value).decode(), reason, detail, "backfill",
                    utc(failed_ms), failed_ms)  # fmt: skip
             stats.dead_letters += 1
+        if row is None:  # kept out of history (a rolling-window snapshot)
+            continue
         pending.setdefault(table, []).append(row)
         pending_rows += 1
         if pending_rows >= batch_rows:

@@ -26,11 +26,19 @@ DEAD_LETTER_COLUMNS = (
     "reason", "detail", "consumer", "failed_at", "failed_at_ms",
 )  # fmt: skip
 
+STREAM_KPI_COUNTERS = (
+    "offered", "answered", "answered_within_threshold", "abandoned", "short_abandoned", "total_wait_ms",
+    "handled", "talk_ms", "hold_ms", "acw_ms", "transferred", "ended", "resolved_first_line", "surveys",
+    "survey_score_sum", "top_box",
+)  # fmt: skip
+KPI_STREAM_COLUMNS = ("region", "channel", "bucket_start", "version", *STREAM_KPI_COUNTERS, "emitted_at")
+
 TABLE_OF_TOPIC = {
     "cc.contact.events": ("contact_events", CONTACT_COLUMNS),
     "cc.agent.events": ("agent_events", AGENT_COLUMNS),
     "cc.survey.events": ("survey_events", SURVEY_COLUMNS),
     "cc.dead-letter": ("dead_letters", DEAD_LETTER_COLUMNS),
+    "cc.kpi.snapshots": ("kpi_minute_stream", KPI_STREAM_COLUMNS),
 }
 
 
@@ -72,7 +80,25 @@ def dead_letter_row(record: dict[str, Any]) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def event_row(topic: str, value: Any, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+def snapshot_row(record: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A MINUTE snapshot as a kpi_minute_stream row (rolling and TODAY windows are not stored)."""
+    if record["window"] != "MINUTE" or record["channel"] is None:
+        return None
+    counters = dict(record)
+    counters["abandoned"] = record["abandoned"] + record["short_abandoned"]  # kpi_minute's convention
+    return (
+        record["region"],
+        record["channel"],
+        utc(record["window_start_ms"]),
+        record["version"],
+        *(counters[name] for name in STREAM_KPI_COUNTERS),
+        utc(record["emitted_at_ms"]),
+    )
+
+
+def event_row(
+    topic: str, value: Any, partition: int, offset: int, ingested: datetime
+) -> tuple[Any, ...] | None:
     if isinstance(value, ContactEvent):
         return contact_row(value, partition, offset, ingested)
     if isinstance(value, AgentEvent):
@@ -81,6 +107,8 @@ def event_row(topic: str, value: Any, partition: int, offset: int, ingested: dat
         return survey_row(value, partition, offset, ingested)
     if topic == "cc.dead-letter":
         return dead_letter_row(value)
+    if topic == "cc.kpi.snapshots":
+        return snapshot_row(value)
     msg = f"no history table for topic {topic!r} (value {type(value).__name__})"
     raise KeyError(msg)
 

@@ -168,8 +168,10 @@ class HistorySink:
             self._metrics["ccpulse_history_invalid_skipped_total"].labels(topic).inc()
             return
         ingested = datetime.now(UTC).replace(microsecond=0)
-        pending.rows.append(event_row(topic, value, partition, offset, ingested))
-        self._pending_rows += 1
+        row = event_row(topic, value, partition, offset, ingested)
+        if row is not None:  # None: a record history does not keep (a rolling-window snapshot)
+            pending.rows.append(row)
+            self._pending_rows += 1
 
     def _due(self) -> bool:
         if self._first_pending_at is None:

@@ -53,14 +53,17 @@ class ClickHouseDriverStore:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
-        for row in rows:
-            for value in row:
-                if isinstance(value, datetime) and value.tzinfo is None:
-                    msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
-                    raise HistoryError(msg)
+        data = list(zip(*rows, strict=True))  # columnar: the driver skips its row -> column pass
+        for column in data:
+            if any(isinstance(v, datetime) and v.tzinfo is None for v in column if isinstance(v, datetime)):
+                naive = next(v for v in column if isinstance(v, datetime) and v.tzinfo is None)
+                msg = f"naive datetime {naive.isoformat()}: history takes aware UTC datetimes only"
+                raise HistoryError(msg)
         try:
             with self._lock:
-                self._client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", list(rows))
+                self._client.execute(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True
+                )
         except _FAILURES as exc:
             msg = f"ClickHouse insert into {table} failed: {exc}"
             raise HistoryError(msg) from exc

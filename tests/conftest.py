@@ -82,12 +82,13 @@ def history_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hi
 
 
 @pytest.fixture
-def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[Sequence[str]], PrometheusServer]]:
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     """Start a Prometheus scraping the given host:port targets; stopped after the test."""
     started: list[PrometheusServer] = []
 
-    def start(targets: Sequence[str]) -> PrometheusServer:
-        server = PrometheusServer(tmp_path / f"prometheus-{len(started)}", targets=targets)
+    def start(targets: Sequence[str], rule_files: Sequence[Path] = ()) -> PrometheusServer:
+        work_dir = tmp_path / f"prometheus-{len(started)}"
+        server = PrometheusServer(work_dir, targets=targets, rule_files=rule_files)
         started.append(server)
         return server.start()
 

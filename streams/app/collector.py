@@ -148,6 +148,9 @@ def _queue_observations(states: Iterable[PartitionState]) -> dict[tuple[str, str
     """(region, channel, skill) -> (contacts waiting, oldest wait in s at the partition event time)."""
     result: dict[tuple[str, str, str], tuple[int, float]] = {}
     for state in states:
+        for key, (channel, _language) in state.queues.items():  # every known queue, 0 when empty
+            region, queue = key.split("|", 1)
+            result.setdefault((region, channel, queue), (0, 0.0))
         now = state.watermarks.get("contact", 0)
         for region, channel, queue, queued_at in state.waiting.values():
             count, age = result.get((region, channel, queue), (0, 0.0))

@@ -221,6 +221,8 @@ def cmd_history_sink(args: argparse.Namespace, settings: Settings) -> int:
     import threading
     from dataclasses import asdict
 
+    from prometheus_client import CollectorRegistry, start_http_server
+
     from streams.codec import Codec
     from streams.domain.regions import region_codes
     from streams.history.migrate import migrate
@@ -234,7 +236,20 @@ def cmd_history_sink(args: argparse.Namespace, settings: Settings) -> int:
     try:
         migrate(store)
         config = {**_client_config(args, settings), "group.id": args.group}
-        stats = HistorySink(config, store, codec).run(stop, idle_exit_s=args.idle_exit)
+        registry = CollectorRegistry()
+        server = None
+        if args.metrics_port >= 0:
+            server, _thread = start_http_server(
+                args.metrics_port, addr=settings.metrics_host, registry=registry
+            )
+            url = f"http://{settings.metrics_host}:{server.server_address[1]}/metrics"
+            print(json.dumps({"event": "metrics", "url": url}), flush=True)
+        try:
+            stats = HistorySink(config, store, codec, registry=registry).run(stop, idle_exit_s=args.idle_exit)
+        finally:
+            if server is not None:
+                server.shutdown()
+                server.server_close()
     finally:
         store.close()
     row = asdict(stats)
@@ -458,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sink.add_argument("--group", default="ccpulse-history", help="consumer group")
     sink.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    sink.add_argument(
+        "--metrics-port", type=int, default=-1, help="serve /metrics on this port (0: free; -1: off)"
+    )
     sink.set_defaults(func=cmd_history_sink)
 
     backfill = history_sub.add_parser("backfill", help="load a simulator file and compute KPI buckets in SQL")

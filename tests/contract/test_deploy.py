@@ -1,0 +1,124 @@
+"""deploy/ validated as far as this machine allows (no Docker engine, no cluster): the compose file,
+the Kubernetes manifests, Prometheus (promtool), Alertmanager and Grafana provisioning parse, refer
+to files that exist and to ccpulse commands that exist, carry health checks, and take every secret
+from the environment (no default passwords)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streams.cli import build_parser
+
+pytestmark = pytest.mark.contract
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SECRET_NAME = re.compile(r"PASSWORD|_KEY$|SECRET", re.IGNORECASE)
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+
+
+def assert_ccpulse_command(args: list[str]) -> None:
+    argv = args[: args.index("--")] if "--" in args else args
+    parsed, extra = build_parser().parse_known_args(argv)
+    assert not extra or parsed.command == "simulate", (args, extra)
+
+
+def test_compose_services_health_and_commands() -> None:
+    services = compose()["services"]
+    expected = {"kafka", "clickhouse", "topics", "migrate", "worker", "history-sink", "simulator",
+                "prometheus", "alertmanager", "grafana"}  # fmt: skip
+    assert expected <= set(services)
+    for name in ("kafka", "clickhouse", "worker", "prometheus", "alertmanager", "grafana"):
+        assert "healthcheck" in services[name], name
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        if service.get("image") == "ccpulse:latest":
+            assert_ccpulse_command(service["command"])
+    assert services["migrate"]["restart"] == "no" and services["topics"]["restart"] == "no"  # one-shot
+
+
+def test_compose_takes_every_secret_from_the_env_file() -> None:
+    text = (DEPLOY / "docker-compose.yml").read_text()
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text)) - {"NAME"}  # NAME: the comment's example
+    example = {
+        line.split("=", 1)[0] for line in (DEPLOY / ".env.example").read_text().splitlines() if "=" in line
+    }
+    assert required and required <= example
+    for line in (DEPLOY / ".env.example").read_text().splitlines():
+        if "=" in line and SECRET_NAME.search(line.split("=", 1)[0]):
+            assert line.split("=", 1)[1] == "", f"{line}: no default secrets in the example"
+    for name, service in compose()["services"].items():
+        environment = service.get("environment") or {}
+        for key, value in environment.items():
+            if SECRET_NAME.search(key):
+                assert str(value).startswith("${") and ":?" in str(value), (name, key)
+
+
+def test_compose_mounts_exist() -> None:
+    for name, service in compose()["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), (name, source)
+
+
+def test_prometheus_config_passes_promtool() -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is needed (Debian prometheus; make test installs it)"
+    result = subprocess.run([promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kubernetes_manifests() -> None:
+    documents = list(yaml.safe_load_all((DEPLOY / "k8s" / "ccpulse.yaml").read_text()))
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in documents}
+    expected = {
+        ("Deployment", "ccpulse-worker"),
+        ("Deployment", "ccpulse-history-sink"),
+        ("Job", "ccpulse-migrate"),
+        ("Job", "ccpulse-topics"),
+        ("Service", "ccpulse-metrics"),
+    }
+    assert expected <= kinds
+    for document in documents:
+        assert document["apiVersion"] and document["metadata"]["name"]
+        spec = document.get("spec", {})
+        template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
+        if template is None:
+            continue
+        if document["kind"] == "Deployment":
+            assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+        for container in template["spec"]["containers"]:
+            assert container["resources"]["requests"], container["name"]
+            assert_ccpulse_command(container["args"])
+            for variable in container.get("env", []):
+                if SECRET_NAME.search(variable["name"]):
+                    assert "secretKeyRef" in variable["valueFrom"], variable["name"]
+
+
+def test_grafana_provisioning_and_alertmanager() -> None:
+    datasources = yaml.safe_load((ROOT / "grafana/provisioning/datasources/ccpulse.yaml").read_text())
+    types = {d["type"] for d in datasources["datasources"]}
+    assert types == {"prometheus", "grafana-clickhouse-datasource"}
+    for datasource in datasources["datasources"]:
+        secrets = datasource.get("secureJsonData", {})
+        assert all(str(v).startswith("${") for v in secrets.values())
+    provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/ccpulse.yaml").read_text())[
+        "providers"
+    ][0]
+    grafana_volumes = compose()["services"]["grafana"]["volumes"]
+    assert any(v.endswith(f"{provider['options']['path']}:ro") for v in grafana_volumes)
+    alertmanager = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    receivers = {r["name"] for r in alertmanager["receivers"]}
+    assert alertmanager["route"]["receiver"] in receivers
+    assert {r["receiver"] for r in alertmanager["route"]["routes"]} <= receivers

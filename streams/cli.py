@@ -401,9 +401,32 @@ def _fmt(value: float | None, digits: int = 3) -> str | None:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.demo import run_contract_demo
+    if args.contract:
+        from streams.demo import run_contract_demo
 
-    return run_contract_demo(console=console, json_output=args.json, state_dir=settings.state_dir)
+        return run_contract_demo(console=console, json_output=args.json, state_dir=settings.state_dir)
+    from streams.live import DemoOptions, run_demo
+
+    options = DemoOptions(
+        duration_s=args.duration,
+        speed=args.speed,
+        regions=tuple(r.strip() for r in args.regions.split(",") if r.strip()) or None,
+        live=not args.no_live,
+        metrics_port=args.metrics_port if args.metrics_port is not None else settings.metrics_port,
+    )
+    return run_demo(console, options, settings.state_dir, args.json)
+
+
+def _duration(text: str) -> float:
+    """Seconds from '90', '90s', '5m' or '1h'."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        msg = f"duration {text!r}: expected seconds or a number with s, m or h (e.g. 60s, 5m)"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -525,7 +548,21 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--staffing", action="append", metavar="REGION=FACTOR", help="x planned agents")
     whatif.set_defaults(func=cmd_whatif)
 
-    demo = sub.add_parser("demo", help="embedded demo on Tansu (no Java needed)")
+    demo = sub.add_parser(
+        "demo", help="the whole pipeline on the embedded broker (Tansu, no Java) with a live view"
+    )
+    demo.add_argument(
+        "--duration", type=_duration, default=300.0, help="wall time, e.g. 60s, 5m (default 5m)"
+    )
+    demo.add_argument("--speed", type=float, default=288.0, help="x real time (default 288: a day in 5 min)")
+    demo.add_argument("--regions", default="", help="comma-separated region codes (default: all 67)")
+    demo.add_argument(
+        "--metrics-port", type=int, default=None, help="default: CCPULSE_METRICS_PORT, else free"
+    )
+    demo.add_argument("--no-live", action="store_true", help="no live view (for scripts and CI)")
+    demo.add_argument(
+        "--contract", action="store_true", help="only the contract check: examples through Tansu"
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 

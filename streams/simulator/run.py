@@ -117,6 +117,8 @@ def run(
     routing: RoutingPolicy | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     truth_path: Path | None = None,
+    idempotent: bool = True,  # Kafka producer idempotence; Tansu (the demo broker) cannot do it
+    stop: Callable[[], bool] | None = None,  # checked per batch: True ends the run early
 ) -> RunSummary:
     """Simulate and write every message; ``on_progress(messages, simulated_ms)`` per batch;
     with ``truth_path``, the ground-truth KPIs per region x channel x minute as CSV."""
@@ -131,10 +133,10 @@ def run(
             writer.writeheader()
             on_truth = lambda minutes: writer.writerows(m.as_row() for m in minutes)  # noqa: E731
         sim = Simulation(config, seed, start, duration_s, routing or HomeRegion(), on_truth=on_truth)
-        sink = open_sink(out, path, bootstrap_servers)
+        sink = open_sink(out, path, bootstrap_servers, idempotent)
         began = time.perf_counter()
         try:
-            messages, by_topic, last_ms = write_all(sim, sink, Pacer(speed), on_progress)
+            messages, by_topic, last_ms = write_all(sim, sink, Pacer(speed), on_progress, stop)
             malformed = sim.malformed
         finally:
             sink.close()
@@ -143,7 +145,9 @@ def run(
     return RunSummary(messages, by_topic, sim.engine.contacts, simulated_s, wall_s, malformed)
 
 
-def open_sink(out: str, path: Path | None, bootstrap_servers: str | None) -> FileSink | KafkaSink:
+def open_sink(
+    out: str, path: Path | None, bootstrap_servers: str | None, idempotent: bool = True
+) -> FileSink | KafkaSink:
     if out == "file":
         if path is None:
             msg = "out='file' needs a path"
@@ -153,7 +157,7 @@ def open_sink(out: str, path: Path | None, bootstrap_servers: str | None) -> Fil
         if not bootstrap_servers:
             msg = "out='kafka' needs bootstrap_servers"
             raise ValueError(msg)
-        return KafkaSink(bootstrap_servers)
+        return KafkaSink(bootstrap_servers, idempotent=idempotent)
     msg = f"out={out!r}: expected 'file' or 'kafka'"
     raise ValueError(msg)
 
@@ -163,6 +167,7 @@ def write_all(
     sink: FileSink | KafkaSink,
     pacer: Pacer,
     on_progress: Callable[[int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[int, dict[str, int], int]:
     """Every message of the simulation into the sink: (messages, per topic, last event time)."""
     encoder = sim.encoder
@@ -173,10 +178,17 @@ def write_all(
             sink.write_frames([encoder.frame(item) for item in batch])
         elif pacer.speed is None:
             sink.write_many(map(encoder.encode, batch))
-        else:
+        else:  # paced: messages due within 20 ms go out together (one produce call per message is slow)
+            due: list[RawItem] = []
             for item in batch:
-                pacer.wait(item[0])
-                sink.write(encoder.encode(item))
+                if pacer.due_in(item[0]) > 0.02:
+                    if due:
+                        sink.write_many(map(encoder.encode, due))
+                        due = []
+                    pacer.wait(item[0])
+                due.append(item)
+            if due:
+                sink.write_many(map(encoder.encode, due))
         for kind, count in Counter(map(itemgetter(2), batch)).items():
             if kind == MALFORMED:  # rare: each carries its own topic
                 sim.malformed += count
@@ -188,4 +200,6 @@ def write_all(
             last_ms = max(last_ms, batch[-1][0])
         if on_progress:
             on_progress(messages, last_ms - sim.start_ms)
+        if stop is not None and stop():
+            break
     return messages, dict(by_topic), last_ms

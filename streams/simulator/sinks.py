@@ -173,6 +173,16 @@ class Pacer:
         self.speed, self._clock, self._sleep = speed, clock, sleep
         self._origin: tuple[float, int] | None = None
 
+    def due_in(self, timestamp_ms: int) -> float:
+        """Seconds until a message with this event time is due (<= 0: now); the first call sets the origin."""
+        if self.speed is None:
+            return 0.0
+        if self._origin is None:
+            self._origin = (self._clock(), timestamp_ms)
+            return 0.0
+        wall0, sim0 = self._origin
+        return wall0 + (timestamp_ms - sim0) / 1000.0 / self.speed - self._clock()
+
     def wait(self, timestamp_ms: int) -> None:
         if self.speed is None:
             return

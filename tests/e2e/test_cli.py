@@ -67,7 +67,7 @@ def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_contract_demo_on_tansu(tmp_path: Path) -> None:
-    result = ccpulse(tmp_path, "--json", "demo")
+    result = ccpulse(tmp_path, "--json", "demo", "--contract")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ok"] is True
@@ -213,3 +213,16 @@ def test_simulate_worker_sink_and_query(fresh_kafka: Any, tmp_path: Path) -> Non
     assert written > int(distinct)
     show = ccpulse(tmp_path, "--json", "kpi", "show", "--bootstrap-servers", bootstrap, "--window", "TODAY")
     assert show.returncode == 0 and {r["region"] for r in json.loads(show.stdout)} == {"RU-MOW", "RU-KAM"}
+
+
+def test_live_demo_runs_the_pipeline_and_stops_everything(tmp_path: Path) -> None:
+    result = ccpulse(tmp_path, "--json", "demo", "--duration", "60s", "--no-live", timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["ok"] and not summary["left_running"]
+    assert summary["regions_with_traffic"] == 67 and min(summary["per_region_offered"].values()) > 0
+    assert 0.0 <= summary["service_level"] <= 1.0 and 0.0 <= summary["abandonment_rate"] <= 1.0
+    assert summary["time_to_first_kpi_s"] is not None
+    report = Path(summary["report"]).read_text()
+    assert all(code in report for code in summary["per_region_offered"])
+    assert not (tmp_path / "demo" / "pids.json").exists()

@@ -1,0 +1,347 @@
+"""`ccpulse demo`: the whole pipeline on the embedded default, with a live terminal view.
+
+Tansu (embedded broker, no Java) + the simulator (67 regions, accelerated) + a KPI worker
+(KPIs, queue state, routing) + the history sink into chdb under ./.ccpulse/demo, /metrics
+on a printed port, and a rich live view. On exit (end of --duration or Ctrl-C) it stops
+the simulator, lets the worker and sink catch up, prints a summary, writes the HTML
+report from history, and stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from streams.app.collector import KpiCollector
+from streams.app.runner import make_observer
+from streams.app.state import PartitionState
+from streams.app.views import series_views
+from streams.app.worker import KpiWorker, WorkerOptions
+from streams.codec import Codec
+from streams.domain.kpi import COUNTERS, initialize, kpi_result
+from streams.domain.regions import region_codes
+from streams.history.chdb_store import ChdbStore
+from streams.history.migrate import migrate
+from streams.history.report import render
+from streams.history.sink import HistorySink
+from streams.services.base import pid_alive, process_start_ticks, stop_pid
+from streams.services.tansu import TansuBroker
+from streams.services.topics import apply_topics
+from streams.simulator import run
+
+MIN_FREE_BYTES = 1 << 30  # Tansu keeps everything in memory, chdb and the report need some disk
+TARGETS = {"service_level": 0.8, "asa_seconds": 40.0, "aht_seconds": 140.0, "first_line_resolution": 0.99,
+           "csat_top_box": 0.95}  # fmt: skip
+
+
+class DemoError(Exception):
+    """A clear, expected problem (disk, ports, leftovers): one line, exit code 2."""
+
+
+@dataclass
+class DemoOptions:
+    duration_s: float = 300.0
+    speed: float = 288.0  # one simulated day in five minutes
+    regions: tuple[str, ...] | None = None
+    live: bool = True
+    metrics_port: int = 0
+    start: datetime | None = None  # default: today 06:00 UTC, business hours in all 11 zones
+
+
+@dataclass
+class Progress:
+    messages: int = 0
+    simulated_ms: int = 0
+    first_kpi_s: float | None = None
+    done: bool = False
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+def _aggregate(states: list[PartitionState], window: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    overall, by_region = initialize(), {}  # type: dict[str, int], dict[str, dict[str, int]]
+    for state in states:
+        for view in series_views(state):
+            if view.window != window:
+                continue
+            region = by_region.setdefault(view.region, initialize())
+            for name in COUNTERS:
+                overall[name] += view.counters[name]
+                region[name] += view.counters[name]
+    return overall, by_region
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def _secs(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} s"
+
+
+def _view(worker: KpiWorker, progress: Progress, metrics_url: str, options: DemoOptions) -> Group:
+    with worker.lock:
+        states = list(worker.states.values())
+        overall, by_region = _aggregate(states, "ROLLING_60M")
+        waiting = sum(len(s.waiting) for s in states)
+        agents = Counter(a.state for s in states for a in s.agents.values())
+    result = kpi_result(overall)
+    head = Table.grid(padding=(0, 2))
+    elapsed = time.monotonic() - progress.started
+    simulated = progress.simulated_ms / 3_600_000
+    head.add_row(
+        f"[bold]ccpulse demo[/bold]  {elapsed:.0f} / {options.duration_s:.0f} s",
+        f"simulated {simulated:.2f} h at {options.speed:g}x",
+        f"{worker.stats.events:,} events ({worker.stats.events / max(elapsed, 1):,.0f}/s)",
+        f"{worker.stats.decisions:,} routing decisions",
+        f"{worker.stats.dead_letters} dead letters",
+        f"/metrics: {metrics_url}",
+    )
+    kpis = Table(title="all regions, last 60 simulated minutes")
+    columns = ("offered", "SL (80 %)", "ASA (40 s)", "AHT (140 s)", "abandonment", "FLR (99 %)",
+               "CSAT 5/5 (95 %)", "in queue", "agents ready / on contact / ACW")  # fmt: skip
+    for column in columns:
+        kpis.add_column(column, justify="right")
+    r = result
+    kpis.add_row(
+        f"{r.offered:,}", _pct(r.service_level), _secs(r.asa_seconds), _secs(r.aht_seconds),
+        _pct(r.abandonment_rate), _pct(r.first_line_resolution), _pct(r.csat_top_box),
+        f"{waiting:,}", f"{agents['READY']} / {agents['ON_CONTACT']} / {agents['ACW']}",
+    )  # fmt: skip
+    worst = Table(title="worst regions by service level (60 min)")
+    for column in ("region", "offered", "SL", "ASA", "abandonment"):
+        worst.add_column(column, justify="right")
+    ranked = sorted(
+        ((r, kpi_result(c)) for r, c in by_region.items() if kpi_result(c).service_level is not None),
+        key=lambda item: item[1].service_level,  # type: ignore[arg-type, return-value]
+    )
+    for region, r in ranked[:8]:
+        worst.add_row(
+            region, f"{r.offered:,}", _pct(r.service_level), _secs(r.asa_seconds), _pct(r.abandonment_rate)
+        )
+    return Group(head, kpis, worst)
+
+
+def _summary(worker: KpiWorker) -> dict[str, Any]:
+    with worker.lock:
+        totals: dict[str, dict[str, int]] = {}
+        for state in worker.states.values():
+            for (region, _channel), counters in state.totals.items():
+                entry = totals.setdefault(region, initialize())
+                for name in COUNTERS:
+                    entry[name] += counters[name]
+    overall = initialize()
+    for counters in totals.values():
+        for name in COUNTERS:
+            overall[name] += counters[name]
+    r = kpi_result(overall)
+    return {
+        "regions_with_traffic": sum(1 for c in totals.values() if c["offered"] > 0),
+        "offered": r.offered, "answered": r.answered, "service_level": r.service_level,
+        "asa_seconds": r.asa_seconds, "aht_seconds": r.aht_seconds, "abandonment_rate": r.abandonment_rate,
+        "first_line_resolution": r.first_line_resolution, "csat_top_box": r.csat_top_box,
+        "per_region_offered": {region: c["offered"] for region, c in sorted(totals.items())},
+    }  # fmt: skip
+
+
+def _preflight(work: Path, console: Console) -> None:
+    work.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(work).free
+    if free < MIN_FREE_BYTES:
+        msg = f"only {free / 2**20:.0f} MiB free under {work}; the demo needs about 1 GiB"
+        raise DemoError(msg)
+    leftover = work / "pids.json"
+    if leftover.exists():
+        for entry in json.loads(leftover.read_text()):
+            if pid_alive(entry["pid"]) and process_start_ticks(entry["pid"]) == entry["start_ticks"]:
+                stop_pid(entry["pid"])
+                console.print(
+                    f"[yellow]stopped a leftover {entry['name']} (pid {entry['pid']}) from an earlier run[/]"
+                )
+        leftover.unlink()
+    shutil.rmtree(work / "chdb", ignore_errors=True)  # every demo starts from an empty history
+
+
+def _metrics_server(registry: CollectorRegistry, port: int, console: Console) -> tuple[Any, str]:
+    try:
+        server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError:
+        if port == 0:
+            raise
+        server, _thread = start_http_server(0, addr="127.0.0.1", registry=registry)
+        console.print(f"[yellow]port {port} is in use; /metrics moved to {server.server_address[1]}[/]")
+    return server, f"http://127.0.0.1:{server.server_address[1]}/metrics"
+
+
+def run_demo(console: Console, options: DemoOptions, state_dir: Path, json_output: bool) -> int:
+    work = state_dir / "demo"
+    try:
+        _preflight(work, console)
+    except DemoError as exc:
+        console.print(f"[red]demo:[/red] {exc}")
+        return 2
+    started = time.monotonic()
+    broker = TansuBroker(work / "tansu").start()
+    (work / "pids.json").write_text(
+        json.dumps([{"name": "Tansu", "pid": broker.pid, "start_ticks": process_start_ticks(broker.pid)}])
+    )
+    store = ChdbStore(work / "chdb", database="ccpulse")
+    stop, sim_stop = threading.Event(), threading.Event()
+    progress = Progress(started=started)
+    threads: list[threading.Thread] = []
+    server = None
+    try:
+        bootstrap = broker.bootstrap_servers
+        apply_topics(bootstrap)
+        migrate(store)
+        codec = Codec.pinned(known_regions=region_codes())
+        registry = CollectorRegistry()
+        worker = KpiWorker({"bootstrap.servers": bootstrap}, codec,
+                           WorkerOptions(idempotent_producer=False, checkpoint_interval_s=2.0),
+                           observer=make_observer(registry))  # fmt: skip
+        registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
+        server, metrics_url = _metrics_server(registry, options.metrics_port, console)
+        sink_config = {
+            "bootstrap.servers": bootstrap,
+            "group.id": "ccpulse-history",
+            "session.timeout.ms": 6000,
+        }
+        sink = HistorySink(sink_config, store, codec, max_wait_s=1.0)
+        start = options.start or datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
+
+        def on_progress(messages: int, simulated_ms: int) -> None:
+            progress.messages, progress.simulated_ms = messages, simulated_ms
+
+        def simulate() -> None:
+            try:
+                run(regions=options.regions, duration_s=options.duration_s * options.speed, seed=1,
+                    out="kafka", bootstrap_servers=bootstrap, start=start, speed=options.speed,
+                    idempotent=False, on_progress=on_progress, stop=sim_stop.is_set)  # fmt: skip
+            except Exception as exc:  # shown in the summary; the demo still stops cleanly
+                progress.error = f"simulator: {exc}"
+            finally:
+                progress.done = True
+
+        threads = [
+            threading.Thread(target=worker.run, args=(stop,), name="worker", daemon=True),
+            threading.Thread(target=sink.run, args=(stop,), name="history-sink", daemon=True),
+            threading.Thread(target=simulate, name="simulator", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        if not json_output:
+            console.print(f"Tansu on {bootstrap} (pid {broker.pid}); /metrics on {metrics_url}; Ctrl-C stops")
+        _watch(console, worker, progress, metrics_url, options, json_output)
+        sim_stop.set()
+        threads[2].join(timeout=60)
+        _catch_up(worker)
+        summary = _summary(worker)
+    except KeyboardInterrupt:
+        sim_stop.set()
+        summary = {}
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+    report = work / "report.html"
+    try:
+        render(store, start.date(), report)
+    finally:
+        store.close()
+        tansu_rss_mb = _peak_rss_mb(broker.pid)
+        broker.stop()
+        (work / "pids.json").unlink(missing_ok=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    summary |= {
+        "ok": progress.error is None and bool(summary), "error": progress.error, "report": str(report),
+        "seconds": round(time.monotonic() - started, 1),
+        "time_to_first_kpi_s": None if progress.first_kpi_s is None else round(progress.first_kpi_s, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "max_rss_mb": round(usage.ru_maxrss / 1024),
+        "tansu_peak_rss_mb": tansu_rss_mb, "left_running": pid_alive(broker.pid),
+    }  # fmt: skip
+    _print_summary(console, summary, json_output)
+    return 0 if summary["ok"] and not summary["left_running"] else 1
+
+
+def _watch(console: Console, worker: KpiWorker, progress: Progress, url: str, options: DemoOptions,
+           json_output: bool) -> None:  # fmt: skip
+    deadline = progress.started + options.duration_s
+    live = (
+        Live(console=console, refresh_per_second=2, transient=False)
+        if options.live and not json_output
+        else None
+    )
+    if live is not None:
+        live.start()
+    try:
+        while time.monotonic() < deadline and not progress.done:
+            if progress.first_kpi_s is None and _has_kpi(worker):
+                progress.first_kpi_s = time.monotonic() - progress.started
+            if live is not None:
+                live.update(_view(worker, progress, url, options))
+            elif not json_output and int(time.monotonic()) % 10 == 0:
+                console.print(f"{time.monotonic() - progress.started:.0f} s: {worker.stats.events:,} events")
+            time.sleep(0.5)
+    finally:
+        if live is not None:
+            live.stop()
+
+
+def _has_kpi(worker: KpiWorker) -> bool:
+    with worker.lock:
+        overall, _ = _aggregate(list(worker.states.values()), "ROLLING_60M")
+    return kpi_result(overall).service_level is not None
+
+
+def _catch_up(worker: KpiWorker, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
+    """Wait until the worker has read what the simulator wrote (no new events for ``quiet_s``)."""
+    deadline, last, last_change = time.monotonic() + limit_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        if worker.stats.events != last:
+            last, last_change = worker.stats.events, time.monotonic()
+        elif time.monotonic() - last_change >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+def _peak_rss_mb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        return None
+    return None
+
+
+def _print_summary(console: Console, summary: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        print(json.dumps(summary, default=str))
+        return
+    table = Table(title="demo summary (since the start of the run)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key in ("regions_with_traffic", "offered", "answered", "service_level", "asa_seconds", "aht_seconds",
+                "abandonment_rate", "first_line_resolution", "csat_top_box", "time_to_first_kpi_s", "seconds",
+                "cpu_seconds", "max_rss_mb", "tansu_peak_rss_mb"):  # fmt: skip
+        value = summary.get(key)
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"report: {summary['report']}; everything the demo started is stopped."
+                  + (f" [red]{summary['error']}[/red]" if summary.get("error") else ""))  # fmt: skip

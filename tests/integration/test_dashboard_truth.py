@@ -11,6 +11,7 @@ dashboard JSON must be what streams/dashboards.py generates.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from streams.simulator.config import Faults
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.clickhouse]
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")
+ALERT_INPUT = re.compile(r"[a-z_]*:?ccpulse_[a-z_0-9:]+")
 
 
 @pytest.mark.unit
@@ -119,6 +121,10 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
                 for rule in group["rules"]:
                     if "record" in rule and not prometheus.query(rule["record"]):
                         empty.append((rule_file.name, rule["record"], rule["expr"]))
+                    # an alert's expression is empty until it fires: every series it reads must exist
+                    for name in ALERT_INPUT.findall(rule.get("expr", "")) if "alert" in rule else ():
+                        if not prometheus.query(f'count({{__name__="{name}"}})'):
+                            empty.append((rule_file.name, rule["alert"], name))
         assert not empty, f"{len(empty)} queries returned nothing: {empty[:5]}"
         producer.join(timeout=120)
     finally:

@@ -226,3 +226,32 @@ def test_live_demo_runs_the_pipeline_and_stops_everything(tmp_path: Path) -> Non
     report = Path(summary["report"]).read_text()
     assert all(code in report for code in summary["per_region_offered"])
     assert not (tmp_path / "demo" / "pids.json").exists()
+
+
+def test_demo_stops_a_leftover_and_moves_off_a_taken_port(tmp_path: Path) -> None:
+    import socket
+
+    from streams.services.base import process_start_ticks
+
+    leftover = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+    )
+    (tmp_path / "demo").mkdir(parents=True)
+    entry = {"name": "Tansu", "pid": leftover.pid, "start_ticks": process_start_ticks(leftover.pid)}
+    (tmp_path / "demo" / "pids.json").write_text(json.dumps([entry]))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ("demo", "--duration", "15s", "--regions", "RU-MOW,RU-KAM", "--metrics-port", str(port))
+        result = ccpulse(tmp_path, "--json", *args, "--no-live", timeout=300)
+    try:
+        assert leftover.wait(timeout=10) is not None  # stopped by the demo
+    finally:
+        if leftover.poll() is None:
+            leftover.kill()
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"stopped a leftover Tansu (pid {leftover.pid})" in result.stdout
+    assert f"port {port} is in use; /metrics moved to" in result.stdout
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["regions_with_traffic"] == 2 and not summary["left_running"]

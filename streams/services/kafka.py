@@ -134,6 +134,10 @@ class KafkaCluster:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
             "log.segment.bytes": str(64 * 1024 * 1024),
+            # message timestamps are event times, and simulated or example events may be older
+            # than the topics' 7-day retention: the default 5-minute retention check deleted
+            # them in the middle of a test session. Local brokers check once a day.
+            "log.retention.check.interval.ms": str(24 * 3600 * 1000),
         }
         return "".join(f"{k}={v}\n" for k, v in props.items())
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from streams.domain.regions import region_codes
 from streams.services.topics import apply_topics
 from streams.simulator import run
 from streams.simulator.output import event_id_prefix
-from streams.simulator.run import DEFAULT_START
 
 pytestmark = pytest.mark.kafka
 
@@ -63,7 +62,7 @@ def test_one_simulated_hour_round_trips_through_apache_kafka(kafka: Any) -> None
         seed=SEED,
         out="kafka",
         bootstrap_servers=kafka.bootstrap_servers,
-        start=DEFAULT_START + timedelta(hours=8),
+        start=datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=1),
     )
     assert summary.messages > 3_000
 

@@ -10,16 +10,15 @@ eviction so that memory is bounded by regions x channels x horizon, not by event
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from streams.app.state import AgentView, BucketKey, PartitionState, SeriesKey
 from streams.domain.events import AgentEvent, AgentState, ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.intervals import ContactProgress, step, survey_delta
-from streams.domain.kpi import COUNTERS, MINUTE_MS, initialize
-from streams.domain.regions import local_day_start
+from streams.domain.kpi import MINUTE_MS, initialize
+from streams.domain.regions import DAY_MS, local_day_start
 
-DAY_MS = 86_400_000
 _T = ContactEventType
 _LEAVES_QUEUE = frozenset({_T.ANSWERED, _T.ABANDONED, _T.ENDED, _T.ACW_ENDED})
 _LOAD_CHANGE = {_T.ANSWERED: 1, _T.ENDED: -1}  # contacts an agent holds (chat concurrency)
@@ -160,19 +159,3 @@ def evict(state: PartitionState, config: KpiConfig) -> int:
     ]:
         del state.agents[aid]
     return dropped
-
-
-# -- reading windows ------------------------------------------------------------------
-
-
-def window_sum(
-    states: Iterable[PartitionState], region: str, channel: str, start_ms: int, end_ms: int
-) -> dict[str, int]:
-    """Counters of one region x channel over the minute buckets in [start_ms, end_ms)."""
-    total = initialize()
-    for state in states:
-        for (r, c, minute), bucket in state.minutes.items():
-            if r == region and c == channel and start_ms <= minute < end_ms:
-                for name in COUNTERS:
-                    total[name] += bucket[name]
-    return total

@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duplicate", type=float, default=0.0)
     parser.add_argument("--late", type=float, default=0.0)
     parser.add_argument("--malformed", type=float, default=0.0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes for a file run, regions sharded (deterministic per seed and worker count)",
+    )
     parser.add_argument("--truth", type=Path, default=None, help="CSV of ground-truth KPIs per minute")
     args = parser.parse_args(argv)
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
@@ -76,6 +82,7 @@ def _run(args: argparse.Namespace, on_progress: Callable[[int, int], None]) -> R
         faults=Faults(duplicate=args.duplicate, late=args.late, malformed=args.malformed),
         truth_path=args.truth,
         on_progress=on_progress,
+        workers=args.workers,
     )
 
 

@@ -25,6 +25,7 @@ from streams.simulator.engine import Engine
 from streams.simulator.faults import inject
 from streams.simulator.model import AGENT, CONTACT, MALFORMED, SURVEY, HomeRegion, RawItem, RoutingPolicy
 from streams.simulator.output import FastEncoder, SimRecord, event_id_prefix, materialise
+from streams.simulator.parallel import run_sharded
 from streams.simulator.sinks import FileSink, KafkaSink, Pacer
 from streams.simulator.truth import COLUMNS, GroundTruth, MinuteKpi, observe
 
@@ -119,6 +120,7 @@ def run(
     truth_path: Path | None = None,
     idempotent: bool = True,  # Kafka producer idempotence; Tansu (the demo broker) cannot do it
     stop: Callable[[], bool] | None = None,  # checked per batch: True ends the run early
+    workers: int = 1,  # > 1: regions sharded over processes (parallel.py), to a file, unpaced
 ) -> RunSummary:
     """Simulate and write every message; ``on_progress(messages, simulated_ms)`` per batch;
     with ``truth_path``, the ground-truth KPIs per region x channel x minute as CSV."""
@@ -126,6 +128,9 @@ def run(
     config = replace(
         config, regions=tuple(regions) if regions else config.regions, faults=faults or config.faults
     )
+    if workers != 1:
+        return _run_sharded(config, workers, duration_s, speed, seed, out, path, start, routing, stop,
+                            truth_path, on_progress)  # fmt: skip
     with contextlib.ExitStack() as stack:
         on_truth = None
         if truth_path is not None:
@@ -143,6 +148,35 @@ def run(
     simulated_s = (last_ms - sim.start_ms) / 1000
     wall_s = time.perf_counter() - began
     return RunSummary(messages, by_topic, sim.engine.contacts, simulated_s, wall_s, malformed)
+
+
+def _run_sharded(
+    config: SimConfig,
+    workers: int,
+    duration_s: float,
+    speed: float | None,
+    seed: int,
+    out: str,
+    path: Path | None,
+    start: datetime | None,
+    routing: RoutingPolicy | None,
+    stop: Callable[[], bool] | None,
+    truth_path: Path | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> RunSummary:
+    if out != "file" or path is None or speed is not None or stop is not None:
+        msg = f"workers={workers} needs out='file' with a path, no pacing (speed) and no stop callback"
+        raise ValueError(msg)
+    if routing is not None and not isinstance(routing, HomeRegion):
+        msg = (
+            f"workers={workers} needs the home-region policy: {type(routing).__name__} moves "
+            "contacts between regions, so one engine must see them all"
+        )
+        raise ValueError(msg)
+    return run_sharded(
+        regions=select_regions(config.regions), workers=workers, duration_s=duration_s, seed=seed, path=path,
+        start=start, faults=config.faults, config=config, truth_path=truth_path, on_progress=on_progress,
+    )  # fmt: skip
 
 
 def open_sink(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,12 +17,17 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from streams.kafka_config import KafkaSecurity, KafkaSecurityError, check_connection, client_config
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
 from streams.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from streams.history.store import HistoryStore
 
+KAFKA_SECURITY_EPILOG = (
+    "Kafka TLS and SASL/SCRAM come from CCPULSE_KAFKA_SECURITY_PROTOCOL, CCPULSE_KAFKA_SASL_* and "
+    "CCPULSE_KAFKA_SSL_* (the password also from CCPULSE_KAFKA_SASL_PASSWORD_FILE); see docs/operations.md."
+)
 SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu")
 DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
 
@@ -90,11 +96,29 @@ def _default_bootstrap(settings: Settings) -> str:
     return running_broker(settings.state_dir / "services") or settings.bootstrap_servers
 
 
+def _kafka_target(args: argparse.Namespace, settings: Settings) -> tuple[str, KafkaSecurity]:
+    """Bootstrap servers and client security. A secured connection is tried first, so that a
+    wrong password or CA ends the command with one clear line instead of endless retries."""
+    bootstrap = getattr(args, "bootstrap_servers", None) or _default_bootstrap(settings)
+    security = settings.kafka_security()
+    _check_secured(bootstrap, security)
+    return bootstrap, security
+
+
+def _check_secured(bootstrap: str, security: KafkaSecurity) -> None:
+    if security.protocol != "PLAINTEXT":
+        check_connection(client_config(bootstrap, security))
+
+
+def _client_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    return client_config(*_kafka_target(args, settings))
+
+
 def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
     from streams.services.topics import apply_topics
 
-    bootstrap = args.bootstrap_servers or _default_bootstrap(settings)
-    changes = apply_topics(bootstrap)
+    bootstrap, security = _kafka_target(args, settings)
+    changes = apply_topics(bootstrap, security=security)
     _emit(args, [change.as_row() for change in changes], f"topics on {bootstrap}")
     return 0
 
@@ -180,11 +204,8 @@ def cmd_history_retention(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_history_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from streams.codec import Codec
-    from streams.domain.regions import region_codes
-    from streams.history.backfill import backfill
+    from streams.history.backfill_file import backfill_file
     from streams.history.migrate import migrate
-    from streams.simulator.sinks import read_records
 
     path = Path(args.file)
     if not path.is_file():
@@ -192,19 +213,24 @@ def cmd_history_backfill(args: argparse.Namespace, settings: Settings) -> int:
             f"[red]--file {path}[/red]: no such file (write one with `ccpulse simulate --path`)"
         )
         return 2
-    codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
     store = open_history_store(settings)
     try:
         migrate(store)
         columns = (TextColumn("backfill"), BarColumn(), TextColumn("{task.fields[messages]:,} messages"))
         with Progress(*columns, console=err_console, transient=True) as progress:
             task = progress.add_task("backfill", total=None, messages=0)
-            messages = ((r.topic, r.value) for r in read_records(path))
-            stats = backfill(store, codec, messages, on_progress=lambda n: progress.update(task, messages=n))
+            stats = backfill_file(
+                store,
+                path,
+                workers=args.workers,
+                registry_url=settings.schema_registry_url,
+                on_progress=lambda n: progress.update(task, messages=n),
+            )
     finally:
         store.close()
     row = {
         "messages": stats.messages,
+        "workers": args.workers,
         "dead_letters": stats.dead_letters,
         "load_s": round(stats.load_seconds, 1),
         "messages_per_s": round(stats.rows_per_s),
@@ -288,16 +314,18 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from streams.simulator.__main__ import main as simulate_main
+    from streams.simulator.__main__ import parse_args
 
     argv = list(args.args)
     if "--bootstrap-servers" not in argv:
         argv += ["--bootstrap-servers", _default_bootstrap(settings)]
-    simulate_main(argv)
+    security = settings.kafka_security()
+    options = parse_args(argv)
+    if options.to == "kafka":
+        _check_secured(options.bootstrap_servers, security)
+    key = settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
+    simulate_main(argv, security=security, pseudonym_key=key)
     return 0
-
-
-def _client_config(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": getattr(args, "bootstrap_servers", None) or _default_bootstrap(settings)}
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -434,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ccpulse",
         description="Real-time contact-centre analytics and routing. "
         "Every setting is a CCPULSE_* environment variable (see README); "
-        "secrets may also come from CCPULSE_<NAME>_FILE.",
+        "secrets may also come from CCPULSE_<NAME>_FILE. Kafka TLS and SASL: "
+        "CCPULSE_KAFKA_SECURITY_PROTOCOL, CCPULSE_KAFKA_SASL_*, CCPULSE_KAFKA_SSL_* "
+        "(docs/operations.md).",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -455,7 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     topics = sub.add_parser("topics", help="Kafka topics from schemas/topics/*.yaml")
     topics_sub = topics.add_subparsers(dest="action", required=True)
-    apply = topics_sub.add_parser("apply", help="create/update every contract topic (idempotent)")
+    apply = topics_sub.add_parser(
+        "apply", help="create/update every contract topic (idempotent)", epilog=KAFKA_SECURITY_EPILOG
+    )
     apply.add_argument(
         "--bootstrap-servers",
         default=None,
@@ -490,7 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(func=cmd_simulate, args=[])
 
-    sink = history_sub.add_parser("sink", help="Kafka -> ClickHouse, offset-bounded idempotent batches")
+    sink = history_sub.add_parser(
+        "sink", help="Kafka -> ClickHouse, offset-bounded idempotent batches", epilog=KAFKA_SECURITY_EPILOG
+    )
     sink.add_argument(
         "--bootstrap-servers", default=None, help="broker list (default: CCPULSE_BOOTSTRAP_SERVERS)"
     )
@@ -503,10 +537,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     backfill = history_sub.add_parser("backfill", help="load a simulator file and compute KPI buckets in SQL")
     backfill.add_argument("--file", required=True, help="a file written by `ccpulse simulate --path`")
+    backfill.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that decode (default: one per core; the result does not depend on it)",
+    )
     backfill.set_defaults(func=cmd_history_backfill)
 
     bootstrap_help = "broker list (default: env CCPULSE_BOOTSTRAP_SERVERS, else a `services up` broker)"
-    worker = sub.add_parser("worker", help="run a KPI worker (one process of the consumer group)")
+    worker = sub.add_parser(
+        "worker", help="run a KPI worker (one process of the consumer group)", epilog=KAFKA_SECURITY_EPILOG
+    )
     worker.add_argument("--bootstrap-servers", default=None, help=bootstrap_help)
     worker.add_argument("--group", default="ccpulse-kpi", help="consumer group = application id")
     worker.add_argument(
@@ -527,7 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     kpi = sub.add_parser("kpi", help="current KPIs from cc.kpi.snapshots")
     kpi_sub = kpi.add_subparsers(dest="action", required=True)
-    show = kpi_sub.add_parser("show", help="print the current KPIs per region x channel")
+    show = kpi_sub.add_parser(
+        "show", help="print the current KPIs per region x channel", epilog=KAFKA_SECURITY_EPILOG
+    )
     show.add_argument("--region", action="append", help="region code, repeatable (default: all)")
     show.add_argument("--window", default="ROLLING_60M", choices=("ROLLING_15M", "ROLLING_60M", "TODAY"))
     show.add_argument("--bootstrap-servers", default=None, help=bootstrap_help)
@@ -589,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streams.history.store import HistoryError
         from streams.services.base import ServiceError
 
-        if isinstance(exc, ServiceError | HistoryError):
+        if isinstance(exc, ServiceError | HistoryError | KafkaSecurityError):
             err_console.print(f"[red]error:[/red] {exc}")
             return 1
         raise

@@ -16,7 +16,8 @@ import base64
 import binascii
 import io
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ UNKNOWN_SCHEMA_ID, UNDECODABLE, TRAILING_BYTES = "unknown_schema_id", "undecodab
 UNKNOWN_TOPIC, INVALID_VALUE = "unknown_topic", "invalid_value"
 
 _BYTES_TYPES = (bytes, bytearray, memoryview)
+MAX_REMEMBERED_MISSES = 1024  # ids the registry lacks, not asked twice (bounded: junk has any id)
 _INT_RANGE = (-(2**31), 2**31 - 1)
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 # Logical types fastavro would turn into datetime/date/time objects; ours stay ints.
@@ -136,21 +138,34 @@ class Codec:
     """Encodes and decodes every contract topic; one instance per process, thread-safe."""
 
     def __init__(
-        self, schemas: Mapping[str, tuple[int, Any]], known_regions: frozenset[str] | None = None
+        self,
+        schemas: Mapping[str, tuple[int, Any]],
+        known_regions: frozenset[str] | None = None,
+        writer_lookup: Callable[[int], str | None] | None = None,
     ) -> None:
         """``schemas``: topic -> (schema id, Avro schema as JSON text or dict) of the
-        current version. ``known_regions``: when given, input events are validated."""
+        current version. ``known_regions``: when given, input events are validated.
+        ``writer_lookup``: schema id -> schema text (a Schema Registry), asked once per id
+        this codec does not know, e.g. a newer version registered by an upgraded producer."""
         self._topics = {topic: _topic_schema(topic, sid, schema) for topic, (sid, schema) in schemas.items()}
         self.known_regions = known_regions
+        self._writer_lookup = writer_lookup
+        self._lookup_lock = threading.Lock()
+        self._misses: set[int] = set()
 
     @classmethod
     def pinned(cls, schemas_dir: Path = SCHEMAS_DIR, known_regions: frozenset[str] | None = None) -> Codec:
-        """Schema ids pinned in the topic contracts (no Schema Registry)."""
+        """Schema ids pinned in the topic contracts (no Schema Registry); the earlier
+        versions a contract lists under ``previous_schemas`` stay decodable."""
         contracts = load_topic_contracts(schemas_dir)
-        return cls(
+        codec = cls(
             {t: (c.schema_id, c.schema_path(schemas_dir).read_text()) for t, c in contracts.items()},
             known_regions,
         )
+        for topic, contract in contracts.items():
+            for schema_id, file_name in contract.previous_schemas.items():
+                codec.add_writer_schema(topic, schema_id, (schemas_dir / file_name).read_text())
+        return codec
 
     @classmethod
     def with_registry(
@@ -173,7 +188,7 @@ class Codec:
             subject, schema_str = f"{topic}-value", contract.schema_path(schemas_dir).read_text()
             current[topic] = (registry.register(subject, schema_str), schema_str)
             earlier += [(topic, sid, text) for sid, text in registry.versions(subject)]
-        codec = cls(current, known_regions)
+        codec = cls(current, known_regions, writer_lookup=registry.schema)
         for topic, sid, text in earlier:
             if sid != current[topic][0]:
                 codec.add_writer_schema(topic, sid, text)
@@ -239,33 +254,9 @@ class Codec:
         return buf.getvalue()
 
     def decode(self, topic: str, data: bytes | bytearray | memoryview | None) -> Any:
+        """The domain event (input topics, validated when regions are known) or the record."""
         ts = self._topic(topic)
-        if not data:
-            raise InvalidEvent(EMPTY, f"{topic}: message value is {'null' if data is None else '0 bytes'}")
-        if not isinstance(data, _BYTES_TYPES):
-            raise InvalidEvent(UNDECODABLE, f"{topic}: message value is a {type(data).__name__}, not bytes")
-        if data[0] != MAGIC_BYTE:
-            raise InvalidEvent(BAD_MAGIC, f"{topic}: first byte is 0x{data[0]:02x}, expected 0x00")
-        size = len(data)
-        if size < HEADER_SIZE:
-            raise InvalidEvent(TRUNCATED, f"{topic}: {size} bytes, shorter than the 5-byte header")
-        schema_id = int.from_bytes(data[1:HEADER_SIZE], "big")
-        writer_schema = ts.writers.get(schema_id)
-        if writer_schema is None:
-            known = sorted(ts.writers)
-            detail = f"schema id {schema_id} is not known for topic {topic}; known ids: {known}"
-            raise InvalidEvent(UNKNOWN_SCHEMA_ID, detail)
-        # an earlier version resolves to the current one (Avro schema resolution)
-        reader_schema = None if schema_id == ts.schema_id else ts.reader
-        buf = io.BytesIO(data)
-        buf.seek(HEADER_SIZE)
-        try:
-            record: dict[str, Any] = schemaless_reader(buf, writer_schema, reader_schema)  # type: ignore[assignment]
-        except Exception as exc:
-            raise _read_error(topic, exc, buf.tell(), size) from None
-        if buf.tell() != size:
-            detail = f"{topic}: {size - buf.tell()} of {size} bytes left after the record"
-            raise InvalidEvent(TRAILING_BYTES, detail)
+        record = self._decode_record(ts, data)
         binding = ts.binding
         if binding is None:
             return record
@@ -276,6 +267,58 @@ class Codec:
         if self.known_regions is not None:
             binding.validate(event, self.known_regions)
         return event
+
+    def decode_record(self, topic: str, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
+        """The Avro record as the current schema reads it (another version resolved: missing
+        fields get their defaults, unknown ones are dropped); no domain event, no validation."""
+        return self._decode_record(self._topic(topic), data)
+
+    def _decode_record(self, ts: _TopicSchema, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
+        topic = ts.topic
+        if not data:
+            raise InvalidEvent(EMPTY, f"{topic}: message value is {'null' if data is None else '0 bytes'}")
+        if not isinstance(data, _BYTES_TYPES):
+            raise InvalidEvent(UNDECODABLE, f"{topic}: message value is a {type(data).__name__}, not bytes")
+        if data[0] != MAGIC_BYTE:
+            raise InvalidEvent(BAD_MAGIC, f"{topic}: first byte is 0x{data[0]:02x}, expected 0x00")
+        size = len(data)
+        if size < HEADER_SIZE:
+            raise InvalidEvent(TRUNCATED, f"{topic}: {size} bytes, shorter than the 5-byte header")
+        schema_id = int.from_bytes(data[1:HEADER_SIZE], "big")
+        writer_schema = ts.writers.get(schema_id) or self._look_up_writer(ts, schema_id)
+        # another version (earlier or newer) resolves to the current one (Avro schema resolution)
+        reader_schema = None if schema_id == ts.schema_id else ts.reader
+        buf = io.BytesIO(data)
+        buf.seek(HEADER_SIZE)
+        try:
+            record: dict[str, Any] = schemaless_reader(buf, writer_schema, reader_schema)  # type: ignore[assignment]
+        except Exception as exc:
+            raise _read_error(topic, exc, buf.tell(), size) from None
+        if buf.tell() != size:
+            detail = f"{topic}: {size - buf.tell()} of {size} bytes left after the record"
+            raise InvalidEvent(TRAILING_BYTES, detail)
+        return record
+
+    def _look_up_writer(self, ts: _TopicSchema, schema_id: int) -> Any:
+        """The writer schema of an id this codec has not seen, from the registry (once per id).
+        A registry that cannot be reached raises its own error: an outage is not bad input."""
+        missing = f"schema id {schema_id} is not known for topic {ts.topic}; known ids: {sorted(ts.writers)}"
+        if self._writer_lookup is None or schema_id in self._misses:
+            raise InvalidEvent(UNKNOWN_SCHEMA_ID, missing)
+        with self._lookup_lock:
+            if schema_id in ts.writers:  # another thread looked it up meanwhile
+                return ts.writers[schema_id]
+            text = self._writer_lookup(schema_id)
+            writer = None if text is None else parse_schema(wire_schema(text))
+            name = writer.get("name") if isinstance(writer, dict) else None
+            expected = ts.reader.get("name")
+            if name is None or name != expected:  # not registered, or another record's schema
+                if len(self._misses) < MAX_REMEMBERED_MISSES:
+                    self._misses.add(schema_id)
+                found = "not in the registry" if text is None else f"the registry has {name or 'no record'}"
+                raise InvalidEvent(UNKNOWN_SCHEMA_ID, f"{missing} ({found}, expected {expected})")
+            ts.writers[schema_id] = writer
+            return writer
 
     # -- JSON examples -----------------------------------------------------------------
 

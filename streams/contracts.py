@@ -1,9 +1,10 @@
 """Topic contracts: schemas/topics/*.yaml, the .avsc files and the example messages.
 
 A contract file names the topic, its key, its value schema (file and pinned schema
-id), partitions, replication factor (production value; capped at the broker count
-when applied locally), cleanup policy, retention, extra topic configs, producers
-and consumers. Examples live in schemas/examples/<topic>/*.json.
+id; optionally ``previous_schemas``, the pinned id and file of each earlier version
+that must stay decodable), partitions, replication factor (production value; capped
+at the broker count when applied locally), cleanup policy, retention, extra topic
+configs, producers and consumers. Examples live in schemas/examples/<topic>/*.json.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class TopicContract:
     producers: tuple[str, ...]
     consumers: tuple[str, ...]
     config: dict[str, str] = field(default_factory=dict)
+    # pinned id -> file under schemas/ of each earlier value schema version still decodable
+    previous_schemas: dict[int, str] = field(default_factory=dict)
 
     def topic_config(self) -> dict[str, str]:
         """Kafka topic configs to apply (strings, as the admin API wants them)."""
@@ -66,6 +69,7 @@ def _contract_from_mapping(raw: dict[str, Any], source: Path) -> TopicContract:
         producers=tuple(raw["producers"]),
         consumers=tuple(raw["consumers"]),
         config={str(k): str(v) for k, v in (raw.get("config") or {}).items()},
+        previous_schemas={int(k): str(v) for k, v in (raw.get("previous_schemas") or {}).items()},
     )
 
 

@@ -37,6 +37,7 @@ from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
 from streams.history.report import render
 from streams.history.sink import HistorySink
+from streams.kafka_config import client_config
 from streams.services.base import pid_alive, process_start_ticks, stop_pid
 from streams.services.tansu import TansuBroker
 from streams.services.topics import apply_topics
@@ -209,16 +210,12 @@ def run_demo(console: Console, options: DemoOptions, state_dir: Path, json_outpu
         migrate(store)
         codec = Codec.pinned(known_regions=region_codes())
         registry = CollectorRegistry()
-        worker = KpiWorker({"bootstrap.servers": bootstrap}, codec,
+        worker = KpiWorker(client_config(bootstrap), codec,
                            WorkerOptions(idempotent_producer=False, checkpoint_interval_s=2.0),
                            observer=make_observer(registry))  # fmt: skip
         registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
         server, metrics_url = _metrics_server(registry, options.metrics_port, console)
-        sink_config = {
-            "bootstrap.servers": bootstrap,
-            "group.id": "ccpulse-history",
-            "session.timeout.ms": 6000,
-        }
+        sink_config = client_config(bootstrap) | {"group.id": "ccpulse-history", "session.timeout.ms": 6000}
         sink = HistorySink(sink_config, store, codec, max_wait_s=1.0)
         start = options.start or datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0)
 

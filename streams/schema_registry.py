@@ -1,20 +1,27 @@
 """Schema Registry port and its adapter over confluent-kafka's SchemaRegistryClient.
 
-The codec needs two calls: register (or find) a schema under a subject, and list
-the versions of a subject so that older writers stay decodable.
+The codec needs three calls: register (or find) a schema under a subject, list the
+versions of a subject so that older writers stay decodable, and fetch the schema of
+an id it has not seen, so that a newer writer registered after the consumer started
+is decodable too (Confluent deserializers do the same).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Protocol
 
 
 class SchemaRegistry(Protocol):
-    """The two Schema Registry calls the codec needs (a port; see ConfluentSchemaRegistry)."""
+    """The Schema Registry calls the codec needs (a port; see ConfluentSchemaRegistry)."""
 
     def register(self, subject: str, schema_str: str) -> int: ...
 
     def versions(self, subject: str) -> list[tuple[int, str]]: ...
+
+    def schema(self, schema_id: int) -> str | None:
+        """The Avro schema registered under ``schema_id`` (any subject), None when there is none."""
+        ...
 
 
 class ConfluentSchemaRegistry:
@@ -38,3 +45,43 @@ class ConfluentSchemaRegistry:
             registered = self._client.get_version(subject, version)
             found.append((int(registered.schema_id or 0), str(registered.schema.schema_str)))
         return found
+
+    def schema(self, schema_id: int) -> str | None:
+        from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+        try:
+            found = self._client.get_schema(schema_id)
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:  # 40403: no schema with this id
+                return None
+            raise  # an unreachable registry is an outage, not bad input
+        if (found.schema_type or "AVRO") != "AVRO":
+            return None
+        return str(found.schema_str)
+
+
+class InMemorySchemaRegistry:
+    """The SchemaRegistry port in memory, for tests and single-process tools: one id space
+    for all subjects (ids from 1, as a fresh registry), registering an equal schema again
+    returns its id. ``lookups`` counts the calls of ``schema`` (once per unseen id)."""
+
+    def __init__(self) -> None:
+        self.subjects: dict[str, list[tuple[int, str]]] = {}
+        self.lookups = 0
+        self._next_id = 0
+
+    def register(self, subject: str, schema_str: str) -> int:
+        for schema_id, text in self.subjects.get(subject, []):
+            if json.loads(text) == json.loads(schema_str):
+                return schema_id
+        self._next_id += 1
+        self.subjects.setdefault(subject, []).append((self._next_id, schema_str))
+        return self._next_id
+
+    def versions(self, subject: str) -> list[tuple[int, str]]:
+        return list(self.subjects.get(subject, []))
+
+    def schema(self, schema_id: int) -> str | None:
+        self.lookups += 1
+        found = (text for versions in self.subjects.values() for sid, text in versions if sid == schema_id)
+        return next(found, None)

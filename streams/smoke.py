@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 
 from streams.codec import Codec
 from streams.contracts import TopicContract, load_examples, load_topic_contracts
+from streams.kafka_config import client_config
 
 TIME_FIELDS = ("event_time_ms", "decided_at_ms", "emitted_at_ms", "as_of_ms", "updated_at_ms", "failed_at_ms")
 
@@ -82,8 +83,8 @@ def build_messages(codec: Codec) -> list[SentMessage]:
 
 def produce(bootstrap_servers: str, messages: list[SentMessage], *, idempotent: bool) -> None:
     producer = Producer(
-        {
-            "bootstrap.servers": bootstrap_servers,
+        client_config(bootstrap_servers)
+        | {
             "acks": "all",
             "enable.idempotence": idempotent,
             "linger.ms": 5,
@@ -117,8 +118,8 @@ def consume(
     on_progress: Callable[[int], None] | None = None,
 ) -> list[ReceivedMessage]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
+        client_config(bootstrap_servers)
+        | {
             "group.id": group_id or f"ccpulse-smoke-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

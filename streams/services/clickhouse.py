@@ -1,12 +1,24 @@
 """Debian's clickhouse-server (18.16) with a generated config in a work dir.
 
 Listens on 127.0.0.1 only, free TCP (native) and HTTP ports, data/tmp/logs in the
-work dir, a passwordless `default` user limited to loopback. Readiness: HTTP /ping
-answers "Ok." and `SELECT version()` works over the native protocol.
+work dir, a passwordless `default` user limited to loopback (the admin of the test
+server). Readiness: HTTP /ping answers "Ok." and `SELECT version()` works over the
+native protocol.
+
+Least-privilege users: 18.16 has no SQL RBAC, users live in users.xml and users.d/.
+``users`` writes ClickHouseUser definitions to users.d/ (passwords as
+password_sha256_hex); ``users_files`` copies ready-made users.d files, such as those
+of deploy/clickhouse/users.d, whose ``from_env`` passwords come from ``env``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -81,13 +93,74 @@ USERS = """<?xml version="1.0"?>
 """
 
 
+USER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# The profiles of deploy/clickhouse/users.d, same names and limits.
+USER_PROFILES = """    <ccpulse_writer><readonly>0</readonly></ccpulse_writer>
+    <ccpulse_readonly><readonly>1</readonly><max_execution_time>30</max_execution_time></ccpulse_readonly>"""
+
+
+@dataclass(frozen=True)
+class ClickHouseUser:
+    """A user confined to ``databases``: the writer (migrations, inserts) or a reader
+    (profile readonly=1). Only loopback clients; the password is stored as its SHA-256."""
+
+    name: str
+    password: str = field(repr=False)
+    readonly: bool = False
+    databases: tuple[str, ...] = ("ccpulse",)
+
+    def xml(self) -> str:
+        digest = hashlib.sha256(self.password.encode()).hexdigest()
+        profile = "ccpulse_readonly" if self.readonly else "ccpulse_writer"
+        databases = "".join(f"<database>{escape(d)}</database>" for d in self.databases)
+        return (
+            f"    <{self.name}>\n"
+            f"      <password_sha256_hex>{digest}</password_sha256_hex>\n"
+            f"      <profile>{profile}</profile>\n"
+            "      <quota>default</quota>\n"
+            "      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>\n"
+            f"      <allow_databases>{databases}</allow_databases>\n"
+            f"    </{self.name}>\n"
+        )
+
+
+def users_xml(users: Sequence[ClickHouseUser]) -> str:
+    """A users.d file defining ``users`` and the ccpulse profiles."""
+    for user in users:
+        checked_name(user.name)
+    body = "".join(user.xml() for user in users)
+    return (
+        f'<?xml version="1.0"?>\n<yandex>\n  <profiles>\n{USER_PROFILES}\n  </profiles>\n'
+        f"  <users>\n{body}  </users>\n</yandex>\n"
+    )
+
+
+def checked_name(name: str) -> str:
+    """A user name becomes an XML element name: ASCII letters, digits and _ only."""
+    if not USER_NAME.match(name):
+        msg = f"ClickHouse user name {name!r}: expected letters, digits and _ (an XML element name)"
+        raise ValueError(msg)
+    return name
+
+
 def server_binary() -> str:
     return require_binary("clickhouse-server", "clickhouse-server", SERVER_CANDIDATES)
 
 
 class ClickHouseServer:
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        users: Sequence[ClickHouseUser] = (),
+        users_files: Sequence[Path] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """``users``: written to users.d/; ``users_files``: copied to users.d/ as they are;
+        ``env``: added to the server's environment (``from_env`` values of those files)."""
         self.work_dir = work_dir
+        self.users = tuple(users)
+        self.users_files = tuple(users_files)
+        self.env = None if env is None else {**os.environ, **env}
         self.host = "127.0.0.1"
         self.tcp_port = free_port()
         self.http_port = free_port()
@@ -115,12 +188,25 @@ class ClickHouseServer:
             )
         )
         (self.work_dir / "users.xml").write_text(USERS)
+        self._write_users_d()
         self.process = ManagedProcess(
-            "clickhouse", [server_binary(), f"--config-file={config}"], self.work_dir
+            "clickhouse", [server_binary(), f"--config-file={config}"], self.work_dir, self.env
         )
         self.process.start()
         self.ready_seconds = self.process.wait_ready(self._ready, timeout_s, "ping + SELECT version()")
         return self
+
+    def _write_users_d(self) -> None:
+        # the server merges users.d/*.xml (next to users.xml) into users.xml
+        users_d = self.work_dir / "users.d"
+        shutil.rmtree(users_d, ignore_errors=True)
+        if not self.users and not self.users_files:
+            return
+        users_d.mkdir()
+        for source in self.users_files:
+            shutil.copyfile(source, users_d / source.name)
+        if self.users:
+            (users_d / "ccpulse-test-users.xml").write_text(users_xml(self.users))
 
     def _ready(self) -> bool:
         response = httpx.get(f"http://{self.host}:{self.http_port}/ping", timeout=2)
@@ -144,7 +230,7 @@ class ClickHouseServer:
         """Start again on the same ports and data (after `stop()`, for outage tests)."""
         config = self.work_dir / "config.xml"
         argv = [server_binary(), f"--config-file={config}"]
-        self.process = ManagedProcess("clickhouse", argv, self.work_dir)
+        self.process = ManagedProcess("clickhouse", argv, self.work_dir, self.env)
         self.process.start()
         self.ready_seconds = self.process.wait_ready(self._ready, timeout_s, "ping + SELECT version()")
         return self.ready_seconds

@@ -5,6 +5,12 @@ into a cache dir once. `KafkaCluster(n)` formats storage with kafka.tools.Storag
 and starts n combined broker+controller nodes on free 127.0.0.1 ports with a static
 controller quorum; `KafkaBroker` is the single-node case. Readiness: the AdminClient
 sees all n brokers.
+
+``sasl_ssl=True`` adds a client listener with TLS (a CA generated per cluster by
+streams.services.tls) and SASL/SCRAM-SHA-512 on its own ports
+(`secure_bootstrap_servers`); users are added with `add_scram_user`. The inter-broker
+and controller listeners stay PLAINTEXT on loopback, as does the PLAINTEXT client
+listener (`bootstrap_servers`) that readiness checks and user creation use.
 """
 
 from __future__ import annotations
@@ -13,17 +19,28 @@ import base64
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+from pydantic import SecretStr
 
+from streams.kafka_config import KafkaSecurity, SaslMechanism, client_config
 from streams.services.base import ManagedProcess, ServiceError, free_port, require_binary, signal_group, tail
+from streams.services.tls import LocalCa, make_local_ca
 
 KAFKA_VERSION = "4.1.1"
 POM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka"
 DEFAULT_CACHE = Path.home() / ".cache" / "ccpulse"
 JVM_OPTS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+SCRAM_MECHANISM: SaslMechanism = "SCRAM-SHA-512"
 LOG_OPTS = [
     "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
     "-Dorg.slf4j.simpleLogger.log.kafka.server.KafkaRaftServer=info",
@@ -83,7 +100,12 @@ class KafkaCluster:
     """n combined (broker + controller) KRaft nodes on loopback."""
 
     def __init__(
-        self, work_dir: Path, nodes: int = 1, version: str = KAFKA_VERSION, cache_dir: Path = DEFAULT_CACHE
+        self,
+        work_dir: Path,
+        nodes: int = 1,
+        version: str = KAFKA_VERSION,
+        cache_dir: Path = DEFAULT_CACHE,
+        sasl_ssl: bool = False,
     ) -> None:
         self.work_dir = work_dir
         self.n = nodes
@@ -94,10 +116,31 @@ class KafkaCluster:
         self.controller_ports = [free_port() for _ in range(nodes)]
         self.processes: list[ManagedProcess | None] = [None] * nodes
         self.ready_seconds = 0.0
+        self.secure_ports = [free_port() for _ in range(nodes)] if sasl_ssl else []
+        self.tls: LocalCa | None = make_local_ca(work_dir / "tls") if sasl_ssl else None
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{p}" for p in self.broker_ports)
+
+    @property
+    def secure_bootstrap_servers(self) -> str:
+        """The SASL_SSL (SCRAM-SHA-512) client listener; only with ``sasl_ssl=True``."""
+        if not self.secure_ports:
+            msg = "this cluster was started without sasl_ssl=True: it has no secure listener"
+            raise ServiceError(msg)
+        return ",".join(f"127.0.0.1:{p}" for p in self.secure_ports)
+
+    def client_security(self, username: str, password: SecretStr) -> KafkaSecurity:
+        """What a client of the secure listener needs: SCRAM credentials and this cluster's CA."""
+        assert self.tls is not None, "no secure listener (sasl_ssl=False)"
+        return KafkaSecurity(
+            protocol="SASL_SSL",
+            sasl_mechanism=SCRAM_MECHANISM,
+            sasl_username=username,
+            sasl_password=password,
+            ssl_ca_location=self.tls.ca_certificate,
+        )
 
     @property
     def pid(self) -> int:
@@ -139,7 +182,28 @@ class KafkaCluster:
             # them in the middle of a test session. Local brokers check once a day.
             "log.retention.check.interval.ms": str(24 * 3600 * 1000),
         }
+        if self.tls is not None:
+            props.update(self._secure_listener(i, props))
         return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _secure_listener(self, i: int, props: dict[str, str]) -> dict[str, str]:
+        """A CLIENT listener with SASL_SSL: TLS from a PEM key store, SCRAM-SHA-512 logins."""
+        assert self.tls is not None
+        address = f"CLIENT://127.0.0.1:{self.secure_ports[i]}"
+        prefix = "listener.name.client."
+        return {
+            "listeners": f"{props['listeners']},{address}",
+            "advertised.listeners": f"{props['advertised.listeners']},{address}",
+            "listener.security.protocol.map": f"{props['listener.security.protocol.map']},CLIENT:SASL_SSL",
+            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"{prefix}sasl.enabled.mechanisms": SCRAM_MECHANISM,
+            f"{prefix}{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": str(self.tls.server_keystore),
+            f"{prefix}ssl.client.auth": "none",
+        }
 
     def _format(self, i: int) -> Path:
         node_dir = self.node_dir(i)
@@ -188,10 +252,7 @@ class KafkaCluster:
         self.processes[i] = process
 
     def admin(self, quiet: bool = False) -> AdminClient:
-        config: dict[str, str | int | float | bool] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "socket.timeout.ms": 3000,
-        }
+        config = client_config(self.bootstrap_servers) | {"socket.timeout.ms": 3000}
         if quiet:  # readiness probes: connection refusals are expected, not worth a log line
             config["log_level"] = 0
         return AdminClient(config)
@@ -219,15 +280,35 @@ class KafkaCluster:
 
     def _node_up(self, i: int) -> bool:
         """The node itself answers metadata and sees the full cluster."""
-        admin = AdminClient(
-            {
-                "bootstrap.servers": f"127.0.0.1:{self.broker_ports[i]}",
-                "socket.timeout.ms": 3000,
-                "log_level": 0,
-            }
-        )
+        config = client_config(f"127.0.0.1:{self.broker_ports[i]}")
+        admin = AdminClient(config | {"socket.timeout.ms": 3000, "log_level": 0})
         metadata = admin.list_topics(timeout=3)
         return metadata.orig_broker_id == i + 1 and len(metadata.brokers) >= self.n
+
+    def add_scram_user(self, username: str, password: SecretStr, timeout_s: float = 30.0) -> KafkaSecurity:
+        """Create or update a SCRAM-SHA-512 user (through the loopback PLAINTEXT listener, as
+        `kafka-configs.sh --alter --add-config` would) and wait until it can log in over
+        SASL_SSL; returns the client security for it."""
+        upsert = UserScramCredentialUpsertion(
+            username,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+            password.get_secret_value().encode(),
+        )
+        admin = self.admin()  # referenced until the futures resolve: a collected handle fails them
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(timeout=timeout_s)
+        security = self.client_security(username, password)
+        probe = client_config(self.secure_bootstrap_servers, security)
+        admin = AdminClient(probe | {"socket.timeout.ms": 3000, "log_level": 0})
+        deadline = time.monotonic() + timeout_s
+        while True:  # the broker applies the credential from the metadata log a moment later
+            try:
+                admin.list_topics(timeout=3)
+                return security
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def server_version(self) -> str:
         jars = sorted(self.libs.glob("kafka-clients-*.jar"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from streams.kafka_config import client_config
 from streams.services.base import ManagedProcess, ServiceError, free_port
 
 
@@ -67,9 +68,8 @@ class TansuBroker:
         return self
 
     def _ready(self) -> bool:
-        admin = AdminClient(
-            {"bootstrap.servers": self.bootstrap_servers, "socket.timeout.ms": 2000, "log_level": 0}
-        )
+        config = client_config(self.bootstrap_servers) | {"socket.timeout.ms": 2000, "log_level": 0}
+        admin = AdminClient(config)
         return len(admin.list_topics(timeout=2).brokers) >= 1
 
     def stop(self) -> None:

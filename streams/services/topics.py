@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
 )
 
 from streams.contracts import TopicContract, load_topic_contracts
+from streams.kafka_config import KafkaSecurity, client_config
 
 TIMEOUT_S = 30.0
 
@@ -55,13 +56,15 @@ def effective_configs(contract: TopicContract, replication_factor: int) -> dict[
     return configs
 
 
-def _admin(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 10000})
+def _admin(bootstrap_servers: str, security: KafkaSecurity | None) -> AdminClient:
+    return AdminClient(client_config(bootstrap_servers, security) | {"socket.timeout.ms": 10000})
 
 
-def describe_topics(bootstrap_servers: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+def describe_topics(
+    bootstrap_servers: str, names: Iterable[str], security: KafkaSecurity | None = None
+) -> dict[str, dict[str, Any]]:
     """Partitions, replication factor, ISR sizes and configs of existing topics, read from the broker."""
-    admin = _admin(bootstrap_servers)
+    admin = _admin(bootstrap_servers, security)
     metadata = admin.list_topics(timeout=TIMEOUT_S)
     wanted = [n for n in names if n in metadata.topics]
     described: dict[str, dict[str, Any]] = {}
@@ -85,8 +88,9 @@ def apply_topics(
     bootstrap_servers: str,
     contracts: Iterable[TopicContract] | None = None,
     broker_count: int | None = None,
+    security: KafkaSecurity | None = None,
 ) -> list[TopicChange]:
-    admin = _admin(bootstrap_servers)
+    admin = _admin(bootstrap_servers, security)
     metadata = admin.list_topics(timeout=TIMEOUT_S)
     brokers = broker_count or len(metadata.brokers)
     wanted = list(contracts) if contracts is not None else list(load_topic_contracts().values())
@@ -117,9 +121,11 @@ def apply_topics(
     return [changes[c.name] for c in wanted]
 
 
-def wait_until_visible(bootstrap_servers: str, partitions: dict[str, int]) -> None:
+def wait_until_visible(
+    bootstrap_servers: str, partitions: dict[str, int], security: KafkaSecurity | None = None
+) -> None:
     """Block until every topic is visible with its partitions and leaders (see below)."""
-    _wait_until_visible(_admin(bootstrap_servers), partitions)
+    _wait_until_visible(_admin(bootstrap_servers, security), partitions)
 
 
 def _wait_until_visible(admin: AdminClient, partitions: dict[str, int]) -> None:

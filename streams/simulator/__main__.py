@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from streams.simulator.config import Faults
+from streams.kafka_config import KafkaSecurity
+from streams.simulator.config import Faults, SimConfig
 from streams.simulator.run import RunSummary, run
 
 
@@ -69,8 +70,14 @@ def _faults(spec: str) -> tuple[float, float, float]:
     return rates["duplicate"], rates["late"], rates["malformed"]
 
 
-def _run(args: argparse.Namespace, on_progress: Callable[[int, int], None]) -> RunSummary:
+def _run(
+    args: argparse.Namespace,
+    on_progress: Callable[[int, int], None],
+    security: KafkaSecurity | None = None,
+    pseudonym_key: bytes | None = None,
+) -> RunSummary:
     return run(
+        config=SimConfig(pseudonym_key=pseudonym_key) if pseudonym_key else None,
         regions=[r.strip() for r in args.regions.split(",") if r.strip()] or None,
         duration_s=args.hours * 3600,
         speed=args.speed,
@@ -78,6 +85,7 @@ def _run(args: argparse.Namespace, on_progress: Callable[[int, int], None]) -> R
         out=args.to,
         path=args.path,
         bootstrap_servers=args.bootstrap_servers,
+        kafka_security=security,
         start=datetime.fromisoformat(args.start) if args.start else None,
         faults=Faults(duplicate=args.duplicate, late=args.late, malformed=args.malformed),
         truth_path=args.truth,
@@ -86,13 +94,19 @@ def _run(args: argparse.Namespace, on_progress: Callable[[int, int], None]) -> R
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(
+    argv: list[str] | None = None, security: KafkaSecurity | None = None, pseudonym_key: bytes | None = None
+) -> None:
+    """``security``: Kafka TLS / SASL, built by the composition root (`ccpulse simulate`);
+    ``pseudonym_key``: the HMAC key for customer references (CCPULSE_PSEUDONYM_KEY[_FILE]),
+    else the simulator's built-in test key."""
     args = parse_args(argv)
     console = Console()
     columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[messages]:,} messages"))
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("simulate", total=args.hours * 3_600_000, messages=0)
-        summary = _run(args, lambda n, ms: progress.update(task, completed=ms, messages=n))
+        report = lambda n, ms: progress.update(task, completed=ms, messages=n)  # noqa: E731
+        summary = _run(args, report, security, pseudonym_key)
     table = Table(title="simulation")
     table.add_column("topic")
     table.add_column("messages", justify="right")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from streams.domain.regions import Region, get_region, load_regions
+from streams.kafka_config import KafkaSecurity
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator.arrivals import HOUR_MS
 from streams.simulator.config import Faults, SimConfig
@@ -121,6 +122,7 @@ def run(
     idempotent: bool = True,  # Kafka producer idempotence; Tansu (the demo broker) cannot do it
     stop: Callable[[], bool] | None = None,  # checked per batch: True ends the run early
     workers: int = 1,  # > 1: regions sharded over processes (parallel.py), to a file, unpaced
+    kafka_security: KafkaSecurity | None = None,  # TLS / SASL for out='kafka'; None: PLAINTEXT
 ) -> RunSummary:
     """Simulate and write every message; ``on_progress(messages, simulated_ms)`` per batch;
     with ``truth_path``, the ground-truth KPIs per region x channel x minute as CSV."""
@@ -138,7 +140,7 @@ def run(
             writer.writeheader()
             on_truth = lambda minutes: writer.writerows(m.as_row() for m in minutes)  # noqa: E731
         sim = Simulation(config, seed, start, duration_s, routing or HomeRegion(), on_truth=on_truth)
-        sink = open_sink(out, path, bootstrap_servers, idempotent)
+        sink = open_sink(out, path, bootstrap_servers, idempotent, kafka_security)
         began = time.perf_counter()
         try:
             messages, by_topic, last_ms = write_all(sim, sink, Pacer(speed), on_progress, stop)
@@ -180,7 +182,11 @@ def _run_sharded(
 
 
 def open_sink(
-    out: str, path: Path | None, bootstrap_servers: str | None, idempotent: bool = True
+    out: str,
+    path: Path | None,
+    bootstrap_servers: str | None,
+    idempotent: bool = True,
+    security: KafkaSecurity | None = None,
 ) -> FileSink | KafkaSink:
     if out == "file":
         if path is None:
@@ -191,7 +197,7 @@ def open_sink(
         if not bootstrap_servers:
             msg = "out='kafka' needs bootstrap_servers"
             raise ValueError(msg)
-        return KafkaSink(bootstrap_servers, idempotent=idempotent)
+        return KafkaSink(bootstrap_servers, idempotent=idempotent, security=security)
     msg = f"out={out!r}: expected 'file' or 'kafka'"
     raise ValueError(msg)
 

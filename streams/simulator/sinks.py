@@ -12,6 +12,7 @@ sleep are injected.
 
 from __future__ import annotations
 
+import mmap
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
+from streams.kafka_config import KafkaSecurity, client_config
 from streams.simulator.output import EncodedRecord
 
 _HEAD = struct.Struct(">IqB")
@@ -77,28 +79,37 @@ class FileSink:
         self.close()
 
 
-def read_records(path: Path) -> Iterator[EncodedRecord]:
-    data = path.read_bytes()
-    position, size = 0, len(data)
-    while position < size:
-        if size - position < _HEAD.size:
-            msg = f"{path}: {size - position} stray bytes at offset {position}, shorter than a record header"
-            raise ValueError(msg)
-        length, ts, topic_len = _HEAD.unpack_from(data, position)
-        end = position + 4 + length
-        if end > size:
-            msg = (
-                f"{path}: record at offset {position} claims {length} bytes, only {size - position - 4} left"
-            )
-            raise ValueError(msg)
-        cursor = position + _HEAD.size
-        topic = data[cursor : cursor + topic_len].decode()
-        cursor += topic_len
-        (key_len,) = _KEY_LEN.unpack_from(data, cursor)
-        cursor += 2
-        key = data[cursor : cursor + key_len]
-        yield EncodedRecord(topic, key, data[cursor + key_len : end], ts)
-        position = end
+def read_records(path: Path, shard: int = 0, shards: int = 1) -> Iterator[EncodedRecord]:
+    """The records of a file, in order; with ``shards`` > 1 only those whose position
+    (0-based) is ``shard`` modulo ``shards``. The file is memory-mapped, not read into
+    memory (a simulated month is ~5 GB)."""
+    if path.stat().st_size == 0:
+        return
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        position, size, index = 0, len(data), -1
+        while position < size:
+            if size - position < _HEAD.size:
+                left = size - position
+                msg = f"{path}: {left} stray bytes at offset {position}, shorter than a record header"
+                raise ValueError(msg)
+            length, ts, topic_len = _HEAD.unpack_from(data, position)
+            end = position + 4 + length
+            if end > size:
+                left = size - position - 4
+                msg = f"{path}: record at offset {position} claims {length} bytes, only {left} left"
+                raise ValueError(msg)
+            index += 1
+            if shards > 1 and index % shards != shard:
+                position = end
+                continue
+            cursor = position + _HEAD.size
+            topic = data[cursor : cursor + topic_len].decode()
+            cursor += topic_len
+            (key_len,) = _KEY_LEN.unpack_from(data, cursor)
+            cursor += 2
+            key = data[cursor : cursor + key_len]
+            yield EncodedRecord(topic, key, data[cursor + key_len : end], ts)
+            position = end
 
 
 class KafkaSink:
@@ -112,13 +123,19 @@ class KafkaSink:
     Delivery reports come back only for failures (``delivery.report.only.error``): a
     Python callback per message would cost more than the rest of the path."""
 
-    def __init__(self, bootstrap_servers: str, idempotent: bool = True, **config: Any) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        idempotent: bool = True,
+        security: KafkaSecurity | None = None,
+        **config: Any,
+    ) -> None:
         from confluent_kafka import Producer
 
         self._errors: list[str] = []
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
+            client_config(bootstrap_servers, security)
+            | {
                 "acks": "all",
                 "enable.idempotence": idempotent,
                 "linger.ms": 50,

@@ -14,13 +14,17 @@ from typing import Any
 import pytest
 
 from streams.services.base import pid_alive, stop_pid
+from streams.simulator import SimConfig, Simulation
 
 pytestmark = pytest.mark.e2e
 
 
-def ccpulse(state_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def ccpulse(
+    state_dir: Path, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
     env["CCPULSE_STATE_DIR"] = str(state_dir)
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
         env=env,
@@ -169,6 +173,36 @@ def test_simulate_to_file_then_backfill_history(tmp_path: Path) -> None:
     assert stats["dead_letters"] == invalid
     offered = ccpulse(tmp_path, "--json", "history", "query", "SELECT sum(offered) FROM ccpulse.kpi_minute")
     assert json.loads(offered.stdout) == [{"c0": len(queued)}]  # duplicates counted once
+
+
+def test_simulate_pseudonymises_with_the_configured_key(tmp_path: Path) -> None:
+    """CCPULSE_PSEUDONYM_KEY_FILE reaches the simulator: customer references are the keyed
+    hash of that key (another key, other references); the key itself is never printed."""
+    import secrets
+
+    from streams.codec import Codec
+    from streams.domain.events import ContactEvent
+    from streams.domain.regions import region_codes
+    from streams.simulator.sinks import read_records
+
+    codec = Codec.pinned(known_regions=region_codes())
+    refs = {}
+    for name in ("k1", "k2"):
+        key = secrets.token_urlsafe(24)
+        key_file = tmp_path / f"{name}.key"
+        key_file.write_text(key)
+        out = tmp_path / f"{name}.bin"
+        result = ccpulse(tmp_path, "simulate", "--regions", "RU-MOW", "--hours", "1", "--seed", "3",
+                         "--start", "2026-05-11T06:00+00:00", "--path", str(out),
+                         extra_env={"CCPULSE_PSEUDONYM_KEY_FILE": str(key_file)})  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert key not in result.stdout + result.stderr
+        events = (codec.decode(r.topic, r.value) for r in read_records(out))
+        refs[name] = [e.customer_ref for e in events if isinstance(e, ContactEvent)][:50]
+    default = Simulation(SimConfig(regions=("RU-MOW",)), seed=3, start=datetime(2026, 5, 11, 6, tzinfo=UTC))
+    default_refs = [r.event.customer_ref for r in default.records() if isinstance(r.event, ContactEvent)][:50]
+    assert len(refs["k1"]) == 50
+    assert not set(refs["k1"]) & set(refs["k2"]) and not set(refs["k1"]) & set(default_refs)
 
 
 def test_whatif_prints_both_policies_per_region(tmp_path: Path) -> None:

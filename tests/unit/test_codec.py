@@ -27,6 +27,7 @@ from streams.domain.events import (
     Segment,
     SurveyEvent,
 )
+from streams.schema_registry import InMemorySchemaRegistry
 from streams.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -392,27 +393,8 @@ def test_registry_is_used_when_the_setting_is_configured(monkeypatch: pytest.Mon
     assert calls == ["http://127.0.0.1:8081"]
 
 
-class FakeRegistry:
-    """Subjects -> list of (id, schema text); ids from 1, re-registration idempotent."""
-
-    def __init__(self) -> None:
-        self.subjects: dict[str, list[tuple[int, str]]] = {}
-        self.next_id = 1
-
-    def register(self, subject: str, schema_str: str) -> int:
-        for sid, text in self.subjects.get(subject, []):
-            if json.loads(text) == json.loads(schema_str):
-                return sid
-        self.next_id += 1
-        self.subjects.setdefault(subject, []).append((self.next_id, schema_str))
-        return self.next_id
-
-    def versions(self, subject: str) -> list[tuple[int, str]]:
-        return list(self.subjects.get(subject, []))
-
-
 def test_with_registry_uses_the_registry_ids_and_keeps_older_versions() -> None:
-    registry = FakeRegistry()
+    registry = InMemorySchemaRegistry()
     older = contact_schema(lambda fields: [f for f in fields if f["name"] != "home_region"])
     older_id = registry.register(f"{CONTACT}-value", json.dumps(older))
     codec = Codec.with_registry("http://registry.invalid", registry=registry)
@@ -427,3 +409,40 @@ def test_with_registry_uses_the_registry_ids_and_keeps_older_versions() -> None:
     assert codec.decode(CONTACT, written_with(older, older_id, record)).home_region is None
     again = Codec.with_registry("http://registry.invalid", registry=registry)
     assert again.schema_id(CONTACT) == current_id
+
+
+def test_an_id_registered_after_start_is_looked_up_once() -> None:
+    """A producer upgraded after this consumer started: its newer schema id is fetched from
+    the registry on first sight, then decoded from the cache; the extra field is dropped."""
+    registry = InMemorySchemaRegistry()
+    codec = Codec.with_registry("http://registry.invalid", registry=registry)
+    extra = {"name": "channel_detail", "type": ["null", "string"], "default": None, "doc": "newer field"}
+    newer = contact_schema(lambda fields: [*fields, extra])
+    newer_id = registry.register(f"{CONTACT}-value", json.dumps(newer))
+    assert newer_id not in codec.known_schema_ids(CONTACT)
+    record = {**codec.to_record(CONTACT_EVENT), "channel_detail": "sip-trunk-2"}
+    for _ in range(3):
+        assert codec.decode(CONTACT, written_with(newer, newer_id, record)) == CONTACT_EVENT
+    assert registry.lookups == 1 and newer_id in codec.known_schema_ids(CONTACT)
+    assert "channel_detail" not in codec.decode_record(CONTACT, written_with(newer, newer_id, record))
+
+
+def test_an_unregistered_or_foreign_id_is_unknown_and_asked_once() -> None:
+    registry = InMemorySchemaRegistry()
+    codec = Codec.with_registry("http://registry.invalid", registry=registry)
+    body = codec.encode(CONTACT, CONTACT_EVENT)[HEADER_SIZE:]
+    agent_id = codec.schema_id(AGENT)  # a real id, but of another record
+    for schema_id, found in (
+        (9999, "not in the registry"),
+        (agent_id, "the registry has io.ccpulse.AgentEvent"),
+    ):
+        messages = []
+        for _ in range(2):  # the second time from memory: no second registry call
+            with pytest.raises(InvalidEvent) as failure:
+                codec.decode(CONTACT, framed(schema_id, body))
+            assert failure.value.reason == "unknown_schema_id"
+            messages.append(str(failure.value))
+        assert found in messages[0]
+    assert registry.lookups == 2
+    with pytest.raises(InvalidEvent, match="unknown_schema_id|is not known"):
+        Codec.pinned().decode(CONTACT, framed(9999, body))  # pinned: no registry to ask

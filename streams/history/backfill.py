@@ -19,7 +19,7 @@ from typing import Any
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.history.kpi_sql import recompute_kpi_minutes
-from streams.history.rows import COLUMNS_OF_TABLE, TABLE_OF_TOPIC, event_row, utc
+from streams.history.rows import COLUMNS_OF_TABLE, TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryStore
 
 
@@ -37,6 +37,22 @@ class BackfillStats:
         return self.messages / self.load_seconds if self.load_seconds else 0.0
 
 
+def history_row(
+    codec: Codec, topic: str, value: bytes, index: int, ingested_s: int
+) -> tuple[str, tuple[Any, ...] | None]:
+    """(table, row) of one recorded message; an undecodable one as a dead_letters row
+    (position = ``index`` in the source). Row None: a record history does not keep."""
+    try:
+        table = TABLE_OF_TOPIC[topic][0]
+        return table, event_row(topic, codec.decode(topic, value), 0, index, ingested_s)
+    except (InvalidEvent, KeyError) as exc:
+        reason = exc.reason if isinstance(exc, InvalidEvent) else "unknown_topic"
+        detail = exc.detail if isinstance(exc, InvalidEvent) else f"no history table for {topic}"
+        row = (topic, 0, index, "", base64.b64encode(value).decode(), reason, detail, "backfill",
+               ingested_s, ingested_s * 1000)  # fmt: skip
+        return "dead_letters", row
+
+
 def backfill(
     store: HistoryStore,
     codec: Codec,
@@ -48,6 +64,7 @@ def backfill(
     stats = BackfillStats()
     db = store.database
     ingested = now().replace(microsecond=0)
+    ingested_s = int(ingested.timestamp())
     pending: dict[str, list[tuple[Any, ...]]] = {}
     pending_rows = 0
     started = time.perf_counter()
@@ -65,16 +82,8 @@ def backfill(
 
     for index, (topic, value) in enumerate(messages):
         stats.messages += 1
-        try:
-            table = TABLE_OF_TOPIC[topic][0]
-            row = event_row(topic, codec.decode(topic, value), 0, index, ingested)
-        except (InvalidEvent, KeyError) as exc:
-            reason = exc.reason if isinstance(exc, InvalidEvent) else "unknown_topic"
-            detail = exc.detail if isinstance(exc, InvalidEvent) else f"no history table for {topic}"
-            table = "dead_letters"
-            failed_ms = int(ingested.timestamp() * 1000)
-            row = (topic, 0, index, "", base64.b64encode(value).decode(), reason, detail, "backfill",
-                   utc(failed_ms), failed_ms)  # fmt: skip
+        table, row = history_row(codec, topic, value, index, ingested_s)
+        if table == "dead_letters":
             stats.dead_letters += 1
         if row is None:  # kept out of history (a rolling-window snapshot)
             continue

@@ -11,18 +11,10 @@ from typing import Any
 
 from chdb import session
 
+from streams.history.csv_rows import csv_payload
 from streams.history.store import HistoryError, checked_identifier
 
 _QUERY_SETTINGS = "output_format_json_quote_64bit_integers = 0"
-
-
-def _to_json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
-            raise HistoryError(msg)
-        return int(value.timestamp())
-    return value
 
 
 def _from_json_value(value: Any, column_type: str) -> Any:
@@ -56,12 +48,12 @@ class ChdbStore:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
-        lines = "\n".join(
-            json.dumps({c: _to_json_value(v) for c, v in zip(columns, row, strict=True)}, ensure_ascii=False)
-            for row in rows
-        )
-        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONEachRow\n{lines}")
-        return len(rows)
+        return self.insert_csv(table, columns, csv_payload(rows), len(rows))
+
+    def insert_csv(self, table: str, columns: Sequence[str], payload: str, count: int) -> int:
+        """Rows already encoded by ``csv_payload`` (elsewhere, e.g. in a worker process)."""
+        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT CSV\n{payload}")
+        return count
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         result = self._run(f"{sql.rstrip().rstrip(';')} SETTINGS {_QUERY_SETTINGS}", "JSONCompact")

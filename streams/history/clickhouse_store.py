@@ -6,8 +6,10 @@ Synchronous: callers on an event loop run it in an executor. Works with Debian's
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+import contextlib
+import functools
+import queue
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,19 @@ from streams.history.store import HistoryError, checked_identifier
 
 # The driver raises its own errors, but also raw socket errors when the server goes away.
 _FAILURES = (DriverError, OSError, EOFError)
+
+
+def epoch_seconds(column: Sequence[Any]) -> list[Any]:
+    """A DateTime column as epoch seconds; naive datetimes are refused (never guessed)."""
+    out = []
+    for value in column:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
+                raise HistoryError(msg)
+            value = int(value.timestamp())
+        out.append(value)
+    return out
 
 
 def _aware(value: Any) -> Any:
@@ -36,16 +51,44 @@ class ClickHouseDriverStore:
         database: str = "ccpulse",
         user: str = "default",
         password: str = "",
+        connections: int = 2,
     ) -> None:
+        if connections < 1:
+            msg = f"connections={connections}: need at least one"
+            raise ValueError(msg)
         self.database = checked_identifier(database)
-        self._client = Client(host, port=port, user=user, password=password, connect_timeout=5)
-        self._lock = threading.Lock()  # one connection; callers may share the store across threads
+        # No session database in the handshake (the driver's default is `default`): 18.16
+        # checks it against the user's allow_databases, so a user confined to ccpulse could
+        # not even connect; every statement names its database instead.
+        # A small pool: while the server digests one insert, another thread serialises the
+        # next (the driver holds the GIL to encode, then waits on the socket without it).
+        self._clients: queue.LifoQueue[Client] = queue.LifoQueue()
+        for _ in range(connections):
+            self._clients.put(
+                Client(host, port=port, user=user, password=password, database="", connect_timeout=5)
+            )
+        self._connections = connections
+        self._params = (host, port, database, user, password)
         self.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    def opener(self) -> Callable[[], ClickHouseDriverStore]:
+        """A picklable factory of an equivalent store (for worker processes); the password
+        travels inside it, so never log or print it."""
+        host, port, database, user, password = self._params
+        return functools.partial(ClickHouseDriverStore, host, port, database, user, password, 1)
+
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[Client]:
+        client = self._clients.get()  # blocks while every connection is in use
+        try:
+            yield client
+        finally:
+            self._clients.put(client)
 
     def execute(self, sql: str) -> None:
         try:
-            with self._lock:
-                self._client.execute(sql)
+            with self._client() as client:
+                client.execute(sql)
         except _FAILURES as exc:
             msg = f"ClickHouse failed on {sql[:120]!r}: {exc}"
             raise HistoryError(msg) from exc
@@ -53,17 +96,14 @@ class ClickHouseDriverStore:
     def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
         if not rows:
             return 0
-        data = list(zip(*rows, strict=True))  # columnar: the driver skips its row -> column pass
-        for column in data:
-            if any(isinstance(v, datetime) and v.tzinfo is None for v in column if isinstance(v, datetime)):
-                naive = next(v for v in column if isinstance(v, datetime) and v.tzinfo is None)
-                msg = f"naive datetime {naive.isoformat()}: history takes aware UTC datetimes only"
-                raise HistoryError(msg)
+        # columnar: the driver skips its row -> column pass
+        data: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for i, column in enumerate(data):
+            if datetime in set(map(type, column)):
+                data[i] = epoch_seconds(column)  # ints skip the driver's per-value pytz conversion
         try:
-            with self._lock:
-                self._client.execute(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True
-                )
+            with self._client() as client:
+                client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True)
         except _FAILURES as exc:
             msg = f"ClickHouse insert into {table} failed: {exc}"
             raise HistoryError(msg) from exc
@@ -71,8 +111,8 @@ class ClickHouseDriverStore:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         try:
-            with self._lock:
-                rows = self._client.execute(sql)
+            with self._client() as client:
+                rows = client.execute(sql)
         except _FAILURES as exc:
             msg = f"ClickHouse failed on {sql[:120]!r}: {exc}"
             raise HistoryError(msg) from exc
@@ -82,5 +122,5 @@ class ClickHouseDriverStore:
         return str(self.query("SELECT version()")[0][0])
 
     def close(self) -> None:
-        with self._lock:
-            self._client.disconnect()
+        for _ in range(self._connections):
+            self._clients.get().disconnect()

@@ -1,4 +1,9 @@
-"""Domain events -> history rows (column order of the migrations). Pure mapping."""
+"""Domain events -> history rows (column order of the migrations). Pure mapping.
+
+DateTime columns are whole epoch seconds (UTC) as ints: both stores take ints and
+aware datetimes, and ints cost nothing to send (the driver converts every datetime
+through pytz: half of an insert's time before). The milliseconds stay in *_ms.
+"""
 
 from __future__ import annotations
 
@@ -43,30 +48,40 @@ TABLE_OF_TOPIC = {
 
 
 def utc(ms: int) -> datetime:
-    """Whole seconds (DateTime); the milliseconds are kept in the *_ms column."""
+    """Whole seconds as an aware datetime (what queries return for a DateTime column)."""
     return datetime.fromtimestamp(ms // 1000, tz=UTC)
 
 
-def contact_row(e: ContactEvent, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+def seconds(moment: datetime | int) -> int:
+    """Epoch seconds of an aware datetime (or of seconds already): the ``ingested`` argument."""
+    if isinstance(moment, int):
+        return moment
+    if moment.tzinfo is None:
+        msg = f"naive datetime {moment.isoformat()}: history takes aware UTC datetimes only"
+        raise ValueError(msg)
+    return int(moment.timestamp())
+
+
+def contact_row(e: ContactEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
         e.event_id, e.contact_id, e.type.value, e.channel.value, e.platform.value if e.platform else "",
         e.region, e.queue, e.language, e.segment.value, e.priority, e.customer_ref, e.agent_id or "",
         e.resolution.value if e.resolution else "", e.reason_code or "", e.home_region or "",
-        utc(e.event_time_ms), e.event_time_ms, partition, offset, ingested,
+        e.event_time_ms // 1000, e.event_time_ms, partition, offset, seconds(ingested),
     )  # fmt: skip
 
 
-def agent_row(e: AgentEvent, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+def agent_row(e: AgentEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
         e.event_id, e.agent_id, e.region, e.state.value, list(e.skills), list(e.languages),
-        e.chat_concurrency, utc(e.event_time_ms), e.event_time_ms, partition, offset, ingested,
+        e.chat_concurrency, e.event_time_ms // 1000, e.event_time_ms, partition, offset, seconds(ingested),
     )  # fmt: skip
 
 
-def survey_row(e: SurveyEvent, partition: int, offset: int, ingested: datetime) -> tuple[Any, ...]:
+def survey_row(e: SurveyEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
-        e.event_id, e.contact_id, e.region, e.channel.value, e.score, utc(e.event_time_ms), e.event_time_ms,
-        partition, offset, ingested,
+        e.event_id, e.contact_id, e.region, e.channel.value, e.score, e.event_time_ms // 1000,
+        e.event_time_ms, partition, offset, seconds(ingested),
     )  # fmt: skip
 
 
@@ -75,7 +90,7 @@ def dead_letter_row(record: dict[str, Any]) -> tuple[Any, ...]:
     return (
         record["original_topic"], record["original_partition"], record["original_offset"],
         base64.b64encode(key).decode() if key else "", base64.b64encode(record["original_value"]).decode(),
-        record["reason"], record["detail"], record["consumer"], utc(record["failed_at_ms"]),
+        record["reason"], record["detail"], record["consumer"], record["failed_at_ms"] // 1000,
         record["failed_at_ms"],
     )  # fmt: skip
 
@@ -89,15 +104,15 @@ def snapshot_row(record: dict[str, Any]) -> tuple[Any, ...] | None:
     return (
         record["region"],
         record["channel"],
-        utc(record["window_start_ms"]),
+        record["window_start_ms"] // 1000,
         record["version"],
         *(counters[name] for name in STREAM_KPI_COUNTERS),
-        utc(record["emitted_at_ms"]),
+        record["emitted_at_ms"] // 1000,
     )
 
 
 def event_row(
-    topic: str, value: Any, partition: int, offset: int, ingested: datetime
+    topic: str, value: Any, partition: int, offset: int, ingested: datetime | int
 ) -> tuple[Any, ...] | None:
     if isinstance(value, ContactEvent):
         return contact_row(value, partition, offset, ingested)

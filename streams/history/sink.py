@@ -167,8 +167,7 @@ class HistorySink:
             self.stats.skipped_invalid += 1
             self._metrics["ccpulse_history_invalid_skipped_total"].labels(topic).inc()
             return
-        ingested = datetime.now(UTC).replace(microsecond=0)
-        row = event_row(topic, value, partition, offset, ingested)
+        row = event_row(topic, value, partition, offset, int(time.time()))
         if row is not None:  # None: a record history does not keep (a rolling-window snapshot)
             pending.rows.append(row)
             self._pending_rows += 1

@@ -90,6 +90,22 @@ def test_arrays_and_quotes_survive(store: HistoryStore) -> None:
     ]
 
 
+def test_csv_hostile_strings_and_int_seconds_survive(store: HistoryStore) -> None:
+    """Spaces at the ends, commas, quotes, backslashes, newlines and tabs, in strings and in
+    arrays; DateTime given as epoch seconds (what history rows carry) reads back as T0."""
+    migrate(store)
+    table = f"{store.database}.agent_events"
+    columns = ["event_id", "agent_id", "region", "state", "skills", "languages", "chat_concurrency",
+               "event_time", "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at"]  # fmt: skip
+    nasty = ' a,b "c"\\d\n\te '
+    seconds = int(T0.timestamp())
+    store.insert(table, columns, [("e-1", nasty, "RU-PRI", "READY", [nasty, "x'y\\z"], [], 1,
+                                   seconds, 0, 0, 0, seconds)])  # fmt: skip
+    assert store.query(f"SELECT agent_id, skills, languages, event_time, ingested_at FROM {table}") == [
+        (nasty, [nasty, "x'y\\z"], [], T0, T0)
+    ]
+
+
 def test_replayed_rows_count_once_with_uniq_exact(store: HistoryStore) -> None:
     migrate(store)
     table = f"{store.database}.contact_events"

@@ -40,6 +40,7 @@ from typing import Any
 from streams.domain.regions import Region
 from streams.simulator.config import Faults, SimConfig
 
+
 # SimConfig holds read-only mappings; a worker process gets them as plain copies.
 def _proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
     return MappingProxyType(mapping)

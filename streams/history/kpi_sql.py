@@ -34,9 +34,15 @@ SELECT
 FROM (
     SELECT DISTINCT event_id, contact_id, type, channel, region, event_time_ms, resolution
     FROM {db}.contact_events
+    {where}
 )
 GROUP BY contact_id
 """
+_STAGE_COLUMNS = (
+    "contact_id, region, channel, q, a, ab, e, acw, holds_started, holds_ended, hold, resolution, transfers"
+)
+CONTACTS_PER_SLICE = 400_000  # contacts aggregated per query (~1 GB on 18.16)
+WINDOW_MS = 7 * 86_400_000  # fact times per bucket query: a week of buckets (~1 M rows)
 
 # fact -> (bucket time, condition, counters); every other counter is 0 in that row
 _FACTS: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -80,11 +86,22 @@ def _select(time_expr: str, source: str, condition: str, counters: dict[str, str
     return f"SELECT region, channel, {bucket}, {columns} FROM {source} WHERE {condition}"  # noqa: S608
 
 
-def kpi_minute_select(database: str) -> str:
-    """SELECT region, channel, bucket (epoch ms), <COUNTERS summed> over the whole raw history."""
-    per_contact = f"({_PER_CONTACT.format(db=database)})"
-    parts = [_select(t, per_contact, cond, counters) for t, cond, counters in _FACTS]
-    parts.append(_select("t", f"{per_contact} ARRAY JOIN transfers AS t", "1", {"transferred": "1"}))
+def kpi_minute_select(
+    database: str, contacts: str | None = None, window: tuple[int, int] | None = None
+) -> str:
+    """SELECT region, channel, bucket (epoch ms), <COUNTERS summed> over the whole raw history;
+    or from per-contact rows already staged (``contacts``: a subquery or table with the
+    columns of _PER_CONTACT), counting only facts whose time is in ``window`` [from, to) ms."""
+    per_contact = contacts or f"({_PER_CONTACT.format(db=database, where='')})"
+
+    def within(time_expr: str, condition: str) -> str:
+        if window is None:
+            return condition
+        return f"({condition}) AND {time_expr} >= {int(window[0])} AND {time_expr} < {int(window[1])}"
+
+    parts = [_select(t, per_contact, within(t, cond), counters) for t, cond, counters in _FACTS]
+    transfers = f"{per_contact} ARRAY JOIN transfers AS t"
+    parts.append(_select("t", transfers, within("t", "1"), {"transferred": "1"}))
     surveys = (
         "(SELECT DISTINCT event_id, region, channel, score, event_time_ms "  # noqa: S608
         f"FROM {database}.survey_events)"
@@ -93,7 +110,7 @@ def kpi_minute_select(database: str) -> str:
         _select(
             "event_time_ms",
             surveys,
-            "1",
+            within("event_time_ms", "1"),
             {"surveys": "1", "survey_score_sum": "score", "top_box": "score = 5"},
         )
     )
@@ -103,15 +120,45 @@ def kpi_minute_select(database: str) -> str:
 
 
 def recompute_kpi_minutes(store: HistoryStore, version: int) -> int:
-    """Write every bucket into kpi_minute with ``version`` (newer versions supersede); returns rows."""
-    db = store.database
-    stored = list(COUNTERS)
-    select = kpi_minute_select(db)
-    columns = ", ".join(stored)
-    store.execute(
-        f"INSERT INTO {db}.kpi_minute (region, channel, bucket_start, version, {columns}) "  # noqa: S608
-        f"SELECT region, channel, toDateTime(intDiv(bucket, 1000), 'UTC'), {int(version)}, {columns} "
-        f"FROM ({select})"
+    """Write every bucket into kpi_minute with ``version`` (newer versions supersede); returns rows.
+
+    In bounded pieces, so that a month fits the server's per-query memory: (1) the
+    per-contact facts into kpi_contact_stage, one hash slice of contact_id at a time (a
+    contact's events always land in one slice); (2) the buckets, a week of fact
+    times at a time, from the staged contacts and the surveys. Same numbers as
+    ``kpi_minute_select`` over the whole history (tests/contract/test_kpi_sql.py).
+    """
+    db, run = store.database, int(version)
+    stage = f"{db}.kpi_contact_stage"
+    ((contacts, first_ms, last_ms),) = store.query(
+        f"SELECT uniq(contact_id), min(event_time_ms), max(event_time_ms) FROM {db}.contact_events"  # noqa: S608
     )
-    (row,) = store.query(f"SELECT count() FROM {db}.kpi_minute WHERE version = {int(version)}")  # noqa: S608
+    ((survey_first, survey_last, surveys),) = store.query(
+        f"SELECT min(event_time_ms), max(event_time_ms), count() FROM {db}.survey_events"  # noqa: S608
+    )
+    if not contacts and not surveys:
+        return 0
+    store.execute(f"ALTER TABLE {stage} DROP PARTITION {run}")  # a rerun of the same version
+    try:
+        slices = max(1, -(-int(contacts) // CONTACTS_PER_SLICE))
+        for k in range(slices):
+            where = f"WHERE cityHash64(contact_id) % {slices} = {k}" if slices > 1 else ""
+            store.execute(
+                f"INSERT INTO {stage} (run, {_STAGE_COLUMNS}) "  # noqa: S608
+                f"SELECT {run}, {_STAGE_COLUMNS} FROM ({_PER_CONTACT.format(db=db, where=where)})"
+            )
+        times = [int(t) for t in (first_ms, last_ms, survey_first, survey_last) if t]
+        staged = f"(SELECT {_STAGE_COLUMNS} FROM {stage} WHERE run = {run})"  # noqa: S608
+        columns = ", ".join(COUNTERS)
+        for piece in range(min(times) // WINDOW_MS, max(times) // WINDOW_MS + 1):
+            window = (piece * WINDOW_MS, (piece + 1) * WINDOW_MS)
+            select = kpi_minute_select(db, contacts=staged, window=window)
+            store.execute(
+                f"INSERT INTO {db}.kpi_minute (region, channel, bucket_start, version, {columns}) "  # noqa: S608
+                f"SELECT region, channel, toDateTime(intDiv(bucket, 1000), 'UTC'), {run}, {columns} "
+                f"FROM ({select})"
+            )
+    finally:
+        store.execute(f"ALTER TABLE {stage} DROP PARTITION {run}")
+    (row,) = store.query(f"SELECT count() FROM {db}.kpi_minute WHERE version = {run}")  # noqa: S608
     return int(row[0])

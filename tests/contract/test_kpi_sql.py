@@ -13,6 +13,7 @@ import pytest
 from streams.domain.events import ContactEvent, SurveyEvent
 from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import COUNTERS, add, initialize
+from streams.history import kpi_sql
 from streams.history.kpi_sql import recompute_kpi_minutes
 from streams.history.migrate import migrate
 from streams.history.rows import CONTACT_COLUMNS, SURVEY_COLUMNS, contact_row, survey_row
@@ -61,7 +62,15 @@ def domain_buckets(events: list[ContactEvent | SurveyEvent]) -> dict[tuple[str, 
     return {k: b for k, b in buckets.items() if any(b.values())}
 
 
-def test_sql_buckets_equal_streaming_buckets(history_store: HistoryStore) -> None:
+@pytest.mark.parametrize("pieces", ["whole", "sliced"])
+def test_sql_buckets_equal_streaming_buckets(
+    history_store: HistoryStore, pieces: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sliced``: the recompute in 5+ hash slices of contacts and 20-minute windows of fact
+    times (a month's pieces, made small) gives the same buckets as in one piece."""
+    if pieces == "sliced":
+        monkeypatch.setattr(kpi_sql, "CONTACTS_PER_SLICE", 300)
+        monkeypatch.setattr(kpi_sql, "WINDOW_MS", 20 * 60_000)
     events = simulated_events()
     contacts = [e for e in events if isinstance(e, ContactEvent)]
     assert len(contacts) > 5_000
@@ -93,3 +102,4 @@ def test_sql_buckets_equal_streaming_buckets(history_store: HistoryStore) -> Non
     different = {k: (from_sql[k], expected[k]) for k in expected if from_sql[k] != expected[k]}
     assert not different, list(different.items())[:2]
     assert sum(b["offered"] for b in expected.values()) > 1_000
+    assert store.query(f"SELECT count() FROM {db}.kpi_contact_stage") == [(0,)]  # the stage is cleaned up

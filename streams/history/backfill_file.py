@@ -158,7 +158,7 @@ def _decode_shard(
             if store is not None:
                 store.insert(f"{store.database}.{table}", COLUMNS_OF_TABLE[table], rows)
             else:
-                batches.put((table, rows if encode is None else encode(rows), len(rows)))
+                _put(batches, (table, rows if encode is None else encode(rows), len(rows)))
             stats.rows[table] = stats.rows.get(table, 0) + len(rows)
         pending.clear()
         pending_rows = 0
@@ -179,7 +179,21 @@ def _decode_shard(
         flush()
     finally:
         if batches is not None:
-            batches.put(None)  # the end marker, also after a failure
+            _put(batches, None)  # the end marker, also after a failure
         if store is not None:
             store.close()
     return stats
+
+
+def _put(batches: Any, item: Any) -> None:
+    """Put on the bounded queue; give up if the parent process is gone (else a worker whose
+    parent was killed would wait on a full queue forever)."""
+    parent = multiprocessing.parent_process()
+    while True:
+        try:
+            batches.put(item, timeout=1.0)
+            return
+        except queue.Full:
+            if parent is not None and not parent.is_alive():
+                msg = "the backfill process is gone; this worker stops"
+                raise RuntimeError(msg) from None

@@ -42,6 +42,7 @@ _STAGE_COLUMNS = (
     "contact_id, region, channel, q, a, ab, e, acw, holds_started, holds_ended, hold, resolution, transfers"
 )
 CONTACTS_PER_SLICE = 400_000  # contacts aggregated per query (~1 GB on 18.16)
+SCAN_MARGIN_MS = 2 * 86_400_000  # a windowed select reads raw events this far around the window
 WINDOW_MS = 7 * 86_400_000  # fact times per bucket query: a week of buckets (~1 M rows)
 
 # fact -> (bucket time, condition, counters); every other counter is 0 in that row
@@ -91,8 +92,15 @@ def kpi_minute_select(
 ) -> str:
     """SELECT region, channel, bucket (epoch ms), <COUNTERS summed> over the whole raw history;
     or from per-contact rows already staged (``contacts``: a subquery or table with the
-    columns of _PER_CONTACT), counting only facts whose time is in ``window`` [from, to) ms."""
-    per_contact = contacts or f"({_PER_CONTACT.format(db=database, where='')})"
+    columns of _PER_CONTACT), counting only facts whose time is in ``window`` [from, to) ms.
+    With a window and no staged contacts, only raw events within SCAN_MARGIN_MS of the
+    window are read (a report of one day does not aggregate a year of contacts): a contact
+    whose lifecycle reaches further than that is cut there."""
+    where = ""
+    if window is not None and contacts is None:
+        scan_from, scan_to = int(window[0]) - SCAN_MARGIN_MS, int(window[1]) + SCAN_MARGIN_MS
+        where = f"WHERE event_time_ms >= {scan_from} AND event_time_ms < {scan_to}"
+    per_contact = contacts or f"({_PER_CONTACT.format(db=database, where=where)})"
 
     def within(time_expr: str, condition: str) -> str:
         if window is None:

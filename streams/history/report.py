@@ -46,7 +46,7 @@ def region_days(store: HistoryStore, day: date) -> list[RegionDay]:
     lo, hi = midnight_utc - DAY_MS, midnight_utc + DAY_MS  # covers every offset (UTC+2 .. UTC+12)
     columns = ", ".join(COUNTERS)
     rows = store.query(
-        f"SELECT region, bucket, {columns} FROM ({kpi_minute_select(store.database)}) "  # noqa: S608
+        f"SELECT region, bucket, {columns} FROM ({kpi_minute_select(store.database, window=(lo, hi))}) "  # noqa: S608
         f"WHERE bucket >= {lo} AND bucket < {hi}"
     )
     days = {
@@ -85,13 +85,23 @@ def _heatmap(days: list[RegionDay], attribute: str, title: str, unit: str, cmap:
             if value is not None:
                 grid[i, h] = value
     fig, ax = plt.subplots(figsize=(11, max(4.0, 0.18 * len(days) + 1.5)))
-    image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, interpolation="nearest")
-    ax.set_title(f"{title} per local hour ({unit}); worst regions first; blank: no traffic")
+    # Colours span the 1st-99th percentile: one contact at 3 a.m. (an e-mail of 40 minutes)
+    # would otherwise stretch the scale so far that every busy hour looks alike.
+    finite = grid[np.isfinite(grid)]
+    low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
+    image = ax.imshow(
+        np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, interpolation="nearest",
+        vmin=low, vmax=high if high > low else low + 1e-9,
+    )  # fmt: skip
+    ax.set_title(
+        f"{title} per local hour ({unit}); worst regions first; blank: no traffic; "
+        "colours clip at the 1st/99th percentile"
+    )
     ax.set_xticks(range(24))
     ax.set_xlabel("local hour")
     ax.set_yticks(range(len(days)))
     ax.set_yticklabels([d.region for d in days], fontsize=6)
-    fig.colorbar(image, ax=ax, fraction=0.025)
+    fig.colorbar(image, ax=ax, fraction=0.025, extend="both")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

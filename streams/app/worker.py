@@ -49,6 +49,7 @@ from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 log = logging.getLogger("ccpulse.app.worker")
 INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)
 SNAPSHOT_TOPIC, DEAD_LETTER_TOPIC, QUEUE_STATE_TOPIC = "cc.kpi.snapshots", "cc.dead-letter", "cc.queue.state"
+SLOW_CHECKPOINT_S = 2.0  # a checkpoint slower than this is logged (a broker failing over, mostly)
 STREAM_OF_TOPIC = {CONTACT_TOPIC: "contact", AGENT_TOPIC: "agent", SURVEY_TOPIC: "survey"}
 
 
@@ -173,15 +174,17 @@ class KpiWorker:
                 if state is not None:
                     self.stats.restored[number] = dict(state.next_offsets)
                 self.states[number] = state or PartitionState(number)
-        self._observe("restore_seconds", time.perf_counter() - started)
+        restore_s = time.perf_counter() - started
+        self._observe("restore_seconds", restore_s)
         self._assigned_at = self._clock()
         for tp in partitions:
             position = self.states[tp.partition].next_offsets.get(tp.topic)
             if position is not None:
                 tp.offset = position
-        log.info(
-            "assigned %d partitions: %s", len(partitions), [f"{t.topic}[{t.partition}]" for t in partitions]
-        )
+        log.info(  # the restore time is the standby cost of a takeover (docs/reliability.md)
+            "assigned %d partitions (%d checkpoints restored in %.3f s): %s",
+            len(partitions), len(restored), restore_s, [f"{t.topic}[{t.partition}]" for t in partitions],
+        )  # fmt: skip
         consumer.assign(partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -336,6 +339,7 @@ class KpiWorker:
             errors, self._delivery_errors = self._delivery_errors, []
             msg = f"checkpoint not delivered ({remaining} pending; {errors[:3]}); offsets not committed"
             raise KafkaException(msg)
+        flushed = time.perf_counter()
         if offsets:
             try:
                 self._consumer.commit(offsets=offsets, asynchronous=False)
@@ -345,4 +349,10 @@ class KpiWorker:
                 )
         self.stats.checkpoints += 1
         self._last_checkpoint = self._clock()
-        self._observe("checkpoint_seconds", time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        self._observe("checkpoint_seconds", seconds)
+        if seconds > SLOW_CHECKPOINT_S:  # the loop consumes nothing meanwhile: KPIs go stale
+            log.warning(
+                "slow checkpoint: %.1f s (outputs acknowledged after %.1f s, offset commit %.1f s)",
+                seconds, flushed - started, time.perf_counter() - flushed,
+            )  # fmt: skip

@@ -9,7 +9,9 @@ source of truth for positions:
 A crash between 2 and 3 replays the batch: its rows collapse by key and exact
 queries count uniqExact(event_id), so nothing is lost and nothing double-counts.
 ClickHouse down -> partitions paused (back-pressure), retries with capped
-exponential backoff, one log line per attempt; nothing is dropped.
+exponential backoff, one log line per attempt; nothing is dropped. A Kafka offset
+commit refused after a written batch (member dropped from the group, coordinator
+failing over) is logged and counted, never fatal: the commit is only a hint.
 Undecodable input is skipped here (the pipeline sends it to cc.dead-letter, whose
 copy this sink stores) and counted.
 """
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from streams import metrics
@@ -57,6 +59,7 @@ class SinkStats:
     batches: int = 0
     skipped_invalid: int = 0
     write_failures: int = 0
+    commit_failures: int = 0  # offset commits refused after a written batch (a hint only)
     resumed_from: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
@@ -202,12 +205,24 @@ class HistorySink:
                 )
                 self._wait_paused(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
-        commits = [TopicPartition(t, p, batch.end + 1) for (t, p), batch in self._pending.items()]
-        self._consumer.commit(offsets=commits, asynchronous=False)
+        self._commit([TopicPartition(t, p, batch.end + 1) for (t, p), batch in self._pending.items()])
         self.stats.batches += 1
         self._pending.clear()
         self._first_pending_at = None
         self._pending_rows = 0
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        """Commit the written batch's positions to Kafka: a hint, since (re)assignment resumes
+        from sink_offsets. A refused commit (the group dropped this member after a long
+        write, or its coordinator is failing over: UNKNOWN_MEMBER_ID, NOT_COORDINATOR...)
+        must not stop the sink: the next poll rejoins and resumes from sink_offsets."""
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            self.stats.commit_failures += 1
+            log.warning(
+                "history sink: offset commit failed after a written batch (%s); resume uses sink_offsets", exc
+            )
 
     def _write(self, pending: dict[tuple[str, int], _Pending]) -> None:
         db = self._store.database

@@ -1,5 +1,6 @@
 """History sink on real Apache Kafka into ClickHouse 18.16 and chdb: every event once,
-crash between write and bookkeeping, ClickHouse outage with back-pressure."""
+crash between write and bookkeeping, ClickHouse outage with back-pressure, an offset
+commit refused by the group."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from streams.codec import Codec
 from streams.domain.events import Channel, ContactEvent, ContactEventType
 from streams.domain.regions import region_codes
+from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
@@ -196,3 +198,49 @@ def test_clickhouse_outage_pauses_and_loses_nothing(topics: str, tmp_path: Path)
     finally:
         store.close()
         server.stop()
+
+
+class SlowFirstInsert:
+    """A store whose first insert of events takes longer than the consumer's
+    max.poll.interval.ms (a ClickHouse insert hanging on a struggling server): the group
+    drops the member meanwhile, so the offset commit after that write is refused."""
+
+    def __init__(self, inner: HistoryStore, seconds: float) -> None:
+        self.inner, self.seconds, self.slow = inner, seconds, True
+        self.backend, self.database = inner.backend, inner.database
+
+    def insert(self, table: str, columns: Any, rows: Any) -> int:
+        if self.slow and table.endswith(".contact_events"):
+            self.slow = False
+            time.sleep(self.seconds)
+        return self.inner.insert(table, columns, rows)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_refused_offset_commit_does_not_stop_the_sink(topics: str, tmp_path: Path) -> None:
+    """Regression: a refused commit (UNKNOWN_MEMBER_ID here; NOT_COORDINATOR and the like
+    when a broker fails) raised out of the sink and stopped it. The commit is only a hint:
+    the sink rejoins and resumes from sink_offsets, every event once."""
+    store = ChdbStore(tmp_path / "chdb", database="commit")
+    try:
+        migrate(store)
+        prefix, group = f"commit{uuid.uuid4().hex[:6]}", f"sink-{uuid.uuid4().hex[:6]}"
+        produce(topics, make_events(prefix, 2000))
+        config = {
+            "bootstrap.servers": topics,
+            "group.id": group,
+            "session.timeout.ms": 6000,
+            "max.poll.interval.ms": 6000,  # the broker's minimum session timeout; the insert takes 8 s
+        }
+        codec = Codec.pinned(known_regions=region_codes())
+        slow = SlowFirstInsert(store, seconds=8.0)
+        history_sink = HistorySink(config, slow, codec, max_rows=500, max_wait_s=0.5)  # type: ignore[arg-type]
+        stats = history_sink.run(threading.Event(), idle_exit_s=6)
+        assert stats.commit_failures >= 1, "the commit after the slow write was not refused"
+        assert counts(store, prefix)[1] == 2000
+        assert stats.resumed_from, "the sink did not resume from sink_offsets after rejoining"
+        assert_offsets_contiguous(store, group)
+    finally:
+        store.close()

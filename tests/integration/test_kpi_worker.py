@@ -147,12 +147,15 @@ def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(fresh_kafka: 
     assert_snapshots_equal_truth(bootstrap, read_truth(tmp_path / "truth.csv"))
 
 
-def start_worker(bootstrap: str, group: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    bootstrap: str, group: str, log: Path, options: tuple[str, ...] = ("--idle-exit", "10")
+) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap, "--group", group,
-        "--metrics-port", "-1", "--checkpoint-interval", "0.5", "--idle-exit", "10",
+        "--metrics-port", "-1", "--checkpoint-interval", "0.5", *options,
     ]  # fmt: skip
-    return subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=os.environ.copy())
+    with log.open("ab") as out:  # the child has its own copy of the descriptor
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
 
 
 def summaries(log: Path) -> list[dict[str, Any]]:

@@ -53,34 +53,31 @@ def history_row(
         return "dead_letters", row
 
 
-def backfill(
-    store: HistoryStore,
+def load(
     codec: Codec,
-    messages: Iterable[tuple[str, bytes]],
-    batch_rows: int = 200_000,
-    on_progress: Callable[[int], None] | None = None,
-    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    messages: Iterable[tuple[int, str, bytes]],
+    ingested_s: int,
+    batch_rows: int,
+    write: Callable[[str, list[tuple[Any, ...]]], object],
+    on_flush: Callable[[BackfillStats], None] | None = None,
 ) -> BackfillStats:
+    """Decode (position, topic, value) messages into history rows and hand them to
+    ``write(table, rows)`` in batches of ``batch_rows``; ``on_flush`` after each batch."""
     stats = BackfillStats()
-    db = store.database
-    ingested = now().replace(microsecond=0)
-    ingested_s = int(ingested.timestamp())
     pending: dict[str, list[tuple[Any, ...]]] = {}
     pending_rows = 0
-    started = time.perf_counter()
 
     def flush() -> None:
         nonlocal pending_rows
         for table, rows in pending.items():
-            columns = COLUMNS_OF_TABLE[table]
-            store.insert(f"{db}.{table}", columns, rows)
+            write(table, rows)
             stats.rows[table] = stats.rows.get(table, 0) + len(rows)
         pending.clear()
         pending_rows = 0
-        if on_progress:
-            on_progress(stats.messages)
+        if on_flush is not None:
+            on_flush(stats)
 
-    for index, (topic, value) in enumerate(messages):
+    for index, topic, value in messages:
         stats.messages += 1
         table, row = history_row(codec, topic, value, index, ingested_s)
         if table == "dead_letters":
@@ -92,8 +89,29 @@ def backfill(
         if pending_rows >= batch_rows:
             flush()
     flush()
+    return stats
+
+
+def backfill(
+    store: HistoryStore,
+    codec: Codec,
+    messages: Iterable[tuple[str, bytes]],
+    batch_rows: int = 200_000,
+    on_progress: Callable[[int], None] | None = None,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> BackfillStats:
+    ingested_s = int(now().replace(microsecond=0).timestamp())
+    started = time.perf_counter()
+    stats = load(
+        codec,
+        ((index, topic, value) for index, (topic, value) in enumerate(messages)),
+        ingested_s,
+        batch_rows,
+        lambda table, rows: store.insert(f"{store.database}.{table}", COLUMNS_OF_TABLE[table], rows),
+        None if on_progress is None else lambda s: on_progress(s.messages),
+    )
     stats.load_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    stats.kpi_buckets = recompute_kpi_minutes(store, version=int(ingested.timestamp()))
+    stats.kpi_buckets = recompute_kpi_minutes(store, version=ingested_s)
     stats.kpi_seconds = time.perf_counter() - started
     return stats

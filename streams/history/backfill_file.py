@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from streams.history.backfill import BackfillStats, backfill, history_row
+from streams.history.backfill import BackfillStats, backfill, load
 from streams.history.csv_rows import csv_payload
 from streams.history.kpi_sql import recompute_kpi_minutes
 from streams.history.rows import COLUMNS_OF_TABLE
@@ -148,41 +148,26 @@ def _decode_shard(
     codec = Codec.for_registry_url(registry_url, known_regions=region_codes())
     progress, batches = _state["progress"], _state["batches"]
     store = opener() if opener is not None else None
-    stats = BackfillStats()
-    pending: dict[str, list[tuple[Any, ...]]] = {}
-    pending_rows = 0
 
-    def flush() -> None:
-        nonlocal pending_rows
-        for table, rows in pending.items():
-            if store is not None:
-                store.insert(f"{store.database}.{table}", COLUMNS_OF_TABLE[table], rows)
-            else:
-                _put(batches, (table, rows if encode is None else encode(rows), len(rows)))
-            stats.rows[table] = stats.rows.get(table, 0) + len(rows)
-        pending.clear()
-        pending_rows = 0
+    def write(table: str, rows: list[tuple[Any, ...]]) -> None:
+        if store is not None:
+            store.insert(f"{store.database}.{table}", COLUMNS_OF_TABLE[table], rows)
+        else:
+            _put(batches, (table, rows if encode is None else encode(rows), len(rows)))
+
+    def report(stats: BackfillStats) -> None:
         progress[shard] = stats.messages
 
+    messages = (
+        (shard + k * shards, r.topic, r.value) for k, r in enumerate(read_records(path, shard, shards))
+    )
     try:
-        for k, record in enumerate(read_records(path, shard, shards)):
-            stats.messages += 1
-            table, row = history_row(codec, record.topic, record.value, shard + k * shards, ingested_s)
-            if table == "dead_letters":
-                stats.dead_letters += 1
-            if row is None:
-                continue
-            pending.setdefault(table, []).append(row)
-            pending_rows += 1
-            if pending_rows >= batch_rows:
-                flush()
-        flush()
+        return load(codec, messages, ingested_s, batch_rows, write, report)
     finally:
         if batches is not None:
             _put(batches, None)  # the end marker, also after a failure
         if store is not None:
             store.close()
-    return stats
 
 
 def _put(batches: Any, item: Any) -> None:

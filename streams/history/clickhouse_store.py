@@ -16,23 +16,10 @@ from typing import Any
 from clickhouse_driver import Client
 from clickhouse_driver.errors import Error as DriverError
 
-from streams.history.store import HistoryError, checked_identifier
+from streams.history.store import HistoryError, checked_identifier, epoch_seconds
 
 # The driver raises its own errors, but also raw socket errors when the server goes away.
 _FAILURES = (DriverError, OSError, EOFError)
-
-
-def epoch_seconds(column: Sequence[Any]) -> list[Any]:
-    """A DateTime column as epoch seconds; naive datetimes are refused (never guessed)."""
-    out = []
-    for value in column:
-        if isinstance(value, datetime):
-            if value.tzinfo is None:
-                msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
-                raise HistoryError(msg)
-            value = int(value.timestamp())
-        out.append(value)
-    return out
 
 
 def _aware(value: Any) -> Any:
@@ -100,7 +87,7 @@ class ClickHouseDriverStore:
         data: list[Sequence[Any]] = list(zip(*rows, strict=True))
         for i, column in enumerate(data):
             if datetime in set(map(type, column)):
-                data[i] = epoch_seconds(column)  # ints skip the driver's per-value pytz conversion
+                data[i] = [epoch_seconds(v) for v in column]  # ints skip the driver's pytz conversion
         try:
             with self._client() as client:
                 client.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES", data, columnar=True)

@@ -11,16 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from streams.history.store import HistoryError
+from streams.history.store import epoch_seconds
 
 _PLAIN = frozenset((str, int, float))
-
-
-def epoch_seconds_of(value: datetime) -> int:
-    if value.tzinfo is None:
-        msg = f"naive datetime {value.isoformat()}: history takes aware UTC datetimes only"
-        raise HistoryError(msg)
-    return int(value.timestamp())
 
 
 def _array_literal(items: Sequence[Any]) -> str:
@@ -33,7 +26,7 @@ def _csv_column(column: Sequence[Any]) -> list[Any]:
     out: list[Any] = []
     for value in column:
         if isinstance(value, datetime):
-            value = epoch_seconds_of(value)
+            value = epoch_seconds(value)
         elif isinstance(value, (list, tuple)):
             value = _array_literal(value)
         elif isinstance(value, bool):

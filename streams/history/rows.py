@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
+from streams.history.store import epoch_seconds
 
 CONTACT_COLUMNS = (
     "event_id", "contact_id", "type", "channel", "platform", "region", "queue", "language", "segment",
@@ -52,36 +53,27 @@ def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms // 1000, tz=UTC)
 
 
-def seconds(moment: datetime | int) -> int:
-    """Epoch seconds of an aware datetime (or of seconds already): the ``ingested`` argument."""
-    if isinstance(moment, int):
-        return moment
-    if moment.tzinfo is None:
-        msg = f"naive datetime {moment.isoformat()}: history takes aware UTC datetimes only"
-        raise ValueError(msg)
-    return int(moment.timestamp())
-
-
 def contact_row(e: ContactEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
         e.event_id, e.contact_id, e.type.value, e.channel.value, e.platform.value if e.platform else "",
         e.region, e.queue, e.language, e.segment.value, e.priority, e.customer_ref, e.agent_id or "",
         e.resolution.value if e.resolution else "", e.reason_code or "", e.home_region or "",
-        e.event_time_ms // 1000, e.event_time_ms, partition, offset, seconds(ingested),
+        e.event_time_ms // 1000, e.event_time_ms, partition, offset, epoch_seconds(ingested),
     )  # fmt: skip
 
 
 def agent_row(e: AgentEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
         e.event_id, e.agent_id, e.region, e.state.value, list(e.skills), list(e.languages),
-        e.chat_concurrency, e.event_time_ms // 1000, e.event_time_ms, partition, offset, seconds(ingested),
+        e.chat_concurrency, e.event_time_ms // 1000, e.event_time_ms, partition, offset,
+        epoch_seconds(ingested),
     )  # fmt: skip
 
 
 def survey_row(e: SurveyEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
         e.event_id, e.contact_id, e.region, e.channel.value, e.score, e.event_time_ms // 1000,
-        e.event_time_ms, partition, offset, seconds(ingested),
+        e.event_time_ms, partition, offset, epoch_seconds(ingested),
     )  # fmt: skip
 
 

@@ -17,12 +17,23 @@ import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
 
 
 class HistoryError(RuntimeError):
     """A history operation failed; the message names the statement or table."""
+
+
+def epoch_seconds(moment: datetime | int) -> int:
+    """Epoch seconds of an aware datetime (or of seconds already); naive ones are refused."""
+    if isinstance(moment, int):
+        return moment
+    if moment.tzinfo is None:
+        msg = f"naive datetime {moment.isoformat()}: history takes aware UTC datetimes only"
+        raise HistoryError(msg)
+    return int(moment.timestamp())
 
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")

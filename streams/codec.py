@@ -273,6 +273,11 @@ class Codec:
         fields get their defaults, unknown ones are dropped); no domain event, no validation."""
         return self._decode_record(self._topic(topic), data)
 
+    def encode_record(self, topic: str, record: Mapping[str, Any]) -> bytes:
+        """Inverse of decode_record: the record framed with the current schema, never validated
+        (rewrites a rejected message, e.g. a dead letter with its identities pseudonymised)."""
+        return self._encode(self._topic(topic), record, None)
+
     def _decode_record(self, ts: _TopicSchema, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
         topic = ts.topic
         if not data:

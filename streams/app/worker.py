@@ -42,6 +42,7 @@ from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
 from streams.app.state import PartitionState, dumps
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
+from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
@@ -79,6 +80,8 @@ class WorkerOptions:
     routing: bool = True  # a decision per new ARRIVED contact (cc.routing.decisions)
     auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
+    # CCPULSE_PSEUDONYM_KEY: identities in dead letters are pseudonymised with it, else withheld
+    pseudonym_key: bytes | None = field(default=None, repr=False)
 
 
 class KpiWorker:
@@ -268,6 +271,8 @@ class KpiWorker:
             "failed_at_ms": int(self._clock() * 1000),
             "consumer": self.options.app_id,
         }
+        # never a raw identity in Kafka, history or logs: see streams/dead_letters.py
+        record = DeadLetterSanitiser(self._codec, self.options.pseudonym_key).sanitise(record)
         headers: list[tuple[str, str | bytes | None]] = [("reason", exc.reason), ("original_topic", topic)]
         self._producer.produce(
             DEAD_LETTER_TOPIC, self._codec.encode(DEAD_LETTER_TOPIC, record), topic.encode(),

@@ -21,6 +21,7 @@ from streams.cli_common import (
     _emit,
     _fmt,
     _kafka_target,
+    _pseudonym_key,
     console,
     err_console,
 )
@@ -118,6 +119,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         checkpoint_interval_s=args.checkpoint_interval,
         idempotent_producer=not args.no_idempotence,
         kpi=KpiConfig(allowed_lateness_ms=int(args.allowed_lateness * 1000)),
+        pseudonym_key=_pseudonym_key(settings),
     )
     codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
     port = None if args.metrics_port < 0 else (args.metrics_port or settings.metrics_port)

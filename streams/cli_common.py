@@ -62,3 +62,8 @@ def _client_config(args: argparse.Namespace, settings: Settings) -> dict[str, An
 
 def _fmt(value: float | None, digits: int = 3) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
+
+
+def _pseudonym_key(settings: Settings) -> bytes | None:
+    """CCPULSE_PSEUDONYM_KEY[_FILE] as bytes for library code (dead letters); unset: None."""
+    return settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None

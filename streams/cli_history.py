@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cli_common import KAFKA_SECURITY_EPILOG, _client_config, _emit, _fmt, err_console
+from streams.cli_common import KAFKA_SECURITY_EPILOG, _client_config, _emit, _fmt, _pseudonym_key, err_console
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -163,7 +163,9 @@ def cmd_history_sink(args: argparse.Namespace, settings: Settings) -> int:
             url = f"http://{settings.metrics_host}:{server.server_address[1]}/metrics"
             print(json.dumps({"event": "metrics", "url": url}), flush=True)
         try:
-            stats = HistorySink(config, store, codec, registry=registry).run(stop, idle_exit_s=args.idle_exit)
+            key = _pseudonym_key(settings)
+            sink = HistorySink(config, store, codec, registry=registry, pseudonym_key=key)
+            stats = sink.run(stop, idle_exit_s=args.idle_exit)
         finally:
             if server is not None:
                 server.shutdown()

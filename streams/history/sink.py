@@ -13,7 +13,7 @@ exponential backoff, one log line per attempt; nothing is dropped. A Kafka offse
 commit refused after a written batch (member dropped from the group, coordinator
 failing over) is logged and counted, never fatal: the commit is only a hint.
 Undecodable input is skipped here (the pipeline sends it to cc.dead-letter, whose
-copy this sink stores) and counted.
+copy this sink stores, identities pseudonymised: streams/dead_letters.py) and counted.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from streams import metrics
 from streams.codec import Codec
+from streams.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.history.rows import TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryError, HistoryStore
@@ -82,7 +83,10 @@ class HistorySink:
         max_backoff_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         registry: CollectorRegistry | None = None,
+        pseudonym_key: bytes | None = None,
     ) -> None:
+        """``pseudonym_key`` (CCPULSE_PSEUDONYM_KEY): dead letters that still carry a raw identity
+        (written by an older worker or another tool) are stored with it pseudonymised, else withheld."""
         self.group = str(consumer_config["group.id"])
         for name in (self.group, *topics):
             if not _KAFKA_NAME.match(name):
@@ -91,6 +95,7 @@ class HistorySink:
         config = {"auto.offset.reset": "earliest", **consumer_config, "enable.auto.commit": False}
         self._consumer = Consumer(config)
         self._store, self._codec, self._topics = store, codec, topics
+        self._dead_letters = DeadLetterSanitiser(codec, pseudonym_key)
         self._max_rows, self._max_wait_s, self._max_backoff_s = max_rows, max_wait_s, max_backoff_s
         self._clock = clock
         self._pending: dict[tuple[str, int], _Pending] = {}
@@ -170,6 +175,8 @@ class HistorySink:
             self.stats.skipped_invalid += 1
             self._metrics["ccpulse_history_invalid_skipped_total"].labels(topic).inc()
             return
+        if topic == DEAD_LETTER_TOPIC:
+            value = self._dead_letters.sanitise(value)
         row = event_row(topic, value, partition, offset, int(time.time()))
         if row is not None:  # None: a record history does not keep (a rolling-window snapshot)
             pending.rows.append(row)

@@ -3,7 +3,8 @@
 Pure over ``PartitionState`` (no Kafka, no clock): the interval rule comes from
 ``streams.domain.intervals.step``; this module adds what a stream needs around it:
 the allowed lateness (a delta for a minute older than watermark - lateness is not
-applied and is counted as late; history still has the event), minute buckets and
+applied; history still has the event; an event whose own minute is that old is counted
+as late, duplicates included), minute buckets and
 local-day accumulators, survey de-duplication, waiting contacts, agent states, and
 eviction so that memory is bounded by regions x channels x horizon, not by events.
 """
@@ -55,11 +56,23 @@ def _apply_delta(state: PartitionState, stream: str, region: str, channel: str, 
     return True
 
 
+def _is_late(state: PartitionState, stream: str, t: int, config: KpiConfig) -> bool:
+    """Update the stream's watermark with ``t``; True when t's minute closed more than the allowed
+    lateness before it. A function of the partition's input order only: checked before
+    de-duplication, because whether a very late duplicate is still recognised depends on when
+    its contact was evicted (docs/kpi-engine.md, "Late events")."""
+    watermark = state.watermarks.get(stream, 0)
+    if t > watermark:
+        state.watermarks[stream] = t
+        return False
+    return t - t % MINUTE_MS + MINUTE_MS <= watermark - config.allowed_lateness_ms
+
+
 def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig) -> bool:
     """Apply one contact event; False when its event_id was already applied (a duplicate)."""
     cid, t = event.contact_id, event.event_time_ms
-    if t > state.watermarks.get("contact", 0):
-        state.watermarks["contact"] = t
+    if _is_late(state, "contact", t, config):
+        state.late_events += 1
     before = state.progress.get(cid)
     progress, deltas = step(before, event)
     if progress is before:  # a duplicate event_id
@@ -67,11 +80,8 @@ def apply_contact(state: PartitionState, event: ContactEvent, config: KpiConfig)
     state.progress[cid] = progress
     if t > state.last_seen_ms.get(cid, 0):
         state.last_seen_ms[cid] = t
-    late = False
-    for (region, channel, minute), delta in deltas:
-        late |= not _apply_delta(state, "contact", region, channel.value, minute, delta, config)
-    if late:
-        state.late_events += 1
+    for (region, channel, minute), delta in deltas:  # a delta for a closed minute reaches history only
+        _apply_delta(state, "contact", region, channel.value, minute, delta, config)
     _track_waiting(state, event, progress)
     queue_key = f"{event.region}|{event.queue}"
     if queue_key not in state.queues:
@@ -90,15 +100,14 @@ def _track_waiting(state: PartitionState, event: ContactEvent, progress: Contact
 
 
 def apply_survey(state: PartitionState, event: SurveyEvent, config: KpiConfig) -> None:
+    t = event.event_time_ms
+    if _is_late(state, "survey", t, config):
+        state.late_surveys += 1
     if event.event_id in state.surveys_seen:
         return
-    t = event.event_time_ms
-    if t > state.watermarks.get("survey", 0):
-        state.watermarks["survey"] = t
     state.surveys_seen[event.event_id] = t
     (region, channel, minute), delta = survey_delta(event)
-    if not _apply_delta(state, "survey", region, channel.value, minute, delta, config):
-        state.late_surveys += 1
+    _apply_delta(state, "survey", region, channel.value, minute, delta, config)
 
 
 def apply_agent(state: PartitionState, event: AgentEvent) -> None:
@@ -121,11 +130,9 @@ def apply_agent(state: PartitionState, event: AgentEvent) -> None:
 
 
 def _settled(progress: ContactProgress) -> bool:
-    """Every fact of the contact has been emitted (the domain's `complete` wants ENDED after an
-    abandon, which abandoned contacts need not have)."""
-    done = progress.emitted
-    answered = {"offered", "answer", "handle", "ended"} <= done
-    return answered or {"offered", "abandon"} <= done
+    """Every fact of the contact has been emitted: handled (and so ended; a contact answered
+    without a queue has no offered/answer facts) or abandoned from a queue."""
+    return progress.complete
 
 
 def evict(state: PartitionState, config: KpiConfig) -> int:

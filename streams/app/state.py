@@ -56,7 +56,7 @@ class PartitionState:
     agent_minutes: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # (region, minute)
     queues: dict[str, tuple[str, str]] = field(default_factory=dict)  # "region|queue" -> (channel, language)
     predictions: dict[str, tuple[float, str, int]] = field(default_factory=dict)  # contact -> EWT, method, t
-    late_events: int = 0  # contact events with a delta for a closed bucket
+    late_events: int = 0  # contact events whose own minute closed beyond the lateness (duplicates too)
     late_surveys: int = 0
     # not persisted: what changed since the last emission
     dirty_minutes: set[BucketKey] = field(default_factory=set, repr=False)
@@ -83,6 +83,7 @@ def _progress_to_list(p: ContactProgress) -> list[Any]:
     return [
         p.region, p.channel.value, sorted(p.seen), p.queued_at, p.answered_at, p.abandoned_at, p.ended_at,
         p.acw_ended_at, list(p.hold_starts), list(p.hold_ends), sorted(p.emitted), p.handled_hold_ms,
+        p.located, p.transferred, p.resolution,
     ]  # fmt: skip
 
 
@@ -91,6 +92,10 @@ def _progress_from_list(v: list[Any]) -> ContactProgress:
         region=v[0], channel=Channel(v[1]), seen=frozenset(v[2]), queued_at=v[3], answered_at=v[4],
         abandoned_at=v[5], ended_at=v[6], acw_ended_at=v[7], hold_starts=tuple(v[8]),
         hold_ends=tuple(v[9]), emitted=frozenset(v[10]), handled_hold_ms=v[11],
+        # format 1 had no located / transferred / resolution: its region was final, its
+        # transfers and FLR were already counted per event
+        located=v[12] if len(v) > 12 else True, transferred=v[13] if len(v) > 12 else False,
+        resolution=v[14] if len(v) > 12 else None,
     )  # fmt: skip
 
 

@@ -19,7 +19,8 @@ _THRESHOLD = "multiIf({})".format(
 _PER_CONTACT = """
 SELECT
     contact_id,
-    argMin(region, event_time_ms) AS region,
+    if(countIf(type = 'QUEUED') > 0, argMinIf(region, event_time_ms, type = 'QUEUED'),
+       argMinIf(region, event_time_ms, type != 'ARRIVED')) AS region,
     argMin(channel, event_time_ms) AS channel,
     minIf(event_time_ms, type = 'QUEUED') AS q,
     minIf(event_time_ms, type = 'ANSWERED') AS a,
@@ -28,7 +29,8 @@ SELECT
     minIf(event_time_ms, type = 'ACW_ENDED') AS acw,
     countIf(type = 'HOLD_STARTED') AS holds_started,
     countIf(type = 'HOLD_ENDED') AS holds_ended,
-    sumIf(event_time_ms, type = 'HOLD_ENDED') - sumIf(event_time_ms, type = 'HOLD_STARTED') AS hold,
+    sumIf(event_time_ms, type = 'HOLD_ENDED') - sumIf(event_time_ms, type = 'HOLD_STARTED')
+        + if(holds_started = holds_ended + 1, e, 0) AS hold,
     argMinIf(resolution, event_time_ms, type = 'ENDED') AS resolution,
     groupArrayIf(event_time_ms, type = 'TRANSFERRED') AS transfers
 FROM (
@@ -67,15 +69,17 @@ _FACTS: tuple[tuple[str, str, dict[str, str]], ...] = (
             "abandoned_within_threshold": f"greatest(ab - q, 0) <= {_THRESHOLD}",
         },
     ),
-    ("e", "e > 0", {"ended": "1", "resolved_first_line": "resolution = 'RESOLVED_FIRST_LINE'"}),
+    ("e", "a > 0 AND e > 0", {"ended": "1", "resolved_first_line": "resolution = 'RESOLVED_FIRST_LINE'"}),
     (
         "acw",
-        "a > 0 AND e > 0 AND acw > 0 AND holds_started = holds_ended",
+        # ENDED closes an open hold (`hold` adds e when one more hold started than ended)
+        "a > 0 AND e > 0 AND acw > 0 AND (holds_started = holds_ended OR holds_started = holds_ended + 1)",
         {
             "handled": "1",
             "talk_ms": "greatest(e - a - greatest(hold, 0), 0)",
             "hold_ms": "greatest(hold, 0)",
             "acw_ms": "greatest(acw - e, 0)",
+            "transferred": "length(transfers) > 0",  # once per handled contact, in its handle bucket
         },
     ),
 )
@@ -108,8 +112,6 @@ def kpi_minute_select(
         return f"({condition}) AND {time_expr} >= {int(window[0])} AND {time_expr} < {int(window[1])}"
 
     parts = [_select(t, per_contact, within(t, cond), counters) for t, cond, counters in _FACTS]
-    transfers = f"{per_contact} ARRAY JOIN transfers AS t"
-    parts.append(_select("t", transfers, within("t", "1"), {"transferred": "1"}))
     surveys = (
         "(SELECT DISTINCT event_id, region, channel, score, event_time_ms "  # noqa: S608
         f"FROM {database}.survey_events)"

@@ -68,6 +68,48 @@ def test_allowed_lateness_decides_whether_a_late_event_updates_its_bucket(
     assert state.late_events == int(not applied)
 
 
+@pytest.mark.parametrize("evict_between", [False, True])
+def test_late_count_is_a_function_of_the_input_not_of_eviction(evict_between: bool) -> None:
+    """A very late duplicate counts as late whether or not its contact was evicted at a
+    (wall-clock) checkpoint in between: the count used to differ (196 vs 194 on one input)."""
+    state = PartitionState(0)
+    answered_contact(state, "old", T0)
+    kpi.apply_survey(state, SurveyEvent("s-old", "old", "RU-MOW", Channel.VOICE, 5, T0 + 1_000), CONFIG)
+    for i in range(1, 40):  # the partition moves 40 minutes on
+        answered_contact(state, f"c{i}", T0 + i * 60_000)
+        kpi.apply_survey(
+            state, SurveyEvent(f"s{i}", f"c{i}", "RU-MOW", Channel.VOICE, 5, T0 + i * 60_000), CONFIG
+        )
+    if evict_between:
+        kpi.evict(state, CONFIG)
+        assert "old" not in state.progress and "s-old" not in state.surveys_seen
+    before = dict(state.minutes.get(("RU-MOW", "VOICE", T0), {}))
+    answered_contact(state, "old", T0)  # four duplicates, 40 minutes late
+    kpi.apply_survey(state, SurveyEvent("s-old", "old", "RU-MOW", Channel.VOICE, 5, T0 + 1_000), CONFIG)
+    assert (state.late_events, state.late_surveys) == (4, 1)
+    assert state.minutes.get(("RU-MOW", "VOICE", T0), {}) == before  # and they change no bucket
+    assert state.totals[("RU-MOW", "VOICE")]["handled"] == 40
+
+
+@pytest.mark.parametrize("order", ["arrived first", "arrived last"])
+def test_an_overflowed_contact_counts_in_its_handling_region_whatever_the_partition_saw_first(
+    order: str,
+) -> None:
+    state = PartitionState(0)
+    arrived = contact("c1", _T.ARRIVED, T0, region="RU-MOW")  # home region, the same partition
+    rest = [
+        contact("c1", _T.QUEUED, T0 + 1_000, region="RU-SPE"),
+        contact("c1", _T.ANSWERED, T0 + 5_000, region="RU-SPE"),
+        contact("c1", _T.ENDED, T0 + 50_000, region="RU-SPE"),
+        contact("c1", _T.ACW_ENDED, T0 + 55_000, region="RU-SPE"),
+    ]
+    for event in [arrived, *rest] if order == "arrived first" else [*rest, arrived]:
+        kpi.apply_contact(state, event, CONFIG)
+    assert set(state.totals) == {("RU-SPE", "VOICE")}
+    total = state.totals[("RU-SPE", "VOICE")]
+    assert (total["offered"], total["answered"], total["handled"], total["ended"]) == (1, 1, 1, 1)
+
+
 def test_surveys_are_deduplicated_and_counted_in_their_own_minute() -> None:
     state = PartitionState(0)
     survey = SurveyEvent("s1", "c1", "RU-MOW", Channel.VOICE, 5, T0 + 61_000)

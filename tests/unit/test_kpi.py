@@ -21,14 +21,19 @@ BASE = 1_795_500_000_000 - 1_795_500_000_000 % M  # a minute boundary
 
 
 def ev(
-    kind: ContactEventType, at_s: float, n: int = 0, channel: Channel = Channel.VOICE, **kw: object
+    kind: ContactEventType,
+    at_s: float,
+    n: int = 0,
+    channel: Channel = Channel.VOICE,
+    region: str = "RU-MOW",
+    **kw: object,
 ) -> ContactEvent:
     return ContactEvent(
         event_id=f"{kind.value}-{n}-{at_s}",
         contact_id="c-1",
         type=kind,
         channel=channel,
-        region="RU-MOW",
+        region=region,
         queue="billing",
         language="ru",
         customer_ref="0" * 32,
@@ -47,8 +52,11 @@ def run(events: list[ContactEvent]) -> dict[BucketKey, dict[str, int]]:
     return dict(buckets)
 
 
-def minute(i: int) -> BucketKey:
-    return ("RU-MOW", Channel.VOICE, BASE + i * M)
+def minute(i: int, region: str = "RU-MOW") -> BucketKey:
+    return (region, Channel.VOICE, BASE + i * M)
+
+
+SPE = "RU-SPE"  # the handling region of an overflowed RU-MOW contact
 
 
 ANSWERED_WITH_HOLD = [
@@ -86,9 +94,99 @@ CASES = {
         },
     ),
     "abandon after 90 s": (
-        [ev(T.QUEUED, 0), ev(T.ABANDONED, 90), ev(T.ENDED, 90)],
-        {minute(0): {"offered": 1}, minute(1): {"abandoned": 1, "ended": 1}},
+        [ev(T.QUEUED, 0), ev(T.ABANDONED, 90)],
+        {minute(0): {"offered": 1}, minute(1): {"abandoned": 1}},
     ),
+    # used to count in `ended` (and lower FLR): an abandoned contact was never handled
+    "ENDED after ABANDONED counts in neither ended nor FLR": (
+        [ev(T.QUEUED, 0), ev(T.ABANDONED, 90), ev(T.ENDED, 95, resolution=Resolution.UNRESOLVED)],
+        {minute(0): {"offered": 1}, minute(1): {"abandoned": 1}},
+    ),
+    # used to land in the home region when ARRIVED came first in the same partition
+    "overflowed contact counts in the region whose queue it entered": (
+        [
+            ev(T.ARRIVED, 0, home_region=None),
+            ev(T.QUEUED, 1, region=SPE, home_region="RU-MOW"),
+            ev(T.ANSWERED, 11, region=SPE, home_region="RU-MOW"),
+            ev(T.ENDED, 65, region=SPE, home_region="RU-MOW", resolution=Resolution.RESOLVED_FIRST_LINE),
+            ev(T.ACW_ENDED, 80, region=SPE, home_region="RU-MOW"),
+        ],
+        {
+            minute(0, SPE): {
+                "offered": 1,
+                "answered": 1,
+                "answered_within_threshold": 1,
+                "total_wait_ms": 10_000,
+            },
+            minute(1, SPE): {
+                "ended": 1,
+                "resolved_first_line": 1,
+                "handled": 1,
+                "talk_ms": 54_000,
+                "acw_ms": 15_000,
+            },
+        },
+    ),  # fmt: skip
+    # used to count 2, in the minutes of the transfers (transfer rate above 100 %)
+    "transferred twice counts once, in the handle bucket": (
+        [
+            ev(T.QUEUED, 0),
+            ev(T.ANSWERED, 5),
+            ev(T.TRANSFERRED, 30),
+            ev(T.TRANSFERRED, 70, n=1),
+            ev(T.ENDED, 100, resolution=Resolution.RESOLVED_FIRST_LINE),
+            ev(T.ACW_ENDED, 130),
+        ],
+        {
+            minute(0): {"offered": 1, "answered": 1, "answered_within_threshold": 1, "total_wait_ms": 5_000},
+            minute(1): {"ended": 1, "resolved_first_line": 1},
+            minute(2): {"handled": 1, "talk_ms": 95_000, "acw_ms": 30_000, "transferred": 1},
+        },
+    ),  # fmt: skip
+    "transferred but never handled counts no transfer": (
+        [ev(T.QUEUED, 0), ev(T.ANSWERED, 5), ev(T.TRANSFERRED, 30)],
+        {minute(0): {"offered": 1, "answered": 1, "answered_within_threshold": 1, "total_wait_ms": 5_000}},
+    ),
+    # used to lose the contact: handled 0, its talk and ACW gone
+    "a call that ends on hold: ENDED closes the hold": (
+        [
+            ev(T.QUEUED, 0),
+            ev(T.ANSWERED, 10),
+            ev(T.HOLD_STARTED, 20),
+            ev(T.HOLD_ENDED, 30),
+            ev(T.HOLD_STARTED, 40, n=1),
+            ev(T.ENDED, 55, resolution=Resolution.UNRESOLVED),
+            ev(T.ACW_ENDED, 65),
+        ],
+        {
+            minute(0): {
+                "offered": 1,
+                "answered": 1,
+                "answered_within_threshold": 1,
+                "total_wait_ms": 10_000,
+                "ended": 1,
+            },
+            minute(1): {"handled": 1, "talk_ms": 20_000, "hold_ms": 25_000, "acw_ms": 10_000},
+        },
+    ),  # fmt: skip
+    "answered without a queue: handled and ended, not offered nor answered": (
+        [
+            ev(T.ARRIVED, 0),
+            ev(T.OFFERED, 2, region=SPE),
+            ev(T.ANSWERED, 2, region=SPE),
+            ev(T.ENDED, 62, region=SPE, resolution=Resolution.RESOLVED_FIRST_LINE),
+            ev(T.ACW_ENDED, 72, region=SPE),
+        ],
+        {
+            minute(1, SPE): {
+                "ended": 1,
+                "resolved_first_line": 1,
+                "handled": 1,
+                "talk_ms": 60_000,
+                "acw_ms": 10_000,
+            }
+        },
+    ),  # fmt: skip
     "transfer and escalation": (
         [
             ev(T.QUEUED, 0),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from streams.kafka_config import KafkaSecurity
-from streams.simulator.config import Faults, SimConfig
+from streams.simulator.config import EDGE_SHAPES, Faults, SimConfig
 from streams.simulator.run import RunSummary, run
 
 
@@ -48,6 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="processes for a file run, regions sharded (deterministic per seed and worker count)",
     )
     parser.add_argument("--truth", type=Path, default=None, help="CSV of ground-truth KPIs per minute")
+    parser.add_argument(
+        "--shapes",
+        type=_shapes,
+        default={},
+        help="edge shapes, e.g. overflow=0.03,direct_answer=0.03,second_transfer=0.25,end_on_hold=0.25,"
+        "abandon_end=0.25 or all=0.1 (SimConfig.<name>_share; docs/simulator.md)",
+    )
     args = parser.parse_args(argv)
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
     if args.faults is not None:
@@ -70,6 +78,32 @@ def _faults(spec: str) -> tuple[float, float, float]:
     return rates["duplicate"], rates["late"], rates["malformed"]
 
 
+def _shapes(spec: str) -> dict[str, float]:
+    names = [name.removesuffix("_share") for name in EDGE_SHAPES]
+    shares: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        if name != "all" and name not in names:
+            msg = f"unknown shape {name!r}; expected all or one of {', '.join(names)}"
+            raise argparse.ArgumentTypeError(msg)
+        try:
+            share = float(value)
+        except ValueError:
+            msg = f"shape share {part!r} is not NAME=NUMBER"
+            raise argparse.ArgumentTypeError(msg) from None
+        if not 0.0 <= share <= 1.0:
+            msg = f"shape share {part!r} is outside [0, 1]"
+            raise argparse.ArgumentTypeError(msg)
+        for one in names if name == "all" else [name]:
+            shares[f"{one}_share"] = share
+    return shares
+
+
+def _config(shapes: dict[str, float], pseudonym_key: bytes | None) -> SimConfig:
+    config = SimConfig(**shapes)  # type: ignore[arg-type]  # names checked by _shapes
+    return replace(config, pseudonym_key=pseudonym_key) if pseudonym_key else config
+
+
 def _run(
     args: argparse.Namespace,
     on_progress: Callable[[int, int], None],
@@ -77,7 +111,7 @@ def _run(
     pseudonym_key: bytes | None = None,
 ) -> RunSummary:
     return run(
-        config=SimConfig(pseudonym_key=pseudonym_key) if pseudonym_key else None,
+        config=_config(args.shapes, pseudonym_key),
         regions=[r.strip() for r in args.regions.split(",") if r.strip()] or None,
         duration_s=args.hours * 3600,
         speed=args.speed,

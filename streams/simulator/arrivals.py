@@ -16,7 +16,7 @@ longer run starts with the same traffic as a shorter one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -60,6 +60,12 @@ class ArrivalChunk:
     survey_delay_s: list[float]
     score_u: list[float]
     transfer_u: list[float]  # < transfer_share: the agent transfers the contact near the end of talk
+    # edge shapes (config.EDGE_SHAPES), drawn only when one is on: empty otherwise
+    overflow_u: list[float] = field(default_factory=list)  # < overflow_share; also picks the region
+    second_transfer_u: list[float] = field(default_factory=list)  # < second_transfer_share
+    end_on_hold_u: list[float] = field(default_factory=list)  # < end_on_hold_share
+    abandon_end_u: list[float] = field(default_factory=list)  # < abandon_end_share; also the delay
+    direct_u: list[float] = field(default_factory=list)  # < direct_answer_share
 
     def __len__(self) -> int:
         return len(self.time_ms)
@@ -149,8 +155,15 @@ class ArrivalModel:
             survey_u=rng.random(n).tolist(),
             survey_delay_s=rng.uniform(30.0, 600.0, n).tolist(),
             score_u=rng.random(n).tolist(),
-            transfer_u=rng.random(n).tolist(),  # drawn last: earlier draws keep their values
+            transfer_u=rng.random(n).tolist(),  # drawn after the others: earlier draws keep their values
+            **self._draw_edge_shapes(rng, n),  # last, and only when on: default runs keep their draws
         )
+
+    def _draw_edge_shapes(self, rng: np.random.Generator, n: int) -> dict[str, list[float]]:
+        if not self.config.edge_shapes:
+            return {}
+        names = ("overflow_u", "second_transfer_u", "end_on_hold_u", "abandon_end_u", "direct_u")
+        return {name: rng.random(n).tolist() for name in names}
 
     def _draw_handle(self, rng: np.random.Generator, channel: np.ndarray) -> np.ndarray:
         lognormal = np.array([h[0] for h in self._handle])[channel]

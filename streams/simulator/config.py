@@ -9,7 +9,7 @@ reproducible from (config, seed). Sources are in the comments and docs/simulator
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal, TypeVar
 
@@ -123,6 +123,15 @@ class Faults:
         return self.duplicate > 0 or self.late > 0 or self.malformed > 0
 
 
+EDGE_SHAPES = (
+    "overflow_share",
+    "second_transfer_share",
+    "end_on_hold_share",
+    "abandon_end_share",
+    "direct_answer_share",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SimConfig:
     """One simulation: which regions, how much traffic, how it is served."""
@@ -151,6 +160,14 @@ class SimConfig:
     recent_customers: int = 2000  # per region: the pool repeat contacts are drawn from
     faults: Faults = field(default_factory=Faults)
     pseudonym_key: bytes = b"ccpulse-simulator"
+    # Edge shapes (docs/simulator.md "Edge shapes"): contact lifecycles that real ACDs emit and
+    # that KPI code gets wrong. All 0 by default, so default runs keep their bytes.
+    overflow_share: float = 0.0  # of contacts: queued in another simulated region, whatever the EWT
+    second_transfer_share: float = 0.0  # of transferred contacts: transferred a second time
+    end_on_hold_share: float = 0.0  # of held voice contacts: ENDED while on hold (no HOLD_ENDED)
+    abandon_end_share: float = 0.0  # of abandoned contacts: an ENDED (UNRESOLVED, no agent) follows
+    abandon_end_delay_s: tuple[float, float] = (2.0, 30.0)  # ENDED this long after ABANDONED
+    direct_answer_share: float = 0.0  # of contacts: answered by an agent with no QUEUED (callback)
 
     def __post_init__(self) -> None:
         if len(self.hourly_shape) != 24 or len(self.dow_factors) != 7:
@@ -167,6 +184,34 @@ class SimConfig:
         if self.dispersion is not None and self.dispersion <= 1.0:
             msg = f"dispersion {self.dispersion} must exceed 1 (1 = Poisson: pass None)"
             raise ValueError(msg)
+        for name in EDGE_SHAPES:
+            share = getattr(self, name)
+            if not 0.0 <= share <= 1.0:
+                msg = f"{name}={share} is outside [0, 1]"
+                raise ValueError(msg)
+        low, high = self.abandon_end_delay_s
+        if not 0.0 <= low <= high:
+            msg = f"abandon_end_delay_s={self.abandon_end_delay_s}: expected 0 <= low <= high"
+            raise ValueError(msg)
+
+    @property
+    def edge_shapes(self) -> bool:
+        """True when any edge shape is switched on (the engine then draws their random numbers)."""
+        return any(getattr(self, name) > 0 for name in EDGE_SHAPES)
+
+    def with_edge_shapes(self, rate: float = 0.03, of_eligible: float = 0.25) -> SimConfig:
+        """This configuration with every edge shape on, at test rates: overflow and direct
+        answers in ``rate`` of all contacts; a second transfer, ending on hold and an ENDED
+        after abandoning in ``of_eligible`` of the contacts they can happen to (transferred,
+        held voice, abandoned contacts)."""
+        return replace(
+            self,
+            overflow_share=rate,
+            direct_answer_share=rate,
+            second_transfer_share=of_eligible,
+            end_on_hold_share=of_eligible,
+            abandon_end_share=of_eligible,
+        )
 
 
 def channels(**shares: float) -> MappingProxyType[Channel, ChannelParams]:

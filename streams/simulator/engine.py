@@ -32,12 +32,23 @@ from streams.simulator.config import (
     ZH_QUEUE,
     SimConfig,
 )
-from streams.simulator.model import AGENT, CONTACT, SURVEY, Agent, Contact, QueueState, RawItem, RoutingPolicy
+from streams.simulator.model import (
+    AGENT,
+    CONTACT,
+    SURVEY,
+    Agent,
+    Contact,
+    QueueState,
+    RawItem,
+    RoutingPolicy,
+    Target,
+)
 from streams.simulator.shifts import apply_staffing
 from streams.simulator.staffing import INTERVAL_MS, StaffingPlan
 
-_ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF, _TRANSFER = range(8)
+_ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF, _TRANSFER, _CLOSE = range(9)
 TRANSFER_AT = 0.95  # a warm transfer: after any hold (which ends by 0.9 of the talk), before talk ends
+SECOND_TRANSFER_AT = 0.975  # the second agent transfers again (edge shape), still before talk ends
 _T = ContactEventType
 _BATCH = 2048
 MAX_DRAIN_MS = 2 * 86_400_000  # longest the run goes on after the last arrival
@@ -45,13 +56,26 @@ MAX_DRAIN_MS = 2 * 86_400_000  # longest the run goes on after the last arrival
 
 @dataclass
 class Truth:
-    """The simulator's own bookkeeping per (region, channel): ground truth for tests."""
+    """The simulator's own bookkeeping per (handling region, channel): ground truth for tests.
+    Contacts answered without a queue (``Contact.direct``) are neither offered nor answered,
+    and an ENDED after ABANDONED adds nothing (DESIGN section 3, R5)."""
 
     offered: int = 0
     answered: int = 0
     abandoned: int = 0
     answered_within_target: int = 0
     wait_ms_answered: int = 0
+
+
+def overflow_candidates(codes: tuple[str, ...]) -> dict[tuple[str, bool], tuple[str, ...]]:
+    """(region, zh queue?) -> the other simulated regions a forced overflow may pick: all of
+    them, or for the Chinese messenger queue the WeChat regions (the only ones staffing it)."""
+    zh = tuple(c for c in codes if c in WECHAT_REGIONS)
+    out = {}
+    for code in codes:
+        out[(code, False)] = tuple(c for c in codes if c != code)
+        out[(code, True)] = tuple(c for c in zh if c != code)
+    return out
 
 
 class Engine:
@@ -85,6 +109,8 @@ class Engine:
         self._region_info = [(r.code, r.code in WECHAT_REGIONS, self._recent[r.code]) for r in regions]
         self._segments = tuple((Segment(name), share, priority) for name, share, priority in SEGMENTS)
         self._platform_total = sum(share for _, share in self._platforms)
+        self._edges = config.edge_shapes
+        self._overflow_to = overflow_candidates(tuple(r.code for r in regions))
 
     @property
     def contacts(self) -> int:
@@ -163,13 +189,17 @@ class Engine:
                 self._abandon(contact, t)
         elif kind == _HOLD_START:
             self._emit(t, CONTACT, contact, _T.HOLD_STARTED, contact.agent.ref)  # type: ignore[union-attr]
-            self._push(t + int(contact.talk_ms * 0.2), _HOLD_END, contact)
+            if not contact.end_on_hold:
+                self._push(t + int(contact.talk_ms * 0.2), _HOLD_END, contact)
         elif kind == _HOLD_END:
             self._emit(t, CONTACT, contact, _T.HOLD_ENDED, contact.agent.ref)  # type: ignore[union-attr]
         elif kind == _SURVEY:
             self._survey(contact, t)
         elif kind == _TRANSFER:
             self._emit(t, CONTACT, contact, _T.TRANSFERRED, contact.agent.ref)  # type: ignore[union-attr]
+        elif kind == _CLOSE:  # the channel closes an abandoned contact (edge shape)
+            self._emit(t, CONTACT, contact, _T.ENDED, (None, Resolution.UNRESOLVED))
+            self.active -= 1
 
     # -- contacts -----------------------------------------------------------------------
 
@@ -179,12 +209,17 @@ class Engine:
         append, next_no = self.out.append, self._next_no
         append((t, next_no(), CONTACT, contact, _T.ARRIVED, None))
         target = self.routing.route(contact, self)
+        if self._edges and target.region == contact.home:
+            target = self._forced_overflow(target, chunk.overflow_u[i])
         if target.region not in self._simulated:
             msg = f"routing sent {contact.contact_id} to {target.region!r}, not a simulated region"
             raise ValueError(msg)
         contact.region, contact.queue = target.region, target.queue
         queue = self._queue(target.region, target.queue)
         truth = contact.truth = self.truth[(contact.region, contact.channel)]
+        if contact.direct:
+            self._direct(contact, queue, t)
+            return
         truth.offered += 1
         append((t, next_no(), CONTACT, contact, _T.QUEUED, None))
         if queue.ready and not queue.n_waiting:
@@ -225,7 +260,43 @@ class Engine:
             contact.transfer_at = TRANSFER_AT
         contact.outcome_u, contact.survey_u = chunk.outcome_u[i], chunk.survey_u[i]
         contact.survey_delay_ms, contact.score_u = int(chunk.survey_delay_s[i] * 1000), chunk.score_u[i]
+        if self._edges:
+            self._edge_shapes(contact, chunk, i)
         return contact
+
+    # -- edge shapes (SimConfig.EDGE_SHAPES; off by default) ----------------------------
+
+    def _edge_shapes(self, contact: Contact, chunk: ArrivalChunk, i: int) -> None:
+        cfg = self.config
+        if contact.transfer_at >= 0 and chunk.second_transfer_u[i] < cfg.second_transfer_share:
+            contact.second_transfer_at = SECOND_TRANSFER_AT
+        if contact.hold_at >= 0 and chunk.end_on_hold_u[i] < cfg.end_on_hold_share:
+            contact.end_on_hold = True
+        u = chunk.abandon_end_u[i]
+        if u < cfg.abandon_end_share:  # u rescaled to [0, 1) places the ENDED in the delay range
+            low, high = cfg.abandon_end_delay_s
+            contact.abandon_end_ms = int((low + (high - low) * u / cfg.abandon_end_share) * 1000)
+        if chunk.direct_u[i] < cfg.direct_answer_share:
+            contact.direct = True
+            contact.patience_ms = -1  # the agent reaches the customer: nobody abandons a callback
+
+    def _forced_overflow(self, target: Target, u: float) -> Target:
+        """Another simulated region with the same queue, for ``overflow_share`` of the contacts
+        (u rescaled to [0, 1) picks it uniformly); else ``target`` unchanged."""
+        share = self.config.overflow_share
+        if u >= share:
+            return target
+        others = self._overflow_to.get((target.region, target.queue == ZH_QUEUE), ())
+        return Target(others[int(u / share * len(others))], target.queue) if others else target
+
+    def _direct(self, contact: Contact, queue: QueueState, t: int) -> None:
+        """No QUEUED event: a free agent answers at once; with none free the contact waits its
+        turn unseen (the next free agent makes the callback) and never abandons."""
+        if queue.ready and not queue.n_waiting:
+            self._answer(contact, queue, queue.ready[0], t)
+            return
+        queue.waiting.append(contact)
+        queue.n_waiting += 1
 
     def _pick_platform(self, u: float) -> Platform:
         # u is uniform on [0, 1); outside the WeChat draw it is reused, rescaled
@@ -282,16 +353,19 @@ class Engine:
         append((t, next_no(), CONTACT, contact, _T.ANSWERED, ref))
         if agent.busy == 1:
             append((t, next_no(), AGENT, agent, AgentState.ON_CONTACT, None))
-        truth = contact.truth
-        wait = t - contact.arrived_ms
-        truth.answered += 1
-        truth.wait_ms_answered += wait
-        if wait <= contact.target_ms:
-            truth.answered_within_target += 1
+        if not contact.direct:  # a contact answered without a queue is not "answered" (R5b)
+            truth = contact.truth
+            wait = t - contact.arrived_ms
+            truth.answered += 1
+            truth.wait_ms_answered += wait
+            if wait <= contact.target_ms:
+                truth.answered_within_target += 1
         if contact.hold_at >= 0:
             self._push(t + int(contact.talk_ms * contact.hold_at), _HOLD_START, contact)
         if contact.transfer_at >= 0:
             self._push(t + int(contact.talk_ms * contact.transfer_at), _TRANSFER, contact)
+            if contact.second_transfer_at >= 0:
+                self._push(t + int(contact.talk_ms * contact.second_transfer_at), _TRANSFER, contact)
         self._push(t + contact.talk_ms, _TALK_END, contact)
 
     def _abandon(self, contact: Contact, t: int) -> None:
@@ -299,7 +373,10 @@ class Engine:
         self._queue(contact.region, contact.queue).n_waiting -= 1
         contact.truth.abandoned += 1
         self._emit(t, CONTACT, contact, _T.ABANDONED, None)
-        self.active -= 1
+        if contact.abandon_end_ms >= 0:
+            self._push(t + contact.abandon_end_ms, _CLOSE, contact)
+        else:
+            self.active -= 1
 
     def _talk_end(self, contact: Contact, t: int) -> None:
         cfg, u = self.config, contact.outcome_u

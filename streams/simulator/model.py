@@ -28,7 +28,8 @@ class Contact:
         "contact_id", "channel", "platform", "language", "queue", "home_queue", "home", "region",
         "customer_ref", "segment", "priority", "reason_code", "arrived_ms", "handle_ms", "talk_ms",
         "patience_ms", "hold_at", "outcome_u", "survey_u", "survey_delay_ms", "score_u", "state", "agent",
-        "answered_ms", "cache", "truth", "target_ms", "transfer_at",
+        "answered_ms", "cache", "truth", "target_ms", "transfer_at", "second_transfer_at", "end_on_hold",
+        "abandon_end_ms", "direct",
     )  # fmt: skip
 
     WAITING, ANSWERED, ABANDONED = 0, 1, 2
@@ -55,6 +56,11 @@ class Contact:
         self.handle_ms = self.talk_ms = self.patience_ms = 0
         self.hold_at = -1.0  # fraction of the talk time where a hold starts; < 0 = no hold
         self.transfer_at = -1.0  # fraction of the talk time where the agent transfers; < 0 = none
+        # edge shapes (SimConfig.EDGE_SHAPES)
+        self.second_transfer_at = -1.0  # a second TRANSFERRED at this fraction of the talk; < 0 = none
+        self.end_on_hold = False  # a hold that the contact's ENDED closes (no HOLD_ENDED)
+        self.abandon_end_ms = -1  # an ENDED (UNRESOLVED, no agent) this long after ABANDONED; < 0 = none
+        self.direct = False  # answered by an agent without being QUEUED (a callback, a personal queue)
         self.outcome_u = self.survey_u = self.score_u = 0.0
         self.survey_delay_ms = 0
         self.state = Contact.WAITING

@@ -169,6 +169,12 @@ def _run_sharded(
     if out != "file" or path is None or speed is not None or stop is not None:
         msg = f"workers={workers} needs out='file' with a path, no pacing (speed) and no stop callback"
         raise ValueError(msg)
+    if config.overflow_share > 0:
+        msg = (
+            f"workers={workers} needs overflow_share=0 (it is {config.overflow_share}): overflow moves "
+            "contacts between regions, so one engine must see them all"
+        )
+        raise ValueError(msg)
     if routing is not None and not isinstance(routing, HomeRegion):
         msg = (
             f"workers={workers} needs the home-region policy: {type(routing).__name__} moves "

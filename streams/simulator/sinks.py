@@ -15,6 +15,7 @@ from __future__ import annotations
 import mmap
 import struct
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -112,6 +113,21 @@ def read_records(path: Path, shard: int = 0, shards: int = 1) -> Iterator[Encode
             position = end
 
 
+# librdkafka's default partitioner, pinned on the producer so that partition_of stays true
+PARTITIONER = "consistent_random"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition ``KafkaSink`` writes a (non-empty) key to on a topic of ``partitions``
+    partitions: librdkafka's ``consistent_random`` partitioner, CRC-32 of the key modulo the
+    count (a unit test checks it against librdkafka's mock cluster). Two regions share a
+    partition when their results are equal. Java clients (murmur2) place keys differently."""
+    if partitions < 1 or not key:
+        msg = f"partition_of({key!r}, {partitions}): expected a non-empty key and partitions >= 1"
+        raise ValueError(msg)
+    return zlib.crc32(key.encode()) % partitions
+
+
 class KafkaSink:
     """confluent-kafka producer, acks=all, idempotent, message timestamp = event time, key = region.
 
@@ -138,6 +154,7 @@ class KafkaSink:
             | {
                 "acks": "all",
                 "enable.idempotence": idempotent,
+                "partitioner": PARTITIONER,
                 "linger.ms": 50,
                 "batch.num.messages": 10_000,
                 "queue.buffering.max.messages": 500_000,

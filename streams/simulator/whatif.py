@@ -69,8 +69,8 @@ def simulate_policy(sim: Simulation) -> PolicyRun:
     result = PolicyRun()
     for batch in sim.batches():
         for t, _, kind, contact, etype, _b in batch:
-            if kind != CONTACT or etype not in (_T.QUEUED, _T.ANSWERED, _T.ABANDONED):
-                continue
+            if kind != CONTACT or etype not in (_T.QUEUED, _T.ANSWERED, _T.ABANDONED) or contact.direct:
+                continue  # a contact answered without a queue is neither offered nor answered
             home = result.by_home.setdefault(contact.home, Tally())
             server = result.by_server.setdefault(contact.region, Tally())
             wait = t - contact.arrived_ms

@@ -43,12 +43,12 @@ from streams.simulator.model import (
     RoutingPolicy,
     Target,
 )
+from streams.simulator.shapes import mark_edge_shapes, overflow_candidates
 from streams.simulator.shifts import apply_staffing
 from streams.simulator.staffing import INTERVAL_MS, StaffingPlan
 
 _ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF, _TRANSFER, _CLOSE = range(9)
 TRANSFER_AT = 0.95  # a warm transfer: after any hold (which ends by 0.9 of the talk), before talk ends
-SECOND_TRANSFER_AT = 0.975  # the second agent transfers again (edge shape), still before talk ends
 _T = ContactEventType
 _BATCH = 2048
 MAX_DRAIN_MS = 2 * 86_400_000  # longest the run goes on after the last arrival
@@ -65,17 +65,6 @@ class Truth:
     abandoned: int = 0
     answered_within_target: int = 0
     wait_ms_answered: int = 0
-
-
-def overflow_candidates(codes: tuple[str, ...]) -> dict[tuple[str, bool], tuple[str, ...]]:
-    """(region, zh queue?) -> the other simulated regions a forced overflow may pick: all of
-    them, or for the Chinese messenger queue the WeChat regions (the only ones staffing it)."""
-    zh = tuple(c for c in codes if c in WECHAT_REGIONS)
-    out = {}
-    for code in codes:
-        out[(code, False)] = tuple(c for c in codes if c != code)
-        out[(code, True)] = tuple(c for c in zh if c != code)
-    return out
 
 
 class Engine:
@@ -261,24 +250,10 @@ class Engine:
         contact.outcome_u, contact.survey_u = chunk.outcome_u[i], chunk.survey_u[i]
         contact.survey_delay_ms, contact.score_u = int(chunk.survey_delay_s[i] * 1000), chunk.score_u[i]
         if self._edges:
-            self._edge_shapes(contact, chunk, i)
+            mark_edge_shapes(contact, chunk, i, cfg)
         return contact
 
     # -- edge shapes (SimConfig.EDGE_SHAPES; off by default) ----------------------------
-
-    def _edge_shapes(self, contact: Contact, chunk: ArrivalChunk, i: int) -> None:
-        cfg = self.config
-        if contact.transfer_at >= 0 and chunk.second_transfer_u[i] < cfg.second_transfer_share:
-            contact.second_transfer_at = SECOND_TRANSFER_AT
-        if contact.hold_at >= 0 and chunk.end_on_hold_u[i] < cfg.end_on_hold_share:
-            contact.end_on_hold = True
-        u = chunk.abandon_end_u[i]
-        if u < cfg.abandon_end_share:  # u rescaled to [0, 1) places the ENDED in the delay range
-            low, high = cfg.abandon_end_delay_s
-            contact.abandon_end_ms = int((low + (high - low) * u / cfg.abandon_end_share) * 1000)
-        if chunk.direct_u[i] < cfg.direct_answer_share:
-            contact.direct = True
-            contact.patience_ms = -1  # the agent reaches the customer: nobody abandons a callback
 
     def _forced_overflow(self, target: Target, u: float) -> Target:
         """Another simulated region with the same queue, for ``overflow_share`` of the contacts

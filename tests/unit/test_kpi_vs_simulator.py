@@ -38,11 +38,15 @@ FIELDS = {  # simulator truth name -> domain counter (abandoned is handled apart
 }
 
 
+@pytest.mark.parametrize("edge_shapes", [False, True], ids=["plain", "edge shapes"])
 @pytest.mark.parametrize("seed", [1, 2])
-def test_domain_buckets_equal_simulator_truth(seed: int) -> None:
+def test_domain_buckets_equal_simulator_truth(seed: int, edge_shapes: bool) -> None:
+    """``edge shapes``: overflow, second transfers, calls ended on hold, ENDED after an
+    abandon and answers without a queue switched on (DESIGN.md section 3's rules)."""
     truth: list[MinuteKpi] = []
+    config = SimConfig(regions=("RU-MOW", "RU-PRI", "RU-KAM", "RU-KGD"))
     sim = Simulation(
-        SimConfig(regions=("RU-MOW", "RU-PRI", "RU-KAM", "RU-KGD")),
+        config.with_edge_shapes() if edge_shapes else config,
         seed=seed,
         start=DEFAULT_START + timedelta(hours=5),
         duration_s=3 * 3600,

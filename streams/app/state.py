@@ -21,7 +21,8 @@ from typing import Any
 from streams.domain.events import Channel
 from streams.domain.intervals import ContactProgress
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added the restore epoch; format 1 loads with epoch 0
+READABLE_FORMATS = (1, FORMAT_VERSION)
 
 BucketKey = tuple[str, str, int]  # region, channel, window start (epoch ms)
 SeriesKey = tuple[str, str]  # region, channel
@@ -43,6 +44,7 @@ class AgentView:
 class PartitionState:
     partition: int
     next_offsets: dict[str, int] = field(default_factory=dict)  # topic -> first offset not applied
+    epoch: int = 0  # restore epoch: +1, durably recorded, each time a worker takes the partition
     watermarks: dict[str, int] = field(default_factory=dict)  # stream (contact/survey/agent) -> max time
     progress: dict[str, ContactProgress] = field(default_factory=dict)
     last_seen_ms: dict[str, int] = field(default_factory=dict)  # contact_id -> latest event time
@@ -112,6 +114,7 @@ def dumps(state: PartitionState) -> bytes:
         "format": FORMAT_VERSION,
         "partition": state.partition,
         "next_offsets": state.next_offsets,
+        "epoch": state.epoch,
         "watermarks": state.watermarks,
         "progress": {cid: _progress_to_list(p) for cid, p in state.progress.items()},
         "last_seen_ms": state.last_seen_ms,
@@ -140,12 +143,13 @@ def loads(data: bytes) -> PartitionState:
     except (zlib.error, ValueError) as exc:
         msg = f"KPI state checkpoint is not zlib-compressed JSON: {exc}"
         raise ValueError(msg) from None
-    if document.get("format") != FORMAT_VERSION:
-        msg = f"KPI state checkpoint has format {document.get('format')!r}, expected {FORMAT_VERSION}"
+    if document.get("format") not in READABLE_FORMATS:
+        msg = f"KPI state checkpoint has format {document.get('format')!r}, readable: {READABLE_FORMATS}"
         raise ValueError(msg)
     return PartitionState(
         partition=document["partition"],
         next_offsets=document["next_offsets"],
+        epoch=document.get("epoch", 0),  # format 1: before epochs
         watermarks=document["watermarks"],
         progress={cid: _progress_from_list(v) for cid, v in document["progress"].items()},
         last_seen_ms=document["last_seen_ms"],

@@ -6,17 +6,26 @@ KPIs are current again, and the final snapshots still equal the ground truth.
 partition the killed worker owned is current again, i.e. at the first probe sample (every
 0.25 s) at which (a) a surviving worker has committed past where the killed one stopped on
 each of its busy cc.contact.events partitions, and (b) the time lag of each of its
-partitions is at most 2 s. The time lag (lag_probe.py) is the age of the oldest input
-message the group has not committed; the worker commits only after its checkpoint and
-snapshots are acknowledged, so it is how stale the KPIs in cc.kpi.snapshots are. Parts of
-it, from the workers' logs: detection (the group notices the dead member only when its
-session times out: `session.timeout.ms` = 10 s in streams/app/worker.py), the restore of
-the partitions' checkpoints from the compacted changelog (the "standby": one fetch of the
-last record per partition, no replay), then the catch-up of what arrived meanwhile.
+partitions is at most 2 s. "Where the killed one stopped" is the group's committed offset
+at the last sample before a survivor logged the takeover: the killed worker may have
+committed between the last sample before the kill and the kill itself (it checkpoints
+every 0.5 s), which must not count as a survivor's progress. The time lag (lag_probe.py)
+is the age of the oldest input message the group has not committed; the worker commits
+only after its checkpoint and snapshots are acknowledged, so it is how stale the KPIs in
+cc.kpi.snapshots are. Parts of it, from the workers' logs: detection (the group notices
+the dead member only when its session times out: `session.timeout.ms` = 10 s in
+streams/app/worker.py), the restore of the partitions' checkpoints from the compacted
+changelog (the "standby": one fetch of the last record per partition, no replay), then the
+catch-up of what arrived meanwhile.
 
 **Scale-out time**: from starting a new worker process until it owns partitions and every
 partition is current again by the same rule (the range assignor is eager: every partition
 pauses for the rebalance). The figures are printed; run with ``-s`` to see them.
+
+Every step waits on what it needs to see (the group's committed offsets, the workers'
+assignment log lines), never for a fixed time: on a loaded machine each step just takes
+longer. The workers log through `logging`'s StreamHandler to stderr, which is flushed per
+record, into a file the test re-reads at every poll (only complete lines match).
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from typing import Any
 
 import pytest
 from lag_probe import TP, LagProbe, PacedSimulation
+from support.waiting import wait_until
 from test_kpi_worker import (
     FAULTS,
     REGIONS,
@@ -51,6 +61,7 @@ GROUP = "ccpulse-kpi"
 SIM_HOURS, SIM_WALL_S, SEED = 6.0, 60.0, 31  # 70.7k messages
 CURRENT_S = 2.0  # a partition is current when its time lag is at most this
 RECOVERY_BOUND_S = 60.0
+BASELINE_MESSAGES = 8_000  # committed by the group before the kill (~10 s of the paced input)
 ASSIGNED = re.compile(
     r"^(\S+ \S+) INFO ccpulse\.app\.worker assigned (\d+) partitions "
     r"\((\d+) checkpoints restored in ([\d.]+) s\): \[(.*)\]$"
@@ -83,12 +94,16 @@ def assignments(log: Path) -> list[dict[str, Any]]:
     return found
 
 
-def wait_for(condition: Any, timeout_s: float, what: str) -> float:
+def wait_for(condition: Any, timeout_s: float, what: str, seen: Any = None) -> float:
+    """Seconds until ``condition()`` holds (polled every 0.25 s; see support/waiting.py)."""
     began = time.monotonic()
-    while not condition():
-        assert time.monotonic() - began < timeout_s, f"{what}: not within {timeout_s:.0f} s"
-        time.sleep(0.25)
+    wait_until(condition, timeout_s, what, seen=seen)
     return time.monotonic() - began
+
+
+def log_tail(logs: list[Path], lines: int = 3) -> dict[str, list[str]]:
+    """The last lines of each worker log, for a failure message."""
+    return {log.name: log.read_text().splitlines()[-lines:] for log in logs if log.exists()}
 
 
 def recovered_at(probe: LagProbe, after: float, partitions: set[TP], busy: set[TP]) -> float | None:
@@ -133,10 +148,12 @@ def scenario(
     bootstrap: str, truth: Path, workers: list[subprocess.Popen[bytes]], logs: list[Path]
 ) -> dict[str, Any]:
     every = {(t, p) for t in INPUT_TOPICS for p in range(12)}
-    balanced = lambda: all(len(current_owner(logs, i)) == 12 for i in range(3))  # noqa: E731
-    figures: dict[str, Any] = {
-        "group_formed_s": round(wait_for(balanced, 90, "3 workers own 12 partitions each"), 1)
-    }
+    owned = lambda: [len(current_owner(logs, i)) for i in range(3)]  # noqa: E731
+    formed = wait_for(
+        lambda: owned() == [12, 12, 12], 120, "3 workers own 12 partitions each",
+        seen=lambda: {"partitions owned": owned(), "logs": log_tail(logs[:3])},
+    )  # fmt: skip
+    figures: dict[str, Any] = {"group_formed_s": round(formed, 1)}
     assert set().union(*(current_owner(logs, i) for i in range(3))) == every
     probe = LagProbe(bootstrap, {GROUP: INPUT_TOPICS}).start()
     producer = PacedSimulation(
@@ -145,13 +162,19 @@ def scenario(
         speed=SIM_HOURS * 3600 / SIM_WALL_S,
     )  # fmt: skip
     producer.start()
+    producer_began = time.monotonic()
     try:
-        time.sleep(12)  # a baseline, with every worker busy
+        wait_for(
+            lambda: baseline_progress(probe, logs)["done"], 120,
+            f"a baseline: the group committed {BASELINE_MESSAGES} input messages, every worker busy",
+            seen=lambda: baseline_progress(probe, logs),
+        )  # fmt: skip
+        figures["baseline_s"] = round(time.monotonic() - producer_began, 1)
         figures["baseline_max_time_lag_s"] = round(
-            probe.max_lag(GROUP, time.monotonic() - 8, time.monotonic())[0], 2
+            probe.max_lag(GROUP, producer_began, time.monotonic())[0], 2
         )
         figures["kill"] = kill_one(probe, workers, logs)
-        time.sleep(3)
+        settled_after(probe, logs, figures["kill"]["worker"])
         figures["scale_out"] = start_another(probe, bootstrap, workers, logs)
         assert producer.is_alive(), (
             "the scale-out outlasted the simulation: not under load (raise SIM_WALL_S)"
@@ -176,6 +199,41 @@ def scenario(
     return figures
 
 
+def baseline_progress(probe: LagProbe, logs: list[Path]) -> dict[str, Any]:
+    """How far the group got: messages committed in all, and per worker on its contact
+    partitions that carry traffic (None: it owns none); done when every worker with busy
+    partitions has committed on them and the total reached BASELINE_MESSAGES."""
+    committed, high = probe.committed(GROUP), probe.high()
+    per_worker = []
+    for i in range(3):
+        busy = [tp for tp in current_owner(logs, i) if tp[0] == CONTACT_TOPIC and high.get(tp, 0) > 0]
+        per_worker.append(sum(committed.get(tp, 0) for tp in busy) if busy else None)
+    total = sum(committed.values())
+    done = total >= BASELINE_MESSAGES and all(n is None or n > 0 for n in per_worker)
+    return {"done": done, "committed": total, "contact_committed_per_worker": per_worker}
+
+
+def takeover(logs: list[Path], victim: int, killed_wall: float, busy: set[TP]) -> list[dict[str, Any]]:
+    """The survivors' assignments logged since the kill once, together, they hold every busy
+    partition of the killed worker ([] before). Either survivor may log the one that matters."""
+    found = [a for i in range(3) if i != victim for a in assignments(logs[i]) if a["at"] >= killed_wall]
+    held = set().union(*(a["partitions"] for a in found))
+    return found if busy <= held else []
+
+
+def settled_after(probe: LagProbe, logs: list[Path], victim: int) -> None:
+    """Before the scale-out: the two survivors own every partition and every partition is
+    current, so that the scale-out starts from a settled group."""
+    every = {(t, p) for t in INPUT_TOPICS for p in range(12)}
+    survivors = [i for i in range(3) if i != victim]
+    held = lambda: set().union(*(current_owner(logs, i) for i in survivors))  # noqa: E731
+    wait_for(
+        lambda: held() == every and probe.current_lag(GROUP) <= CURRENT_S, 120,
+        f"the survivors own all 36 partitions, each with a time lag <= {CURRENT_S} s",
+        seen=lambda: {"partitions held": len(held()), "max time lag s": probe.current_lag(GROUP)},
+    )  # fmt: skip
+
+
 def kill_one(probe: LagProbe, workers: list[subprocess.Popen[bytes]], logs: list[Path]) -> dict[str, Any]:
     high = probe.high()
     owned = [current_owner(logs, i) for i in range(3)]
@@ -187,15 +245,23 @@ def kill_one(probe: LagProbe, workers: list[subprocess.Popen[bytes]], logs: list
     killed_wall, killed = time.time(), time.monotonic()
     workers[victim].send_signal(signal.SIGKILL)
     workers[victim].wait()
+    survivors = [logs[i] for i in range(3) if i != victim]
     wait_for(
-        lambda: recovered_at(probe, killed, partitions, busy) is not None, 120, "recovery after the kill"
-    )
-    recovered = recovered_at(probe, killed, partitions, busy)
+        lambda: takeover(logs, victim, killed_wall, busy), 120,
+        f"a surviving worker logged an assignment of the killed worker's busy partitions {sorted(busy)}",
+        seen=lambda: log_tail(survivors),
+    )  # fmt: skip
+    taken = takeover(logs, victim, killed_wall, busy)
+    first = min(a["at"] for a in taken)
+    reassigned = killed + (first - killed_wall)  # the survivors consume only after this log line
+    wait_for(
+        lambda: recovered_at(probe, reassigned, partitions, busy) is not None, 120,
+        f"the killed worker's partitions current again (committed past the kill, time lag <= {CURRENT_S} s)",
+        seen=lambda: {"max time lag s": probe.current_lag(GROUP, partitions), "logs": log_tail(survivors)},
+    )  # fmt: skip
+    recovered = recovered_at(probe, reassigned, partitions, busy)
     assert recovered is not None
-    takeover = [a for i in range(3) if i != victim for a in assignments(logs[i]) if a["at"] >= killed_wall]
-    assert takeover, "no surviving worker logged a new assignment"
-    first = min(a["at"] for a in takeover)
-    new_owner = [a for a in takeover if a["partitions"] & busy]
+    new_owner = [a for a in taken if a["partitions"] & busy]
     return {
         "worker": victim,
         "partitions_owned": len(partitions),
@@ -213,15 +279,20 @@ def start_another(
 ) -> dict[str, Any]:
     started_wall, started = time.time(), time.monotonic()
     workers.append(start(bootstrap, logs[3]))
-    wait_for(lambda: len(current_owner(logs, 3)) > 0, 90, "the new worker owns partitions")
+    wait_for(
+        lambda: len(current_owner(logs, 3)) > 0, 120, "the new worker logged an assignment",
+        seen=lambda: log_tail(logs[3:]),
+    )  # fmt: skip
     joined = assignments(logs[3])[-1]
     mine = joined["partitions"]
     busy = {tp for tp in mine if tp[0] == CONTACT_TOPIC and probe.high().get(tp, 0) > 0}
     every = {(t, p) for t in INPUT_TOPICS for p in range(12)}
     assigned_mono = started + (joined["at"] - started_wall)
     wait_for(
-        lambda: recovered_at(probe, assigned_mono, every, busy) is not None, 120, "current after scale-out"
-    )
+        lambda: recovered_at(probe, assigned_mono, every, busy) is not None, 120,
+        f"every partition current after the scale-out (time lag <= {CURRENT_S} s)",
+        seen=lambda: {"max time lag s": probe.current_lag(GROUP), "logs": log_tail(logs)},
+    )  # fmt: skip
     recovered = recovered_at(probe, assigned_mono, every, busy)
     assert recovered is not None
     return {

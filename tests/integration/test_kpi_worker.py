@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from lag_probe import LagProbe
+from support.waiting import wait_until
 
 from streams.app.collector import KpiCollector
 from streams.app.runner import make_observer
 from streams.app.snapshots import latest_snapshots
-from streams.app.worker import DEAD_LETTER_TOPIC, KpiWorker, WorkerOptions
+from streams.app.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.simulator import run
@@ -33,6 +35,12 @@ from streams.simulator.config import Faults
 
 pytestmark = pytest.mark.kafka
 
+KPI_GROUP = "ccpulse-kpi"
+# the paced simulation below writes ~19.5k input messages in ~20 s; the mid-stream steps
+# wait for these amounts of progress instead of for fixed times
+KILL_AFTER_COMMITTED = 5_000  # the first worker has checkpointed this much when it is killed
+BACKLOG_AFTER_KILL = 1_000  # new input written while no worker runs, before the restart
+JOIN_AFTER_COMMITTED = 3_000  # the first worker's progress when the second one joins
 REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS", "RU-KHA", "RU-OMS")  # partitions 1, 3, 5, 8, 9
 FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_max_s=540)
 TRUTH_TO_SNAPSHOT = {
@@ -125,7 +133,7 @@ def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(fresh_kafka: 
 
     def scrape_while_running() -> None:  # the collector reads the live state at scrape time
         while not seen:
-            time.sleep(0.5)
+            time.sleep(0.1)  # the state is live only while the worker runs (a few seconds)
             labels = {"region": "RU-MOW", "channel": "VOICE", "window": "TODAY"}
             offered = registry.get_sample_value(
                 "ccpulse_contacts_offered_total", {"region": "RU-MOW", "channel": "VOICE"}
@@ -173,6 +181,34 @@ def wait_exit(process: subprocess.Popen[bytes], timeout_s: float = 180.0) -> int
         raise
 
 
+def committed_input(probe: LagProbe) -> int:
+    """Input messages the KPI group has committed (the worker commits after its checkpoint)."""
+    return sum(probe.committed(KPI_GROUP).values())
+
+
+def written_input(probe: LagProbe) -> int:
+    return sum(probe.high().values())
+
+
+def progress(probe: LagProbe, producer: threading.Thread) -> dict[str, Any]:
+    return {
+        "committed": committed_input(probe),
+        "written": written_input(probe),
+        "producing": producer.is_alive(),
+    }
+
+
+def wait_committed(
+    probe: LagProbe, producer: threading.Thread, worker: subprocess.Popen[bytes], log: Path, n: int
+) -> None:
+    """Until the group has committed ``n`` input messages (or the worker exited: shown by the caller)."""
+    wait_until(
+        lambda: worker.poll() is not None or committed_input(probe) >= n, 120,
+        f"the worker committed {n} input messages",
+        seen=lambda: progress(probe, producer) | {"log": log.read_text()[-500:]},
+    )  # fmt: skip
+
+
 def paced_simulation(bootstrap: str, truth: Path) -> threading.Thread:
     """Six simulated hours in about 20 s, so that workers are killed and started mid-stream."""
     thread = threading.Thread(target=simulate, args=(bootstrap, truth, 6.0, 6 * 3600 / 20), daemon=True)
@@ -182,14 +218,23 @@ def paced_simulation(bootstrap: str, truth: Path) -> threading.Thread:
 
 def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp_path: Path) -> None:
     bootstrap, log, truth = fresh_kafka.bootstrap_servers, tmp_path / "worker.log", tmp_path / "truth.csv"
-    first = start_worker(bootstrap, "ccpulse-kpi", log)
-    producer = paced_simulation(bootstrap, truth)
-    time.sleep(10)
-    assert first.poll() is None, log.read_text()[-2000:]
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    time.sleep(2)
-    second = start_worker(bootstrap, "ccpulse-kpi", log)
+    probe = LagProbe(bootstrap, {KPI_GROUP: INPUT_TOPICS}).start()
+    try:
+        first = start_worker(bootstrap, KPI_GROUP, log)
+        producer = paced_simulation(bootstrap, truth)
+        wait_committed(probe, producer, first, log, KILL_AFTER_COMMITTED)  # a checkpoint to restore
+        assert first.poll() is None, log.read_text()[-2000:]
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        at_kill = written_input(probe)
+        wait_until(  # a backlog the restarted worker has to catch up on (unless the input ended)
+            lambda: written_input(probe) >= at_kill + BACKLOG_AFTER_KILL or not producer.is_alive(), 60,
+            f"{BACKLOG_AFTER_KILL} more input messages written after the kill (at the kill: {at_kill})",
+            seen=lambda: progress(probe, producer),
+        )  # fmt: skip
+    finally:
+        probe.stop()
+    second = start_worker(bootstrap, KPI_GROUP, log)
     producer.join(timeout=120)
     assert wait_exit(second) == 0, log.read_text()[-2000:]
     (summary,) = summaries(log)  # the killed one printed nothing
@@ -206,10 +251,14 @@ def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp
 def test_two_workers_split_the_partitions_and_still_equal_truth(fresh_kafka: Any, tmp_path: Path) -> None:
     bootstrap, truth = fresh_kafka.bootstrap_servers, tmp_path / "truth.csv"
     logs = [tmp_path / "w1.log", tmp_path / "w2.log"]
-    workers = [start_worker(bootstrap, "ccpulse-kpi", logs[0])]
-    producer = paced_simulation(bootstrap, truth)
-    time.sleep(6)
-    workers.append(start_worker(bootstrap, "ccpulse-kpi", logs[1]))  # joins mid-stream: a rebalance
+    probe = LagProbe(bootstrap, {KPI_GROUP: INPUT_TOPICS}).start()
+    try:
+        workers = [start_worker(bootstrap, KPI_GROUP, logs[0])]
+        producer = paced_simulation(bootstrap, truth)
+        wait_committed(probe, producer, workers[0], logs[0], JOIN_AFTER_COMMITTED)
+    finally:
+        probe.stop()
+    workers.append(start_worker(bootstrap, KPI_GROUP, logs[1]))  # joins mid-stream: a rebalance
     producer.join(timeout=120)
     for worker, log in zip(workers, logs, strict=True):
         assert wait_exit(worker) == 0, log.read_text()[-2000:]

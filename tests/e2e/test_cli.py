@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.waiting import wait_until
 
 from streams.services.base import pid_alive, stop_pid
 from streams.simulator import SimConfig, Simulation
@@ -125,16 +125,32 @@ def test_history_migrate_query_and_retention_on_chdb(tmp_path: Path) -> None:
     retention = ccpulse(tmp_path, "--json", "history", "retention", "--dry-run")
     assert retention.returncode == 0 and json.loads(retention.stdout) == []
     env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")} | {
-        "CCPULSE_STATE_DIR": str(tmp_path)
+        "CCPULSE_STATE_DIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",  # each run's line reaches the file as it is printed
     }
-    timer = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "--json", "history", "retention", "--dry-run", "--every", ".3"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(4)
-    timer.terminate()
-    out, err = timer.communicate(timeout=30)
-    assert timer.returncode == 0, err
+    out_path, err_path = tmp_path / "timer.out", tmp_path / "timer.err"
+    command = ["--json", "history", "retention", "--dry-run", "--every", ".3"]
+    with out_path.open("w") as out, err_path.open("w") as err:  # the child has its own descriptors
+        timer = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", *command], env=env, stdout=out, stderr=err
+        )
+    try:
+        wait_until(
+            lambda: out_path.read_text().count("\n") >= 2 or timer.poll() is not None, 60,
+            "two runs of the retention timer printed",
+            seen=lambda: {"exit": timer.poll(), "stdout": out_path.read_text()[-300:],
+                          "stderr": err_path.read_text()[-1000:]},
+        )  # fmt: skip
+    finally:
+        timer.terminate()
+        try:
+            timer.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            timer.kill()
+            timer.wait()
+            raise
+    out = out_path.read_text()
+    assert timer.returncode == 0, err_path.read_text()
     assert len(out.splitlines()) >= 2 and all(json.loads(line) == [] for line in out.splitlines())
     bad = ccpulse(tmp_path, "history", "query", "SELECT * FROM nope")
     assert bad.returncode == 1 and "nope" in bad.stderr and "Traceback" not in bad.stderr

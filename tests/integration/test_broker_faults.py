@@ -6,10 +6,18 @@ One scenario, one test, in order, while a paced simulation (6 regions, 1 % dupli
 1 % late, 0.2 % malformed) produces into the cluster and one `ccpulse worker` and one
 `ccpulse history sink` process (ClickHouse 18.16) consume it:
 
-1. SIGKILL of the broker leading the busiest cc.contact.events partition; restarted 5 s
-   later; wait until every partition's ISR is full again;
+1. SIGKILL of the broker leading the busiest cc.contact.events partition; restarted once
+   the cluster has failed over (no input partition led by it any more, i.e. KRaft fenced it
+   after `broker.session.timeout.ms`, and new input readable on the partitions it led);
+   wait until every partition's ISR is full again and both groups are current (time lag
+   <= 2 s) before the next fault;
 2. the ClickHouse server stopped for 30 s and, meanwhile, a rolling restart of the three
-   brokers (SIGTERM = controlled shutdown, start, wait for a full ISR before the next).
+   brokers (SIGTERM = controlled shutdown, start, wait for a full ISR and for the worker to
+   be current before the next).
+
+The scenario starts once both groups have committed BASELINE_MESSAGES input messages;
+every step waits on such an observable condition, never for a fixed time, so that it
+holds on a loaded machine (each step just takes longer).
 
 Every topic has replication factor 3 and min.insync.replicas 2 (the contracts; the
 worker's changelog likewise), producers use acks=all with idempotence. At the end every
@@ -34,6 +42,7 @@ from typing import Any
 
 import pytest
 from lag_probe import TP, LagProbe, PacedSimulation
+from support.waiting import wait_until
 from test_kpi_worker import (
     FAULTS,
     REGIONS,
@@ -56,6 +65,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 KPI_GROUP, HISTORY_GROUP, DATABASE = "ccpulse-kpi", "ccpulse-history", "ccpulse"
 SIM_HOURS, SIM_WALL_S, SEED = 10.0, 150.0, 23  # 126k messages, ~840/s
+BASELINE_MESSAGES = 3_000  # committed by each group before the first fault (~4 s of input)
+CURRENT_S = 2.0  # a group is current when its time lag is at most this
 HISTORY_TABLES = {"cc.contact.events": "contact_events", "cc.agent.events": "agent_events",
                   "cc.survey.events": "survey_events"}  # fmt: skip
 
@@ -238,8 +249,13 @@ def run_scenario(
     sim_began = time.monotonic()
     figures: dict[str, Any] = {}
     try:
-        time.sleep(10)  # a baseline with everything running
+        wait_until(  # a baseline with everything running
+            lambda: worker.poll() is not None or sink.poll() is not None or both_flowing(probe), 120,
+            f"the worker and the sink each committed {BASELINE_MESSAGES} input messages",
+            seen=lambda: committed_totals(probe),
+        )  # fmt: skip
         assert worker.poll() is None and sink.poll() is None, worker_log.read_text()[-3000:]
+        figures["baseline_s"] = round(time.monotonic() - sim_began, 1)
         figures["baseline"] = lag_figures(probe, sim_began + 3, time.monotonic())
         figures["leader_kill"] = kill_busiest_leader(cluster, probe)
         figures["clickhouse_outage"], figures["rolling_restart"] = outage_during_rolling_restart(
@@ -282,6 +298,27 @@ def run_scenario(
     return figures
 
 
+def committed_totals(probe: LagProbe) -> dict[str, int]:
+    return {group: sum(probe.committed(group).values()) for group in (KPI_GROUP, HISTORY_GROUP)}
+
+
+def both_flowing(probe: LagProbe) -> bool:
+    return all(n >= BASELINE_MESSAGES for n in committed_totals(probe).values())
+
+
+def current_lags(probe: LagProbe) -> dict[str, float]:
+    return {group: round(probe.current_lag(group), 2) for group in (KPI_GROUP, HISTORY_GROUP)}
+
+
+def failed_over(
+    cluster: KafkaCluster, probe: LagProbe, node_id: int, affected: list[TP], before: int
+) -> bool:
+    """No input partition is led by the dead broker any more and new input is readable on
+    the partitions it led (``before``: their high watermarks summed at the kill)."""
+    still_led = led_by(cluster, node_id, {tp: 1 for tp in affected})
+    return not still_led and sum(probe.high().get(tp, 0) for tp in affected) > before
+
+
 def lag_figures(probe: LagProbe, t0: float, t1: float) -> dict[str, Any]:
     """The largest time lags of the worker and the sink between t0 and t1 (lag_probe.py)."""
     kpi, kpi_at = probe.max_lag(KPI_GROUP, t0, t1)
@@ -295,15 +332,26 @@ def kill_busiest_leader(cluster: KafkaCluster, probe: LagProbe) -> dict[str, Any
     busiest = max(range(12), key=lambda p: high.get((CONTACT_TOPIC, p), 0))
     node_id = leaders(cluster, CONTACT_TOPIC)[busiest]
     affected = led_by(cluster, node_id, high)
+    at_kill = sum(high.get(tp, 0) for tp in affected)
     probe.mark(f"SIGKILL broker {node_id}")
     killed_at = time.monotonic()
     cluster.kill_node(node_id - 1)
-    time.sleep(5)
+    wait_until(
+        lambda: failed_over(cluster, probe, node_id, affected, at_kill), 120,
+        f"broker {node_id}'s {len(affected)} input partitions failed over (new leaders, new input)",
+        seen=lambda: {"still led by it": led_by(cluster, node_id, {tp: 1 for tp in affected}),
+                      "new input": sum(probe.high().get(tp, 0) for tp in affected) - at_kill},
+        retry_on=(Exception,),  # a metadata request to the dead broker
+    )  # fmt: skip
     probe.mark(f"start broker {node_id}")
     restarted_at = time.monotonic()
     rejoin_s = cluster.start_node(node_id - 1)
     isr_s = wait_isr_full(cluster)
-    time.sleep(5)  # let the backlog drain before the next fault
+    wait_until(  # let the backlog drain before the next fault
+        lambda: max(current_lags(probe).values()) <= CURRENT_S, 120,
+        f"the worker and the sink current again (time lag <= {CURRENT_S} s)",
+        seen=lambda: current_lags(probe),
+    )  # fmt: skip
     done = time.monotonic()
     return {
         "broker": node_id,
@@ -343,7 +391,11 @@ def outage_during_rolling_restart(
         probe.mark(f"start broker {i + 1}")
         rejoin_s = cluster.start_node(i)
         isr_s = wait_isr_full(cluster)
-        time.sleep(2)
+        wait_until(  # the sink may be waiting for ClickHouse: the worker only
+            lambda: probe.current_lag(KPI_GROUP) <= CURRENT_S, 120,
+            f"the worker current again after broker {i + 1} restarted (time lag <= {CURRENT_S} s)",
+            seen=lambda: current_lags(probe),
+        )  # fmt: skip
         steps.append(
             {
                 "broker": i + 1,
@@ -358,10 +410,11 @@ def outage_during_rolling_restart(
     clickhouse_thread.join(timeout=120)
     assert "server_ready_s" in outage, "ClickHouse did not come back"
     back = outage["restarted_at"]
-    deadline = time.monotonic() + 120
-    while (current := probe.first_within(HISTORY_GROUP, 2.0, after=back)) is None:
-        assert time.monotonic() < deadline, "the history sink did not recover after ClickHouse came back"
-        time.sleep(0.25)
+    current = wait_until(
+        lambda: probe.first_within(HISTORY_GROUP, CURRENT_S, after=back), 120,
+        f"the history sink current again after ClickHouse came back (time lag <= {CURRENT_S} s)",
+        seen=lambda: current_lags(probe),
+    )  # fmt: skip
     history_lag, _ = probe.max_lag(HISTORY_GROUP, outage["stopped_at"], current)
     result = {
         "down_s": round(back - outage["stopped_at"], 1),

@@ -6,6 +6,10 @@ Then every PromQL expression of grafana/dashboards/*.json (template variables
 substituted) and every recording rule runs against Prometheus's HTTP API, and every
 ClickHouse panel query runs against the history; each must return data. The committed
 dashboard JSON must be what streams/dashboards.py generates.
+
+The queries run while the traffic flows (rolling windows are live): the test polls them
+until all return data in one round (rates need two scrapes, recording rules an evaluation,
+the history a flushed batch), with a deadline, and on timeout lists what stayed empty.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry, start_http_server
+from support.waiting import wait_until
 
 from streams import dashboards
 from streams.app.collector import KpiCollector
@@ -38,6 +42,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.clickhouse]
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")
 ALERT_INPUT = re.compile(r"[a-z_]*:?ccpulse_[a-z_0-9:]+")
+ALL_DATA_WITHIN_S = 150.0  # the traffic runs for ~60 s; scrapes every 1 s
 
 
 @pytest.mark.unit
@@ -67,6 +72,30 @@ def sql_of(query: str) -> str:
     low, high = int(lo.timestamp()), int(hi.timestamp())
     window = f"bucket_start >= toDateTime({low}) AND bucket_start <= toDateTime({high})"
     return query.replace("$__timeFilter(bucket_start)", window)
+
+
+def empty_queries(prometheus: Any, store: ChdbStore, rule_files: list[Path]) -> list[tuple[str, str, str]]:
+    """Every dashboard query and recording rule that returns nothing, and every series an
+    alert reads that does not exist: (file or dashboard, title, query)."""
+    empty = []
+    for name, build in dashboards.DASHBOARDS.items():
+        for title, kind, query in dashboards.queries(build()):
+            if kind == "prometheus":
+                if not prometheus.query(promql_of(query, "RU-MOW")):
+                    empty.append((name, title, query))
+            else:
+                if not store.query(sql_of(query)):
+                    empty.append((name, title, query))
+    for rule_file in rule_files:
+        for group in yaml.safe_load(rule_file.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule and not prometheus.query(rule["record"]):
+                    empty.append((rule_file.name, rule["record"], rule["expr"]))
+                # an alert's expression is empty until it fires: every series it reads must exist
+                for name in ALERT_INPUT.findall(rule.get("expr", "")) if "alert" in rule else ():
+                    if not prometheus.query(f'count({{__name__="{name}"}})'):
+                        empty.append((rule_file.name, rule["alert"], name))
+    return empty
 
 
 def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp_path: Path) -> None:
@@ -106,26 +135,16 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
             daemon=True,
         )  # three busy hours in a minute; queries run while traffic flows (rolling windows are live)
         producer.start()
-        time.sleep(45)
-        empty = []
-        for name, build in dashboards.DASHBOARDS.items():
-            for title, kind, query in dashboards.queries(build()):
-                if kind == "prometheus":
-                    if not prometheus.query(promql_of(query, "RU-MOW")):
-                        empty.append((name, title, query))
-                else:
-                    if not store.query(sql_of(query)):
-                        empty.append((name, title, query))
-        for rule_file in rule_files:
-            for group in yaml.safe_load(rule_file.read_text())["groups"]:
-                for rule in group["rules"]:
-                    if "record" in rule and not prometheus.query(rule["record"]):
-                        empty.append((rule_file.name, rule["record"], rule["expr"]))
-                    # an alert's expression is empty until it fires: every series it reads must exist
-                    for name in ALERT_INPUT.findall(rule.get("expr", "")) if "alert" in rule else ():
-                        if not prometheus.query(f'count({{__name__="{name}"}})'):
-                            empty.append((rule_file.name, rule["alert"], name))
-        assert not empty, f"{len(empty)} queries returned nothing: {empty[:5]}"
+        last: list[list[tuple[str, str, str]]] = [[]]
+
+        def all_return_data() -> bool:
+            last[0] = empty_queries(prometheus, store, rule_files)
+            return not last[0]
+
+        wait_until(
+            all_return_data, ALL_DATA_WITHIN_S, "every dashboard query and recording rule to return data",
+            seen=lambda: f"{len(last[0])} queries returned nothing: {last[0][:5]}", interval_s=0.5,
+        )  # fmt: skip
         producer.join(timeout=120)
     finally:
         stop.set()

@@ -74,6 +74,13 @@ def ensure_changelog_topic(
     return name
 
 
+_SETTLING = (  # a new topic's leaders are being elected: the wrapper does not flag these retriable
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
+
+
 def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 30.0) -> tuple[int, int]:
     """Low and high offsets; retried while a new topic's leaders settle (NOT_LEADER for ~1 s here)."""
     deadline = time.monotonic() + timeout_s
@@ -82,7 +89,9 @@ def _watermarks(consumer: Consumer, tp: TopicPartition, timeout_s: float = 30.0)
             low, high = consumer.get_watermark_offsets(tp, timeout=5)
             return int(low), int(high)
         except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            error = exc.args[0]
+            settling = error.retriable() or error.code() in _SETTLING
+            if not settling or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 

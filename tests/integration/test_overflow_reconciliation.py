@@ -40,7 +40,7 @@ from streams.simulator.config import Faults
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
-# RU-MOW and RU-KHA share a partition of the 12-partition input topics, the others do not
+# RU-MOW and RU-KGD share a partition of the 12-partition input topics (streams.simulator.sinks.partition_of)
 # (the test checks that overflow happened both ways, it does not rely on this comment)
 REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS", "RU-KHA", "RU-OMS")
 FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_max_s=900)

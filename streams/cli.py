@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--checkpoint-interval", type=float, default=2.0, help="seconds between checkpoints")
     worker.add_argument("--allowed-lateness", type=float, default=600.0, help="seconds (default 600)")
-    worker.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    worker.add_argument("--idle-exit", type=float, default=None, help="exit when idle this long, all read")
     worker.add_argument("--no-idempotence", action="store_true", help="for Tansu, which cannot do it")
     worker.add_argument(
         "--service-level-variant",

@@ -234,7 +234,7 @@ def add_history_parsers(sub: Any) -> None:
         "--bootstrap-servers", default=None, help="broker list (default: CCPULSE_BOOTSTRAP_SERVERS)"
     )
     sink.add_argument("--group", default="ccpulse-history", help="consumer group")
-    sink.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
+    sink.add_argument("--idle-exit", type=float, default=None, help="exit when idle this long, all read")
     sink.add_argument(
         "--metrics-port", type=int, default=-1, help="serve /metrics on this port (0: free; -1: off)"
     )

@@ -45,6 +45,7 @@ from streams.codec import Codec
 from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
+from streams.kafka_config import PartitionEnds
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 log = logging.getLogger("ccpulse.app.worker")
@@ -109,6 +110,7 @@ class KpiWorker:
         self._closing = False
         self._queue_regions: set[str] = set()
         self._queue_emitted_at = 0.0
+        self._ends = PartitionEnds()
         self.router: RoutingAgent | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -131,6 +133,7 @@ class KpiWorker:
                 **self._client,
                 "group.id": o.group_id,
                 "enable.auto.commit": False,
+                "enable.partition.eof": True,  # PartitionEnds: --idle-exit once all is read
                 "auto.offset.reset": o.auto_offset_reset,
                 "session.timeout.ms": 10_000,
                 "heartbeat.interval.ms": 1_000,
@@ -156,7 +159,9 @@ class KpiWorker:
                 # idle counts from the last message or assignment (a join may wait for a dead member)
                 last_activity = max(last_message_at, self._assigned_at)
                 if idle_exit_s is not None and self._clock() - last_activity > idle_exit_s:
-                    break
+                    if self._ends.read_to_end(self._consumer):
+                        break
+                    last_message_at = self._clock() - idle_exit_s + 1.0  # look again in a second
             self.checkpoint()
         finally:
             if table is not None:
@@ -284,7 +289,9 @@ class KpiWorker:
 
     def _consumer_error(self, message: Message) -> None:
         error = message.error()
-        if error is not None and error.code() != KafkaError._PARTITION_EOF:
+        if error is not None and error.code() == KafkaError._PARTITION_EOF:
+            self._ends.saw_end(message)
+        elif error is not None:
             log.warning("consumer error: %s", error)
 
     def _dead_letter(self, message: Message, exc: InvalidEvent) -> None:

@@ -36,6 +36,7 @@ from streams.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.history.rows import TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryError, HistoryStore
+from streams.kafka_config import PartitionEnds
 
 _KAFKA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 log = logging.getLogger("ccpulse.history.sink")
@@ -92,8 +93,10 @@ class HistorySink:
             if not _KAFKA_NAME.match(name):
                 msg = f"{name!r} is not a valid Kafka group/topic name ([A-Za-z0-9._-]{{1,249}})"
                 raise ValueError(msg)
-        config = {"auto.offset.reset": "earliest", **consumer_config, "enable.auto.commit": False}
+        config = {"auto.offset.reset": "earliest", **consumer_config, "enable.auto.commit": False,
+                  "enable.partition.eof": True}  # fmt: skip
         self._consumer = Consumer(config)
+        self._ends = PartitionEnds()  # --idle-exit: exit only with every partition read to its end
         self._store, self._codec, self._topics = store, codec, topics
         self._dead_letters = DeadLetterSanitiser(codec, pseudonym_key)
         self._max_rows, self._max_wait_s, self._max_backoff_s = max_rows, max_wait_s, max_backoff_s
@@ -136,7 +139,8 @@ class HistorySink:
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> SinkStats:
-        """Consume until ``stop`` is set (or nothing arrived for ``idle_exit_s``); flushes on exit."""
+        """Consume until ``stop`` is set (or nothing arrived for ``idle_exit_s`` and every assigned
+        partition is read to its end); flushes on exit."""
         self._consumer.subscribe(list(self._topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         last_message_at = self._clock()
         try:
@@ -151,7 +155,9 @@ class HistorySink:
                 if self._due():
                     self._flush(retry=True, stop=stop)
                 if idle_exit_s is not None and self._clock() - last_message_at > idle_exit_s:
-                    break
+                    if self._ends.read_to_end(self._consumer):
+                        break
+                    last_message_at = self._clock() - idle_exit_s + 1.0  # look again in a second
             self._flush(retry=True, stop=stop)
         finally:
             self._consumer.close()
@@ -160,7 +166,9 @@ class HistorySink:
     def _add(self, message: Message) -> None:
         error = message.error()
         if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
+            if error.code() == KafkaError._PARTITION_EOF:
+                self._ends.saw_end(message)
+            else:
                 log.warning("history sink: consumer error %s", error)
             return
         topic, partition, offset = message.topic(), message.partition(), message.offset()

@@ -42,7 +42,12 @@ pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.clickhouse]
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")
 ALERT_INPUT = re.compile(r"[a-z_]*:?ccpulse_[a-z_0-9:]+")
-ALL_DATA_WITHIN_S = 150.0  # the traffic runs for ~60 s; scrapes every 1 s
+ALL_DATA_WITHIN_S = 150.0  # scrapes every 1 s; one round of every query takes 1-30 s (load)
+# The traffic must outlast the wait: once it stops, the rolling windows move on with the
+# surveys and late events still arriving and rightly hold no contacts (a round that ran
+# after the traffic ended saw ROLLING_15M empty and failed under load). Six busy hours
+# over ~4 minutes, stopped as soon as every query has returned data.
+TRAFFIC_S, TRAFFIC_WALL_S = 6 * 3600, 240
 
 
 @pytest.mark.unit
@@ -129,11 +134,13 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
             "start": start,
         }
         faults = Faults(duplicate=0.01, late=0.01, malformed=0.005)
+        traffic_done = threading.Event()
         producer = threading.Thread(
             target=run,
-            kwargs={**options, "duration_s": 3 * 3600, "speed": 3 * 3600 / 60, "faults": faults},
+            kwargs={**options, "duration_s": TRAFFIC_S, "speed": TRAFFIC_S / TRAFFIC_WALL_S,
+                    "faults": faults, "stop": traffic_done.is_set},
             daemon=True,
-        )  # three busy hours in a minute; queries run while traffic flows (rolling windows are live)
+        )  # queries run while traffic flows (rolling windows are live)  # fmt: skip
         producer.start()
         last: list[list[tuple[str, str, str]]] = [[]]
 
@@ -145,6 +152,7 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
             all_return_data, ALL_DATA_WITHIN_S, "every dashboard query and recording rule to return data",
             seen=lambda: f"{len(last[0])} queries returned nothing: {last[0][:5]}", interval_s=0.5,
         )  # fmt: skip
+        traffic_done.set()
         producer.join(timeout=120)
     finally:
         stop.set()

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from streams.app.routing_local import capture, queue_record, region_has_agents
 from streams.app.state import PartitionState
@@ -39,6 +39,7 @@ from streams.domain.routing import (
 
 log = logging.getLogger("ccpulse.app.routing")
 QUEUE_STATE_TOPIC, DECISIONS_TOPIC = "cc.queue.state", "cc.routing.decisions"
+_ANSWERED_FIRST = "ANSWERED"  # a prediction slot holding the answer time of a contact not decided yet
 
 
 def snapshot_of(record: dict[str, Any]) -> QueueSnapshot:
@@ -112,6 +113,29 @@ class GlobalQueueTable:
                     progress[region] = min(progress.get(region, history[-1].as_of_ms), history[-1].as_of_ms)
         return found, {r for r in regions if progress[r] < t}
 
+    def _end_offsets(self, consumer: Consumer, timeout_s: float = 30.0) -> tuple[list[int], dict[int, int]]:
+        """The topic's partitions and the end offsets of the non-empty ones (retried: a topic just
+        created may have no leader yet)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                topic = consumer.list_topics(QUEUE_STATE_TOPIC, timeout=10).topics[QUEUE_STATE_TOPIC]
+                if topic.error is not None:
+                    raise KafkaException(topic.error)
+                ends = {}
+                for p in topic.partitions:
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(QUEUE_STATE_TOPIC, p), timeout=10
+                    )
+                    if high > low:
+                        ends[p] = high
+                return sorted(topic.partitions), ends
+            except KafkaException as exc:
+                if time.monotonic() > deadline or self._stop.is_set():
+                    raise
+                log.info("queue state table: end offsets not available yet (%s)", exc)
+                time.sleep(0.5)
+
     def _run(self) -> None:
         consumer = Consumer(
             {
@@ -121,14 +145,7 @@ class GlobalQueueTable:
             }
         )
         try:
-            partitions = (
-                consumer.list_topics(QUEUE_STATE_TOPIC, timeout=10).topics[QUEUE_STATE_TOPIC].partitions
-            )
-            ends = {}
-            for p in partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(QUEUE_STATE_TOPIC, p), timeout=10)
-                if high > low:
-                    ends[p] = high
+            partitions, ends = self._end_offsets(consumer)
             consumer.assign([TopicPartition(QUEUE_STATE_TOPIC, p, -2) for p in partitions])  # -2: beginning
             if not ends:
                 self.ready.set()
@@ -138,7 +155,7 @@ class GlobalQueueTable:
                         if message.error().code() != KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
                             log.warning("queue state table: %s", message.error())
                         continue
-                    partition, offset = message.partition(), message.offset()
+                    partition, offset = message.partition() or 0, message.offset()
                     read_to_end = offset is not None and offset + 1 >= ends.get(partition, 0)
                     if not self.ready.is_set() and read_to_end:
                         ends.pop(partition, None)
@@ -266,9 +283,14 @@ class RoutingAgent:
     ) -> None:
         value = self._codec.encode(DECISIONS_TOPIC, decision_record(decision))
         producer.produce(DECISIONS_TOPIC, value, decision.contact_id.encode(), on_delivery=on_delivery)
-        state.predictions[decision.contact_id] = (
-            decision.ewt_seconds, decision.ewt_method.value, decision.decided_at_ms,
-        )  # fmt: skip
+        cid, method = decision.contact_id, decision.ewt_method.value
+        answered = state.predictions.pop(cid, None)
+        if answered is not None and answered[1] == _ANSWERED_FIRST:  # answered while the decision waited
+            if method != "NONE":
+                waited_s = (answered[2] - decision.decided_at_ms) / 1000
+                self._observe("ewt_error", (decision.channel.value, method, waited_s - decision.ewt_seconds))
+        else:
+            state.predictions[cid] = (decision.ewt_seconds, method, decision.decided_at_ms)
         self.decisions += 1
         # latency from the ARRIVED being applied (or the pending decision restored) to the decision
         self._observe("routing_decision", (decision.reason.value, waited))
@@ -276,6 +298,8 @@ class RoutingAgent:
     def on_answered(self, state: PartitionState, event: ContactEvent) -> None:
         prediction = state.predictions.pop(event.contact_id, None)
         if prediction is None:
+            if any(p["request"][0] == event.contact_id for p in state.pending_arrivals):
+                state.predictions[event.contact_id] = (0.0, _ANSWERED_FIRST, event.event_time_ms)
             return
         ewt, method, arrived_ms = prediction
         if method != "NONE":

@@ -178,7 +178,7 @@ def _note(request: RoutingRequest, queue: QueueSnapshot, params: RoutingParams) 
 def state_age_note(request: RoutingRequest, queue: QueueSnapshot) -> str | None:
     """The age of a queue's state at the decision (remote queues: the latest record at or before t)."""
     age_ms = request.event_time_ms - queue.as_of_ms
-    return f"as of t-{age_ms / 1000:.0f} s" if age_ms > 0 else None
+    return f"as of t-{age_ms / 1000:.3f} s" if age_ms > 0 else None
 
 
 Estimates = Mapping[tuple[str, str], tuple[float, EwtMethod]]

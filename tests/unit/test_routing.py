@@ -205,7 +205,7 @@ def test_remote_state_age_and_caller_notes_are_recorded() -> None:
     queues = table(queue("RU-MOW", **BUSY, as_of_ms=NOW), queue("RU-SPE", as_of_ms=NOW - 12_000))
     decision = decide(request(), queues, PARAMS, notes={("RU-SPE", "voice"): "decided without waiting"})
     remote = decision.candidates[1]
-    assert remote.eligible and remote.note == "as of t-12 s; decided without waiting"
+    assert remote.eligible and remote.note == "as of t-12.000 s; decided without waiting"
     assert decision.candidates[0].note is None
 
 

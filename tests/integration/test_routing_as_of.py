@@ -1,0 +1,218 @@
+"""Routing on real Apache Kafka, checked decision by decision against the agent events (issue 15).
+
+A simulated hour of five regions whose queues differ (WeChat, Chinese-speaking messenger
+agents only in RU-MOW, RU-KHA and RU-PRI; a night-time RU-KAM; agents logging in and out),
+with duplicated events and late re-deliveries of ARRIVED events (15-60 min of event time
+later). Run twice on two brokers: paced (the worker runs while the simulator produces at
+180x) and as a backlog (everything produced first, then the worker). Every decision is
+checked against this test's own reading of cc.agent.events (agent states as of the time
+the decision read), and both runs must give identical decision records.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import zlib
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from streams.app.routing_agent import DECISIONS_TOPIC
+from streams.app.worker import KpiWorker, WorkerOptions
+from streams.codec import Codec
+from streams.domain.events import Channel
+from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS
+from streams.domain.regions import region_codes
+from streams.domain.routing import RoutingParams
+from streams.records import AGENT_TOPIC, CONTACT_TOPIC
+from streams.services.kafka import KafkaCluster
+from streams.services.topics import apply_topics
+from streams.simulator import run
+from streams.simulator.config import WECHAT_REGIONS, Faults
+
+pytestmark = pytest.mark.kafka
+REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")
+START = datetime(2026, 11, 23, 6, 30, tzinfo=UTC)  # a Monday morning in Moscow, evening in Kamchatka
+PARAMS = RoutingParams()
+LEFT_HOME = ("LANGUAGE_ONLY_ELSEWHERE", "NO_AGENTS_HOME")
+AGE = re.compile(r"as of t-(\d+\.\d{3}) s")
+
+
+def read_all(bootstrap: str, topic: str) -> list[Any]:
+    """Every message of ``topic`` in partition order (the end offsets taken first)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{topic}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p, 0) for p in parts if ends[p] > 0])
+        remaining = {p for p, end in ends.items() if end > 0}
+        out = []
+        while remaining:
+            for m in consumer.consume(1000, 1.0):
+                if m.error() is None:
+                    out.append(m)
+                    if m.offset() + 1 >= ends[m.partition()]:
+                        remaining.discard(m.partition())
+        return out
+    finally:
+        consumer.close()
+
+
+def simulate(bootstrap: str, speed: float | None) -> None:
+    run(regions=REGIONS, duration_s=3600, seed=15, out="kafka", bootstrap_servers=bootstrap, start=START,
+        speed=speed, faults=Faults(duplicate=0.02))  # fmt: skip
+
+
+def redeliver(bootstrap: str, messages: list[Any]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+    for m in messages:
+        producer.produce(CONTACT_TOPIC, m.value(), m.key())
+    assert producer.flush(30) == 0
+
+
+def late_arrivals(bootstrap: str, codec: Codec) -> list[Any]:
+    """ARRIVED messages whose event time is 15-60 min before the end: re-delivered at the end."""
+    messages = read_all(bootstrap, CONTACT_TOPIC)
+    end = max(codec.decode(CONTACT_TOPIC, m.value()).event_time_ms for m in messages)
+    late = []
+    for m in messages:
+        e = codec.decode(CONTACT_TOPIC, m.value())
+        if e.type.value == "ARRIVED" and 15 * 60_000 <= end - e.event_time_ms <= 60 * 60_000:
+            if zlib.crc32(e.contact_id.encode()) % 20 == 0:  # one in 20, the same for both runs
+                late.append(m)
+    return late
+
+
+def work(bootstrap: str, codec: Codec, until_idle_s: float = 12.0) -> threading.Thread:
+    worker = KpiWorker({"bootstrap.servers": bootstrap}, codec, WorkerOptions(checkpoint_interval_s=1.0))
+    thread = threading.Thread(target=worker.run, args=(threading.Event(), until_idle_s), daemon=True)
+    thread.start()
+    return thread
+
+
+def decisions_of(bootstrap: str, codec: Codec) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in read_all(bootstrap, DECISIONS_TOPIC):
+        out[m.key().decode()].append(codec.decode(DECISIONS_TOPIC, m.value()))
+    return out
+
+
+class AgentTimeline:
+    """The test's own reading of cc.agent.events: each agent's views by event time (the first event
+    at a millisecond wins, as in the stream), asked who can serve a queue at a time."""
+
+    def __init__(self, events: list[Any]) -> None:
+        views: dict[str, list[Any]] = defaultdict(list)
+        for e in events:
+            if not views[e.agent_id] or all(v.event_time_ms != e.event_time_ms for v in views[e.agent_id]):
+                views[e.agent_id].append(e)
+        self.by_region: dict[str, list[list[Any]]] = defaultdict(list)
+        for history in views.values():
+            history.sort(key=lambda v: v.event_time_ms)
+            self.by_region[history[0].region].append(history)
+
+    def serving(self, region: str, queue: str, language: str, t: int) -> int:
+        """Agents logged in at ``t`` with the skill and the language."""
+        count = 0
+        for history in self.by_region[region]:
+            i = bisect_right([v.event_time_ms for v in history], t)
+            if i:
+                v = history[i - 1]
+                if v.state.value != "LOGGED_OUT" and queue in v.skills and language in v.languages:
+                    count += 1
+        return count
+
+
+def check_decision(d: dict[str, Any], arrived: Any, agents: AgentTimeline) -> None:
+    t, home = arrived.event_time_ms, (arrived.region, arrived.queue)
+    assert (d["region"], d["language"], d["decided_at_ms"]) == (arrived.region, arrived.language, t), d
+    first = d["candidates"][0]
+    assert (first["region"], first["queue"]) == home, f"home not the first candidate: {d}"
+    assert all(c["queue"] == arrived.queue for c in d["candidates"]), f"another skill considered: {d}"
+    assert d["target_queue"] == arrived.queue, d
+    target = next(
+        c for c in d["candidates"] if (c["region"], c["queue"]) == (d["target_region"], d["target_queue"])
+    )
+    home_serving = agents.serving(arrived.region, arrived.queue, arrived.language, t)
+    reason = d["reason"]
+    if reason in ("NO_STATE", "EMAIL_DEFERRED", "NO_AGENTS_LOGGED_IN"):
+        assert d["target_region"] == arrived.region, d
+        if reason == "NO_AGENTS_LOGGED_IN":
+            assert home_serving == 0, f"home had {home_serving} agents for it: {d}"
+        return
+    if d["target_region"] == arrived.region:
+        assert reason in ("HOME", "CALLBACK_OFFERED"), d
+        assert home_serving > 0, f"routed home with nobody logged in for it at t: {d}"
+        return
+    # left home: by the overflow rule, or home had nobody logged in speaking the language
+    age = AGE.search(target["note"] or "")
+    seen_at = t - round(float(age.group(1)) * 1000) if age else t
+    assert agents.serving(d["target_region"], arrived.queue, arrived.language, seen_at) > 0, d
+    if arrived.language == "zh":
+        assert d["target_region"] in WECHAT_REGIONS, d
+    if reason in LEFT_HOME:
+        assert home_serving == 0, f"sent away although home had {home_serving} agents for it: {d}"
+    else:
+        assert reason == "OVERFLOW_EWT", d
+        threshold_s = DEFAULT_SL_THRESHOLD_MS[Channel(arrived.channel)] / 1000
+        assert first["eligible"] and home_serving > 0, d
+        assert first["ewt_seconds"] > threshold_s, d
+        assert first["ewt_seconds"] - target["ewt_seconds"] >= PARAMS.overflow_margin_s, d
+
+
+def test_decisions_follow_the_rules_and_do_not_depend_on_speed(fresh_kafka: Any, tmp_path: Path) -> None:
+    codec = Codec.pinned(known_regions=region_codes())
+    paced = fresh_kafka.bootstrap_servers
+    thread = work(paced, codec)
+    simulate(paced, speed=180.0)  # an hour in 20 s, the worker reading as it goes
+    duplicates = late_arrivals(paced, codec)
+    redeliver(paced, duplicates)
+    thread.join(timeout=300)
+    assert not thread.is_alive()
+    paced_decisions = decisions_of(paced, codec)
+
+    arrivals = {}
+    for m in read_all(paced, CONTACT_TOPIC):
+        e = codec.decode(CONTACT_TOPIC, m.value())
+        if e.type.value == "ARRIVED":
+            arrivals.setdefault(e.contact_id, e)
+    agent_events = [codec.decode(AGENT_TOPIC, m.value()) for m in read_all(paced, AGENT_TOPIC)]
+    assert any(e.state.value == "LOGGED_OUT" for e in agent_events), "no log-out window in the traffic"
+    assert len(duplicates) >= 10
+    agents = AgentTimeline(agent_events)
+
+    assert set(paced_decisions) == set(arrivals), "a contact without a decision, or a decision without one"
+    twice = {cid: ds for cid, ds in paced_decisions.items() if len(ds) > 1}
+    assert not twice, f"{len(twice)} contacts decided twice, e.g. {next(iter(twice.items()))}"
+    for cid, (d,) in paced_decisions.items():
+        check_decision(d, arrivals[cid], agents)
+    reasons = Counter(ds[0]["reason"] for ds in paced_decisions.values())
+    assert reasons["HOME"] > len(arrivals) / 2, reasons
+    assert reasons["NO_STATE"] <= len(arrivals) / 100, reasons
+    zh = [ds[0] for cid, ds in paced_decisions.items() if arrivals[cid].language == "zh"]
+    assert zh, "no WeChat contact in the traffic"
+
+    backlog_broker = KafkaCluster(tmp_path / "kafka-backlog", nodes=1).start()
+    try:
+        backlog = backlog_broker.bootstrap_servers
+        apply_topics(backlog)
+        simulate(backlog, speed=None)
+        redeliver(backlog, duplicates)
+        thread = work(backlog, codec)
+        thread.join(timeout=300)
+        assert not thread.is_alive()
+        backlog_decisions = decisions_of(backlog, codec)
+    finally:
+        backlog_broker.stop()
+    differ = [cid for cid in arrivals if backlog_decisions.get(cid) != paced_decisions[cid]]
+    assert not differ, (
+        f"{len(differ)} of {len(arrivals)} decisions differ between paced and backlog, e.g. "
+        f"{paced_decisions[differ[0]]} vs {backlog_decisions.get(differ[0])}; reasons {reasons}"
+    )

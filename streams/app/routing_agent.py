@@ -93,25 +93,24 @@ class GlobalQueueTable:
                 del history[: max(0, bisect.bisect_left(history, floor, key=_as_of) - 1)]
 
     def as_of(
-        self, t: int, channel: Channel, names: frozenset[str]
+        self, t: int, channel: Channel, names: frozenset[str], regions: frozenset[str] | None = None
     ) -> tuple[dict[tuple[str, str], QueueSnapshot], set[str]]:
         """The latest record at or before ``t`` of every queue of the channel named in ``names``,
-        and the regions of such queues whose progress has not reached ``t`` yet."""
+        and which of ``regions`` (default: every region the table knows) have not published state
+        as of ``t`` yet (a region without any record counts as not there yet)."""
         found: dict[tuple[str, str], QueueSnapshot] = {}
-        regions: set[str] = set()
+        progress: dict[str, int] = {}
         with self._lock:
             for key, history in self._history.items():
+                newest = history[-1].as_of_ms
+                progress[key[0]] = min(progress.get(key[0], newest), newest)
                 if key[1] not in names or history[-1].channel is not channel:
                     continue
-                regions.add(key[0])
                 index = bisect.bisect_right(history, t, key=_as_of)
                 if index:
                     found[key] = history[index - 1]
-            progress: dict[str, int] = {}
-            for (region, _), history in self._history.items():
-                if region in regions:
-                    progress[region] = min(progress.get(region, history[-1].as_of_ms), history[-1].as_of_ms)
-        return found, {r for r in regions if progress[r] < t}
+        expected = regions if regions is not None else progress.keys()
+        return found, {r for r in expected if progress.get(r, -1) < t}
 
     def _end_offsets(self, consumer: Consumer, timeout_s: float = 30.0) -> tuple[list[int], dict[int, int]]:
         """The topic's partitions and the end offsets of the non-empty ones (retried: a topic just
@@ -207,11 +206,15 @@ class RoutingAgent:
         observe: Callable[[str, Any], None] | None = None,
         max_wait_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        regions: frozenset[str] | None = None,
     ) -> None:
         self.table, self._codec = table, codec
         self.params = params or RoutingParams()
         self._observe = observe or (lambda _name, _value: None)
         self.max_wait_s, self._clock = max_wait_s, clock
+        # the regions whose state a decision waits for: the operation's regions when configured,
+        # else those the table knows (all that ever published, once it was read to its end)
+        self.regions = regions
         self.decisions = self.duplicates = self.waited_out = 0
 
     def on_arrival(self, state: PartitionState, event: ContactEvent) -> None:
@@ -239,11 +242,12 @@ class RoutingAgent:
         done = 0
         while done < len(pending):
             item = pending[done]
-            waited = self._clock() - item["since"]
+            waited = self._clock() - item.setdefault("since", self._clock())  # restored: waits anew
             out_of_time = waited >= self.max_wait_s
-            if not agent_ready(item["request"][-1], waited) and not out_of_time:
+            agents_in = agent_ready(item["request"][-1], waited)
+            if not agents_in and not out_of_time:
                 break
-            decision = self._decide(state, item, out_of_time)
+            decision = self._decide(state, item, out_of_time, agents_in)
             if decision is None:
                 break
             self._emit(state, decision, producer, on_delivery, waited)
@@ -252,11 +256,13 @@ class RoutingAgent:
             del pending[:done]
 
     def _decide(
-        self, state: PartitionState, item: dict[str, Any], out_of_time: bool
+        self, state: PartitionState, item: dict[str, Any], out_of_time: bool, agents_in: bool = True
     ) -> RoutingDecision | None:
         cid, eid, region, queue, channel, language, priority, t = item["request"]
         request = RoutingRequest(cid, eid, region, queue, Channel(channel), language, priority, t)
-        remote, lagging = self.table.as_of(t, request.channel, skill_queues(request, self.params))
+        remote, lagging = self.table.as_of(
+            t, request.channel, skill_queues(request, self.params), self.regions
+        )
         lagging.discard(region)  # the home region's own queue is local, as of t
         if lagging and not out_of_time:
             return None
@@ -265,10 +271,14 @@ class RoutingAgent:
         if home is not None and region_has_agents(state, region, t):
             queues[(region, queue)] = snapshot_of(home)
         notes = {}
+        if not agents_in:  # the wall-clock bound passed before the agent stream reached t
+            notes[(region, queue)] = (
+                f"agent events not at t after {self.max_wait_s:g} s (decided without them)"
+            )
         if lagging:
             self.waited_out += 1
             late = f"region state not at t after {self.max_wait_s:g} s (decided without it)"
-            notes = {k: late for k in queues if k[0] in lagging}
+            notes |= {k: late for k in queues if k[0] in lagging}
             for r in sorted(lagging - {k[0] for k in queues}):
                 log.info("routing %s: no state of %s at t after %.0f s", cid, r, self.max_wait_s)
         return decide(request, queues, self.params, notes=notes)

@@ -108,7 +108,6 @@ def _rates(state: PartitionState, region: str, channel: str) -> list[float | Non
 def capture(state: PartitionState, keys: list[str]) -> Capture:
     """What queue records for ``keys`` ("region|queue") need from the contact stream, now."""
     wanted = set(keys)
-    regions = {k.split("|", 1)[0] for k in keys}
     waiting: dict[str, list[int]] = {}
     for region, _channel, queue, queued_at in state.waiting.values():
         key = f"{region}|{queue}"
@@ -118,11 +117,9 @@ def capture(state: PartitionState, keys: list[str]) -> Capture:
             entry[1] = min(entry[1], queued_at)
     queues = {k: list(state.queues[k]) for k in keys if k in state.queues}
     series = {(k.split("|", 1)[0], channel) for k, (channel, _) in queues.items()}
-    loads = {
-        aid: n
-        for aid, n in state.agent_load.items()
-        if n > 0 and aid in state.agents and state.agents[aid].region in regions
-    }
+    # every agent holding a contact: which of them belong to the region is known only from the
+    # agent stream, which may not have reached this point yet
+    loads = {aid: n for aid, n in state.agent_load.items() if n > 0}
     return {
         "queues": queues,
         "waiting": waiting,
@@ -193,7 +190,7 @@ def release_boundaries(
     pending = state.pending_boundaries
     done = 0
     for item in pending:
-        waited = now - item["since"]
+        waited = now - item.setdefault("since", now)  # restored from a checkpoint: waits anew
         if not agent_ready(item["t"], waited) and waited < max_wait_s:
             break
         for key in sorted(item["capture"]["queues"]):

@@ -84,6 +84,8 @@ class WorkerOptions:
     routing_max_wait_s: float = 5.0
     routing_caught_up_grace_s: float = 1.0
     table_ready_timeout_s: float = 30.0  # cold start: cc.queue.state read to its end before routing
+    # the regions a decision waits for (their cc.queue.state as of t); None: those in cc.queue.state
+    routing_regions: tuple[str, ...] | None = None
     auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
     # CCPULSE_PSEUDONYM_KEY: identities in dead letters are pseudonymised with it, else withheld
@@ -146,8 +148,9 @@ class KpiWorker:
             table = GlobalQueueTable(self._client, self._codec).start()
             if not table.wait_ready(o.table_ready_timeout_s):  # decisions then wait on its progress
                 log.warning("cc.queue.state not read to its end in %.0f s", o.table_ready_timeout_s)
+            regions = frozenset(o.routing_regions) if o.routing_regions else None
             self.router = RoutingAgent(
-                table, self._codec, observe=self._observe, max_wait_s=o.routing_max_wait_s
+                table, self._codec, observe=self._observe, max_wait_s=o.routing_max_wait_s, regions=regions
             )
         self._consumer.subscribe(list(o.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._last_checkpoint = self._clock()
@@ -356,7 +359,8 @@ class KpiWorker:
 
     def _agent_ready(self, state: PartitionState) -> Callable[[int, float], bool]:
         """Whether agent states as of t are complete on this partition: the agent stream passed t,
-        or (after a grace, for the producer's in-flight events) its partition is read to the end."""
+        or (after a grace, for the producer's in-flight events) its partition is read to the end
+        offset the broker reports now."""
         consumer = self._consumer
         assert consumer is not None
         agent_wm, grace = state.watermarks.get("agent", 0), self.options.routing_caught_up_grace_s
@@ -369,7 +373,10 @@ class KpiWorker:
                 return False
             if not caught_up:
                 tp = TopicPartition(AGENT_TOPIC, state.partition)
-                low, high = consumer.get_watermark_offsets(tp, cached=True)
+                try:  # asked of the broker: a cached high watermark is as old as the last fetch
+                    low, high = consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
+                except KafkaException:
+                    low, high = 0, -1
                 caught_up.append(high >= 0 and state.next_offsets.get(AGENT_TOPIC, low) >= high)
             return caught_up[0]
 

@@ -51,14 +51,20 @@ def snapshot_of(record: dict[str, Any]) -> QueueSnapshot:
     )  # fmt: skip
 
 
+BOUNDARY_SIZE_HEADER = "ccpulse-boundary-size"  # records of the region published for the same as_of
+
+
 class GlobalQueueTable:
     """Every region's cc.queue.state records, kept as a short history per queue (records are
-    published at event-time boundaries), with each region's progress: the oldest, over the
-    region's queues, of the newest as_of seen (all queues of a partition are published at each
-    boundary, possibly to different partitions of the topic)."""
+    published at event-time boundaries), and each region's progress: the newest as_of whose
+    records are all in. A record's ``ccpulse-boundary-size`` header says how many records its
+    region published for that as_of (they may sit on different partitions of the topic, so one
+    record seen says nothing of the others; a record without the header counts alone)."""
 
     def __init__(self, client_config: dict[str, Any], codec: Codec, history_ms: int = 2 * 3_600_000) -> None:
         self._history: dict[tuple[str, str], list[QueueSnapshot]] = {}
+        self._progress: dict[str, int] = {}
+        self._arriving: dict[tuple[str, int], set[str]] = {}  # (region, as_of) -> queues read so far
         self._lock = threading.Lock()
         self._client, self._codec, self._history_ms = client_config, codec, history_ms
         self._stop, self.ready = threading.Event(), threading.Event()
@@ -76,9 +82,10 @@ class GlobalQueueTable:
         self._stop.set()
         self._thread.join(timeout=10)
 
-    def add(self, snapshot: QueueSnapshot) -> None:
+    def add(self, snapshot: QueueSnapshot, boundary_size: int | None = None) -> None:
         key = (snapshot.region, snapshot.queue)
         with self._lock:
+            self._count(snapshot, boundary_size)
             history = self._history.setdefault(key, [])
             if history and history[-1].as_of_ms >= snapshot.as_of_ms:
                 index = bisect.bisect_left(history, snapshot.as_of_ms, key=_as_of)
@@ -92,23 +99,35 @@ class GlobalQueueTable:
             if history[0].as_of_ms < floor:
                 del history[: max(0, bisect.bisect_left(history, floor, key=_as_of) - 1)]
 
+    def _count(self, snapshot: QueueSnapshot, boundary_size: int | None) -> None:
+        region, as_of = snapshot.region, snapshot.as_of_ms
+        if as_of <= self._progress.get(region, -1):
+            return
+        if boundary_size is not None:
+            seen = self._arriving.setdefault((region, as_of), set())
+            seen.add(snapshot.queue)
+            if len(seen) < boundary_size:
+                return
+            del self._arriving[(region, as_of)]
+        self._progress[region] = as_of
+        for done in [k for k in self._arriving if k[0] == region and k[1] <= as_of]:
+            del self._arriving[done]
+
     def as_of(
         self, t: int, channel: Channel, names: frozenset[str], regions: frozenset[str] | None = None
     ) -> tuple[dict[tuple[str, str], QueueSnapshot], set[str]]:
         """The latest record at or before ``t`` of every queue of the channel named in ``names``,
-        and which of ``regions`` (default: every region the table knows) have not published state
-        as of ``t`` yet (a region without any record counts as not there yet)."""
+        and which of ``regions`` (default: every region the table knows) have not published all
+        their state as of ``t`` yet (a region without any record counts as not there yet)."""
         found: dict[tuple[str, str], QueueSnapshot] = {}
-        progress: dict[str, int] = {}
         with self._lock:
             for key, history in self._history.items():
-                newest = history[-1].as_of_ms
-                progress[key[0]] = min(progress.get(key[0], newest), newest)
                 if key[1] not in names or history[-1].channel is not channel:
                     continue
                 index = bisect.bisect_right(history, t, key=_as_of)
                 if index:
                     found[key] = history[index - 1]
+            progress = dict(self._progress)
         expected = regions if regions is not None else progress.keys()
         return found, {r for r in expected if progress.get(r, -1) < t}
 
@@ -165,7 +184,8 @@ class GlobalQueueTable:
                     except InvalidEvent as exc:
                         log.warning("queue state table: skipping an undecodable record (%s)", exc.reason)
                         continue
-                    self.add(snapshot_of(record))
+                    size = dict(message.headers() or ()).get(BOUNDARY_SIZE_HEADER)
+                    self.add(snapshot_of(record), int(size) if size is not None else None)
         finally:
             consumer.close()
 

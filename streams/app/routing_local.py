@@ -39,26 +39,32 @@ def _time(view: AgentView) -> int:
 
 
 def record_agent(state: PartitionState, event: AgentEvent) -> None:
-    """Add the agent event to its agent's history (in event-time order; a second event at the
-    same millisecond is a duplicate: the first in stream order stays)."""
+    """Add the agent event to its agent's history in event-time order. Events at the same
+    millisecond are applied in stream order, so the later one is the state at that time
+    (LOGGED_IN then READY at a shift start; a duplicate repeats its original)."""
     history = state.agent_history.setdefault(event.agent_id, [])
     t = event.event_time_ms
-    if history and history[-1].event_time_ms < t:
-        index = len(history)
-    else:
-        index = bisect_right(history, t, key=_time)
-        if index and history[index - 1].event_time_ms == t:
-            return
     view = AgentView(
         event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
     )
-    history.insert(index, view)
+    if not history or history[-1].event_time_ms < t:
+        history.append(view)
+        return
+    index = bisect_right(history, t, key=_time)
+    if index and history[index - 1].event_time_ms == t:
+        history[index - 1] = view
+    else:
+        history.insert(index, view)
 
 
 def prune_history(state: PartitionState, history_ms: int = HISTORY_MS) -> None:
     """Keep, per agent, the views after the floor and the last one at or before it; forget agents
-    the KPI state evicted (logged out for the contact horizon)."""
-    floor = min(state.watermarks.get("contact", 0), state.watermarks.get("agent", 0)) - history_ms
+    the KPI state evicted (logged out for the contact horizon). The floor is ``history_ms`` behind
+    the slower stream and every pending item, so a decision waiting (for other regions, in a
+    backlog) still reads its own time, however far the streams moved on meanwhile."""
+    pending = [p["request"][-1] for p in state.pending_arrivals] + [p["t"] for p in state.pending_boundaries]
+    reached = min(state.watermarks.get("contact", 0), state.watermarks.get("agent", 0), *pending)
+    floor = reached - history_ms
     for aid in list(state.agent_history):
         history = state.agent_history[aid]
         if aid not in state.agents:
@@ -184,22 +190,22 @@ def capture_boundary(state: PartitionState, t: int, every_ms: int, now: float) -
 
 def release_boundaries(
     state: PartitionState, agent_ready: Callable[[int, float], bool], now: float, max_wait_s: float
-) -> list[dict[str, Any]]:
-    """The queue-state records of the captured boundaries whose agent states are in, in order."""
-    records: list[dict[str, Any]] = []
+) -> list[list[dict[str, Any]]]:
+    """The queue-state records of each captured boundary whose agent states are in, in order."""
+    released: list[list[dict[str, Any]]] = []
     pending = state.pending_boundaries
     done = 0
     for item in pending:
         waited = now - item.setdefault("since", now)  # restored from a checkpoint: waits anew
         if not agent_ready(item["t"], waited) and waited < max_wait_s:
             break
-        for key in sorted(item["capture"]["queues"]):
-            record = queue_record(state, item["capture"], key, item["t"])
-            if record is not None:
-                records.append(record)
+        records = [
+            queue_record(state, item["capture"], key, item["t"]) for key in sorted(item["capture"]["queues"])
+        ]
+        released.append([r for r in records if r is not None])
         done += 1
     del pending[:done]
-    return records
+    return released
 
 
 def evict_routing(state: PartitionState) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from streams.app.changelog import (
     restore,
 )
 from streams.app.kpi import KpiConfig
-from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
+from streams.app.routing_agent import BOUNDARY_SIZE_HEADER, GlobalQueueTable, RoutingAgent
 from streams.app.routing_local import capture_boundary, evict_routing, record_agent, release_boundaries
 from streams.app.state import PartitionState, dumps
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
@@ -348,11 +349,18 @@ class KpiWorker:
         o, now = self.options, time.monotonic()
         for state in self.states.values():
             ready = self._agent_ready(state)
-            for record in release_boundaries(state, ready, now, o.routing_max_wait_s):
-                key = f"{record['region']}|{record['queue']}".encode()
-                value = self._codec.encode(QUEUE_STATE_TOPIC, record)
-                self._producer.produce(QUEUE_STATE_TOPIC, value, key, on_delivery=self._delivered)
-                self.stats.queue_states += 1
+            for records in release_boundaries(state, ready, now, o.routing_max_wait_s):
+                sizes = Counter(r["region"] for r in records)  # the table knows a region's boundary is in
+                for record in records:
+                    key = f"{record['region']}|{record['queue']}".encode()
+                    value = self._codec.encode(QUEUE_STATE_TOPIC, record)
+                    headers: list[tuple[str, str | bytes | None]] = [
+                        (BOUNDARY_SIZE_HEADER, str(sizes[record["region"]]))
+                    ]
+                    self._producer.produce(
+                        QUEUE_STATE_TOPIC, value, key, headers=headers, on_delivery=self._delivered
+                    )
+                    self.stats.queue_states += 1
             if self.router is not None:
                 self.router.release(state, ready, self._producer, self._delivered)
                 self.stats.decisions = self.router.decisions

@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from support.waiting import wait_until
+from test_kpi_worker import start_worker, wait_exit
 
 from streams.app.routing_agent import DECISIONS_TOPIC
 from streams.app.worker import KpiWorker, WorkerOptions
@@ -97,14 +99,37 @@ def late_arrivals(bootstrap: str, codec: Codec) -> list[Any]:
 
 
 def work(bootstrap: str, codec: Codec, until_idle_s: float = 12.0) -> threading.Thread:
-    worker = KpiWorker(
-        {"bootstrap.servers": bootstrap},
-        codec,
-        WorkerOptions(checkpoint_interval_s=1.0, routing_regions=REGIONS),
-    )
+    """A worker in a thread, returned once it owns the input partitions (so that a paced run is
+    read while it is produced)."""
+    options = WorkerOptions(checkpoint_interval_s=1.0, routing_regions=REGIONS)
+    worker = KpiWorker({"bootstrap.servers": bootstrap}, codec, options)
     thread = threading.Thread(target=worker.run, args=(threading.Event(), until_idle_s), daemon=True)
     thread.start()
+    wait_until(lambda: worker.states or not thread.is_alive(), 120, "the worker's partition assignment")
     return thread
+
+
+def crash_and_restart(bootstrap: str, log: Path, expected: int) -> None:
+    """The backlog read by a `ccpulse worker` process killed (SIGKILL) once it has produced a
+    third of the decisions, then by a new one until it is idle."""
+    options = ("--idle-exit", "12", "--routing-regions", ",".join(REGIONS))
+    first = start_worker(bootstrap, "ccpulse-kpi", log, options)
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    try:
+
+        def decided() -> int:
+            return sum(
+                probe.get_watermark_offsets(TopicPartition(DECISIONS_TOPIC, p), timeout=5)[1]
+                for p in range(12)
+            )
+
+        wait_until(lambda: decided() >= expected // 3 or first.poll() is not None, 300, "a third decided")
+    finally:
+        probe.close()
+    assert first.poll() is None, f"the worker ended before the kill: {log.read_text()[-2000:]}"
+    first.kill()
+    first.wait()
+    assert wait_exit(start_worker(bootstrap, "ccpulse-kpi", log, options), 300) == 0, log.read_text()[-2000:]
 
 
 def decisions_of(bootstrap: str, codec: Codec) -> dict[str, list[dict[str, Any]]]:
@@ -115,14 +140,14 @@ def decisions_of(bootstrap: str, codec: Codec) -> dict[str, list[dict[str, Any]]
 
 
 class AgentTimeline:
-    """The test's own reading of cc.agent.events: each agent's views by event time (the first event
-    at a millisecond wins, as in the stream), asked who can serve a queue at a time."""
+    """The test's own reading of cc.agent.events: each agent's views by event time (of events at
+    the same millisecond, the later in the stream), asked who can serve a queue at a time."""
 
     def __init__(self, events: list[Any]) -> None:
         views: dict[str, list[Any]] = defaultdict(list)
-        for e in events:
-            if not views[e.agent_id] or all(v.event_time_ms != e.event_time_ms for v in views[e.agent_id]):
-                views[e.agent_id].append(e)
+        for e in events:  # in stream order: at the same millisecond the later event stands
+            history = views[e.agent_id]
+            history[:] = [v for v in history if v.event_time_ms != e.event_time_ms] + [e]
         self.by_region: dict[str, list[list[Any]]] = defaultdict(list)
         for history in views.values():
             history.sort(key=lambda v: v.event_time_ms)
@@ -215,12 +240,13 @@ def test_decisions_follow_the_rules_and_do_not_depend_on_speed(fresh_kafka: Any,
         apply_topics(backlog)
         simulate(backlog, speed=None)
         redeliver(backlog, duplicates)
-        thread = work(backlog, codec)
-        thread.join(timeout=300)
-        assert not thread.is_alive()
+        crash_and_restart(backlog, tmp_path / "worker.log", expected=len(arrivals))
         backlog_decisions = decisions_of(backlog, codec)
     finally:
         backlog_broker.stop()
+    for cid, ds in backlog_decisions.items():  # a crash re-emits what it decided after its checkpoint
+        assert all(d == ds[0] for d in ds), f"{cid} decided differently after the restart: {ds}"
+    backlog_decisions = {cid: ds[:1] for cid, ds in backlog_decisions.items()}
     differ = [cid for cid in arrivals if backlog_decisions.get(cid) != paced_decisions[cid]]
     if differ:  # kept for a look: the test's tmp_path
         (tmp_path / "paced.json").write_text(json.dumps(paced_decisions, indent=1, sort_keys=True))

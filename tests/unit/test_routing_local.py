@@ -122,7 +122,7 @@ def test_boundaries_are_captured_once_and_released_when_the_agent_stream_passed_
     assert [p["t"] for p in state.pending_boundaries] == [T0 + 30_000]
     not_yet = release_boundaries(state, lambda t, waited: False, now=1.0, max_wait_s=5.0)
     assert not_yet == [] and len(state.pending_boundaries) == 1
-    (record,) = release_boundaries(state, lambda t, waited: True, now=1.0, max_wait_s=5.0)
+    ((record,),) = release_boundaries(state, lambda t, waited: True, now=1.0, max_wait_s=5.0)
     assert record["as_of_ms"] == T0 + 30_000 and record["agents_logged_in"] == 0
     assert state.pending_boundaries == []
 
@@ -197,3 +197,43 @@ def test_a_format_2_checkpoint_without_the_routing_keys_still_loads() -> None:
         del document[key]
     state = loads(zlib.compress(json.dumps(document).encode()))
     assert (state.partition, state.epoch, state.decided, state.pending_arrivals) == (3, 2, {}, [])
+
+
+def test_history_is_kept_for_a_pending_decision_however_far_the_streams_moved_on() -> None:
+    state = PartitionState(0)
+    apply_agent(state, agent("a1", AgentState.READY, T0))
+    arrived = contact("c1", _T.ARRIVED, T0 + 1_000)
+    kpi.apply_contact(state, arrived, CONFIG)
+    RoutingAgent(Table(), Codec.pinned()).on_arrival(state, arrived)  # type: ignore[arg-type]
+    for i in range(1, 100):  # a backlog read on while c1 waits for other regions
+        apply_agent(state, agent("a1", AgentState.NOT_READY if i % 2 else AgentState.READY, T0 + i * 60_000))
+    state.watermarks["contact"] = T0 + 99 * 60_000
+    evict_routing(state)
+    assert [v.state for _, v in agents_as_of(state, "RU-MOW", T0 + 1_000)] == ["READY"]
+
+
+def test_events_at_the_same_millisecond_apply_in_stream_order() -> None:
+    state = PartitionState(0)
+    apply_agent(state, agent("a1", AgentState.LOGGED_IN, T0))
+    apply_agent(state, agent("a1", AgentState.READY, T0))  # a shift start: logged in, then ready
+    apply_agent(state, agent("a1", AgentState.READY, T0))  # a duplicate
+    assert [(v.state, v.event_time_ms) for v in state.agent_history["a1"]] == [("READY", T0)]
+
+
+def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() -> None:
+    from streams.app.routing_agent import GlobalQueueTable
+
+    table = GlobalQueueTable({}, Codec.pinned())  # not started: fed by hand
+
+    def snap(queue: str, as_of: int) -> QueueSnapshot:
+        return QueueSnapshot(
+            "RU-SPE", queue, Channel.VOICE, frozenset({"ru"}), 0, 3, 1, 0, 140.0, None, None, as_of
+        )
+
+    names = frozenset({"voice"})
+    table.add(snap("chat", T0 + 30_000), boundary_size=2)  # the voice record is on another partition
+    assert table.as_of(T0 + 40_000, Channel.VOICE, names, frozenset({"RU-SPE"})) == ({}, {"RU-SPE"})
+    table.add(snap("voice", T0 + 30_000), boundary_size=2)
+    found, lagging = table.as_of(T0 + 30_000, Channel.VOICE, names, frozenset({"RU-SPE"}))
+    assert list(found) == [("RU-SPE", "voice")] and lagging == set()
+    assert table.as_of(T0 + 30_001, Channel.VOICE, names, frozenset({"RU-SPE"}))[1] == {"RU-SPE"}

@@ -176,16 +176,26 @@ def region_has_agents(state: PartitionState, region: str, t: int) -> bool:
 DECIDED_HORIZON_MS = 26 * 3_600_000  # a re-delivered ARRIVED is recognised this long (e-mail SLA + 2 h)
 
 
+MAX_BOUNDARIES_PER_GAP = 120  # a quiet hour (at 30 s) gets every boundary; longer gaps their last hour
+
+
 def capture_boundary(state: PartitionState, t: int, every_ms: int, now: float) -> None:
-    """Before applying a contact event at ``t``: when t passes a new boundary B (a multiple of
-    ``every_ms``), capture every queue of the partition for a record as of B. The capture sits
-    at a fixed position of the contact stream (the first event at or past B)."""
+    """When event time ``t`` passes boundaries not captured yet (multiples of ``every_ms``), capture
+    every queue of the partition for a record as of each. Called before a contact event at t is
+    applied (the capture sits at the first contact event at or past the boundary), or with the
+    agent watermark once the contact partition is read to its end (the contact stream has nothing
+    before t left: a quiet partition still publishes its progress). A gap gets all its boundaries,
+    so both paths capture the same set."""
     boundary = t - t % every_ms
     if boundary <= state.boundary_ms:
         return
-    state.boundary_ms = boundary
+    first = boundary
+    if state.boundary_ms:
+        first = max(state.boundary_ms + every_ms, boundary - (MAX_BOUNDARIES_PER_GAP - 1) * every_ms)
     captured = capture(state, sorted(state.queues))
-    state.pending_boundaries.append({"t": boundary, "capture": captured, "since": now})
+    state.boundary_ms = boundary
+    for b in range(first, boundary + 1, every_ms):
+        state.pending_boundaries.append({"t": b, "capture": captured, "since": now})
 
 
 def release_boundaries(

@@ -349,6 +349,9 @@ class KpiWorker:
         o, now = self.options, time.monotonic()
         for state in self.states.values():
             ready = self._agent_ready(state)
+            every, agent_wm = o.queue_state_every_ms, state.watermarks.get("agent", 0)
+            if agent_wm - agent_wm % every > state.boundary_ms and self._read_to_end(state, CONTACT_TOPIC):
+                capture_boundary(state, agent_wm, every, now)  # a quiet contact stream: time moved on
             for records in release_boundaries(state, ready, now, o.routing_max_wait_s):
                 sizes = Counter(r["region"] for r in records)  # the table knows a region's boundary is in
                 for record in records:
@@ -365,27 +368,34 @@ class KpiWorker:
                 self.router.release(state, ready, self._producer, self._delivered)
                 self.stats.decisions = self.router.decisions
 
+    def _read_to_end(self, state: PartitionState, topic: str) -> bool:
+        """Whether the partition of ``topic`` is read to the end offset the broker reports now (a
+        cached high watermark is as old as the last fetch)."""
+        assert self._consumer is not None
+        if topic not in self.options.topics:
+            return False
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, state.partition), timeout=1.0, cached=False
+            )
+        except KafkaException:
+            return False
+        return high >= 0 and state.next_offsets.get(topic, low) >= high
+
     def _agent_ready(self, state: PartitionState) -> Callable[[int, float], bool]:
         """Whether agent states as of t are complete on this partition: the agent stream passed t,
         or (after a grace, for the producer's in-flight events) its partition is read to the end
         offset the broker reports now."""
-        consumer = self._consumer
-        assert consumer is not None
         agent_wm, grace = state.watermarks.get("agent", 0), self.options.routing_caught_up_grace_s
         caught_up: list[bool] = []
 
         def ready(t: int, waited: float) -> bool:
             if agent_wm > t:
                 return True
-            if waited < grace or AGENT_TOPIC not in self.options.topics:
+            if waited < grace:
                 return False
             if not caught_up:
-                tp = TopicPartition(AGENT_TOPIC, state.partition)
-                try:  # asked of the broker: a cached high watermark is as old as the last fetch
-                    low, high = consumer.get_watermark_offsets(tp, timeout=1.0, cached=False)
-                except KafkaException:
-                    low, high = 0, -1
-                caught_up.append(high >= 0 and state.next_offsets.get(AGENT_TOPIC, low) >= high)
+                caught_up.append(self._read_to_end(state, AGENT_TOPIC))
             return caught_up[0]
 
         return ready

@@ -120,6 +120,9 @@ def test_boundaries_are_captured_once_and_released_when_the_agent_stream_passed_
     capture_boundary(state, T0 + 45_000, 30_000, now=0.0)  # same boundary: nothing new
     capture_boundary(state, T0 + 29_000, 30_000, now=0.0)  # a late event: nothing
     assert [p["t"] for p in state.pending_boundaries] == [T0 + 30_000]
+    capture_boundary(state, T0 + 125_000, 30_000, now=0.0)  # a quiet gap gets every boundary
+    assert [p["t"] - T0 for p in state.pending_boundaries] == [30_000, 60_000, 90_000, 120_000]
+    del state.pending_boundaries[1:]
     not_yet = release_boundaries(state, lambda t, waited: False, now=1.0, max_wait_s=5.0)
     assert not_yet == [] and len(state.pending_boundaries) == 1
     ((record,),) = release_boundaries(state, lambda t, waited: True, now=1.0, max_wait_s=5.0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ class KpiWorker:
         self._assigned_at = 0.0
         self._closing = False
         self.router: RoutingAgent | None = None
+        self._queue_state_partitions: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -360,13 +362,25 @@ class KpiWorker:
                     headers: list[tuple[str, str | bytes | None]] = [
                         (BOUNDARY_SIZE_HEADER, str(sizes[record["region"]]))
                     ]
+                    partition = self._queue_state_partition(record["region"])
                     self._producer.produce(
-                        QUEUE_STATE_TOPIC, value, key, headers=headers, on_delivery=self._delivered
-                    )
+                        QUEUE_STATE_TOPIC, value, key, partition=partition,
+                        headers=headers, on_delivery=self._delivered,
+                    )  # fmt: skip
                     self.stats.queue_states += 1
             if self.router is not None:
                 self.router.release(state, ready, self._producer, self._delivered)
                 self.stats.decisions = self.router.decisions
+
+    def _queue_state_partition(self, region: str) -> int:
+        """All of a region's queue-state records on one partition, in the order produced: a reader
+        that sees a region's later boundary complete has seen every earlier record (the
+        idempotent producer leaves no gaps within a partition, also when killed)."""
+        if self._queue_state_partitions is None:
+            assert self._producer is not None
+            topic = self._producer.list_topics(QUEUE_STATE_TOPIC, timeout=10).topics[QUEUE_STATE_TOPIC]
+            self._queue_state_partitions = max(1, len(topic.partitions))
+        return zlib.crc32(region.encode()) % self._queue_state_partitions
 
     def _read_to_end(self, state: PartitionState, topic: str) -> bool:
         """Whether the partition of ``topic`` is read to the end offset the broker reports now (a

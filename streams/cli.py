@@ -121,6 +121,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         kpi=KpiConfig(allowed_lateness_ms=int(args.allowed_lateness * 1000)),
         pseudonym_key=_pseudonym_key(settings),
         routing_regions=tuple(args.routing_regions.split(",")) if args.routing_regions else None,
+        routing_max_wait_s=args.routing_max_wait,
     )
     codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
     port = None if args.metrics_port < 0 else (args.metrics_port or settings.metrics_port)
@@ -294,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--routing-regions", default=None,
         help="comma-separated regions whose queue state a routing decision waits for "
         "(default: those in cc.queue.state; docs/routing.md)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--routing-max-wait", type=float, default=5.0,
+        help="seconds of wall time a routing decision waits for its inputs as of its time (default 5)",
     )  # fmt: skip
     worker.add_argument(
         "--service-level-variant",

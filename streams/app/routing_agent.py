@@ -61,12 +61,19 @@ class GlobalQueueTable:
     region published for that as_of (they may sit on different partitions of the topic, so one
     record seen says nothing of the others; a record without the header counts alone)."""
 
-    def __init__(self, client_config: dict[str, Any], codec: Codec, history_ms: int = 2 * 3_600_000) -> None:
+    def __init__(
+        self, client_config: dict[str, Any], codec: Codec, history_ms: int = 3_600_000,
+        max_history_ms: int = 26 * 3_600_000,
+    ) -> None:  # fmt: skip
         self._history: dict[tuple[str, str], list[QueueSnapshot]] = {}
         self._progress: dict[str, int] = {}
         self._arriving: dict[tuple[str, int], set[str]] = {}  # (region, as_of) -> queues read so far
+        # records older than this are kept (a pending decision of this worker may read them), back to
+        # ``max_history_ms`` behind the newest; the worker sets it from its partitions
+        self.keep_from_ms = 0
         self._lock = threading.Lock()
-        self._client, self._codec, self._history_ms = client_config, codec, history_ms
+        self._client, self._codec = client_config, codec
+        self._history_ms, self._max_history_ms = history_ms, max_history_ms
         self._stop, self.ready = threading.Event(), threading.Event()
         self._thread = threading.Thread(target=self._run, name="queue-state-table", daemon=True)
 
@@ -95,7 +102,8 @@ class GlobalQueueTable:
                     history.insert(index, snapshot)
                 return
             history.append(snapshot)
-            floor = snapshot.as_of_ms - self._history_ms
+            newest = snapshot.as_of_ms
+            floor = max(min(newest - self._history_ms, self.keep_from_ms), newest - self._max_history_ms)
             if history[0].as_of_ms < floor:
                 del history[: max(0, bisect.bisect_left(history, floor, key=_as_of) - 1)]
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +37,9 @@ from streams.app.changelog import (
     restore,
 )
 from streams.app.kpi import KpiConfig
-from streams.app.routing_agent import BOUNDARY_SIZE_HEADER, GlobalQueueTable, RoutingAgent
-from streams.app.routing_local import capture_boundary, evict_routing, record_agent, release_boundaries
+from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
+from streams.app.routing_local import capture_boundary, evict_routing, record_agent
+from streams.app.routing_release import EventTimeGate
 from streams.app.state import PartitionState, dumps
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
@@ -117,7 +116,7 @@ class KpiWorker:
         self._assigned_at = 0.0
         self._closing = False
         self.router: RoutingAgent | None = None
-        self._queue_state_partitions: int | None = None
+        self._gate: EventTimeGate | None = None  # built with the consumer and producer
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -172,7 +171,12 @@ class KpiWorker:
                 # idle counts from the last message or assignment (a join may wait for a dead member)
                 last_activity = max(last_message_at, self._assigned_at)
                 if idle_exit_s is not None and self._clock() - last_activity > idle_exit_s:
-                    break
+                    with self.lock:  # pending decisions and boundaries end by the wall-clock bound at most
+                        pending = any(
+                            st.pending_arrivals or st.pending_boundaries for st in self.states.values()
+                        )
+                    if not pending:
+                        break
             self.checkpoint()
         finally:
             if table is not None:
@@ -181,6 +185,7 @@ class KpiWorker:
             self._consumer.close()
             self._producer.flush(30)
             self._producer = self._consumer = None  # librdkafka handles go with their last reference
+            self._gate = None
         return self.stats
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -348,71 +353,13 @@ class KpiWorker:
     def _release(self) -> None:
         """Queue-state records and routing decisions whose inputs up to their event time are in."""
         assert self._producer is not None and self._consumer is not None
-        o, now = self.options, time.monotonic()
-        for state in self.states.values():
-            ready = self._agent_ready(state)
-            every, agent_wm = o.queue_state_every_ms, state.watermarks.get("agent", 0)
-            if agent_wm - agent_wm % every > state.boundary_ms and self._read_to_end(state, CONTACT_TOPIC):
-                capture_boundary(state, agent_wm, every, now)  # a quiet contact stream: time moved on
-            for records in release_boundaries(state, ready, now, o.routing_max_wait_s):
-                sizes = Counter(r["region"] for r in records)  # the table knows a region's boundary is in
-                for record in records:
-                    key = f"{record['region']}|{record['queue']}".encode()
-                    value = self._codec.encode(QUEUE_STATE_TOPIC, record)
-                    headers: list[tuple[str, str | bytes | None]] = [
-                        (BOUNDARY_SIZE_HEADER, str(sizes[record["region"]]))
-                    ]
-                    partition = self._queue_state_partition(record["region"])
-                    self._producer.produce(
-                        QUEUE_STATE_TOPIC, value, key, partition=partition,
-                        headers=headers, on_delivery=self._delivered,
-                    )  # fmt: skip
-                    self.stats.queue_states += 1
-            if self.router is not None:
-                self.router.release(state, ready, self._producer, self._delivered)
-                self.stats.decisions = self.router.decisions
-
-    def _queue_state_partition(self, region: str) -> int:
-        """All of a region's queue-state records on one partition, in the order produced: a reader
-        that sees a region's later boundary complete has seen every earlier record (the
-        idempotent producer leaves no gaps within a partition, also when killed)."""
-        if self._queue_state_partitions is None:
-            assert self._producer is not None
-            topic = self._producer.list_topics(QUEUE_STATE_TOPIC, timeout=10).topics[QUEUE_STATE_TOPIC]
-            self._queue_state_partitions = max(1, len(topic.partitions))
-        return zlib.crc32(region.encode()) % self._queue_state_partitions
-
-    def _read_to_end(self, state: PartitionState, topic: str) -> bool:
-        """Whether the partition of ``topic`` is read to the end offset the broker reports now (a
-        cached high watermark is as old as the last fetch)."""
-        assert self._consumer is not None
-        if topic not in self.options.topics:
-            return False
-        try:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, state.partition), timeout=1.0, cached=False
+        if self._gate is None:
+            self._gate = EventTimeGate(
+                self._consumer, self._producer, self._codec, self.options, self._delivered
             )
-        except KafkaException:
-            return False
-        return high >= 0 and state.next_offsets.get(topic, low) >= high
-
-    def _agent_ready(self, state: PartitionState) -> Callable[[int, float], bool]:
-        """Whether agent states as of t are complete on this partition: the agent stream passed t,
-        or (after a grace, for the producer's in-flight events) its partition is read to the end
-        offset the broker reports now."""
-        agent_wm, grace = state.watermarks.get("agent", 0), self.options.routing_caught_up_grace_s
-        caught_up: list[bool] = []
-
-        def ready(t: int, waited: float) -> bool:
-            if agent_wm > t:
-                return True
-            if waited < grace:
-                return False
-            if not caught_up:
-                caught_up.append(self._read_to_end(state, AGENT_TOPIC))
-            return caught_up[0]
-
-        return ready
+        self.stats.queue_states += self._gate.release(self.states.values(), self.router)
+        if self.router is not None:
+            self.stats.decisions = self.router.decisions
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:

@@ -46,6 +46,9 @@ REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")
 # morning in Moscow and an evening in Kamchatka
 START = datetime.now(UTC).replace(hour=6, minute=30, second=0, microsecond=0) - timedelta(days=1)
 PARAMS = RoutingParams()
+# a decision waits for every region's state as of its time at most this long: longer than a quiet
+# region's gap between events at 180x (only a decision that waited this long depends on speed)
+MAX_WAIT_S = 30.0
 LEFT_HOME = ("LANGUAGE_ONLY_ELSEWHERE", "NO_AGENTS_HOME")
 AGE = re.compile(r"as of t-(\d+\.\d{3}) s")
 
@@ -101,7 +104,7 @@ def late_arrivals(bootstrap: str, codec: Codec) -> list[Any]:
 def work(bootstrap: str, codec: Codec, until_idle_s: float = 12.0) -> threading.Thread:
     """A worker in a thread, returned once it owns the input partitions (so that a paced run is
     read while it is produced)."""
-    options = WorkerOptions(checkpoint_interval_s=1.0, routing_regions=REGIONS)
+    options = WorkerOptions(checkpoint_interval_s=1.0, routing_regions=REGIONS, routing_max_wait_s=MAX_WAIT_S)
     worker = KpiWorker({"bootstrap.servers": bootstrap}, codec, options)
     thread = threading.Thread(target=worker.run, args=(threading.Event(), until_idle_s), daemon=True)
     thread.start()
@@ -112,7 +115,14 @@ def work(bootstrap: str, codec: Codec, until_idle_s: float = 12.0) -> threading.
 def crash_and_restart(bootstrap: str, log: Path, expected: int) -> None:
     """The backlog read by a `ccpulse worker` process killed (SIGKILL) once it has produced a
     third of the decisions, then by a new one until it is idle."""
-    options = ("--idle-exit", "12", "--routing-regions", ",".join(REGIONS))
+    options = (
+        "--idle-exit",
+        "12",
+        "--routing-regions",
+        ",".join(REGIONS),
+        "--routing-max-wait",
+        str(MAX_WAIT_S),
+    )
     first = start_worker(bootstrap, "ccpulse-kpi", log, options)
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
     try:

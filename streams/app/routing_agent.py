@@ -223,8 +223,8 @@ class RoutingAgent:
     ``on_arrival`` captures what the decision needs from the contact stream and queues it on
     the partition (``pending_arrivals``, checkpointed); ``release`` decides the queued
     arrivals in order once the agent stream has passed their time (``agent_ready``) and every
-    candidate region's published state has (the table's progress), or after
-    ``max_wait_s`` of wall time with what there is, saying so in the candidates' notes."""
+    region's published state has (``regions``, else every region in the table: its progress), or
+    after ``max_wait_s`` of wall time with what there is, saying so in the candidates' notes."""
 
     def __init__(
         self,

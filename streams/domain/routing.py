@@ -241,7 +241,7 @@ def decide(
             Candidate(
                 k[0], k[1], 0.0 if m is EwtMethod.NONE else e, m, n is None,
                 _joined(n, ages.get(k), extra.get(k)),
-            )
+            )  # fmt: skip
             for k, e, m, n in shortlist
         )
         return RoutingDecision(

@@ -239,7 +239,11 @@ def decide(
         shortlist = [home] + ([] if target is home else [target]) + rest
         candidates = tuple(
             Candidate(
-                k[0], k[1], 0.0 if m is EwtMethod.NONE else e, m, n is None,
+                k[0],
+                k[1],
+                0.0 if m is EwtMethod.NONE else e,
+                m,
+                n is None,
                 _joined(n, ages.get(k), extra.get(k)),
             )  # fmt: skip
             for k, e, m, n in shortlist

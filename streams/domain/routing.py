@@ -245,7 +245,7 @@ def decide(
                 m,
                 n is None,
                 _joined(n, ages.get(k), extra.get(k)),
-            )  # fmt: skip
+            )
             for k, e, m, n in shortlist
         )
         return RoutingDecision(

@@ -3,6 +3,7 @@ decisions, de-duplication that outlives the lateness, and pending decisions acro
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -240,3 +241,16 @@ def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() ->
     found, lagging = table.as_of(T0 + 30_000, Channel.VOICE, names, frozenset({"RU-SPE"}))
     assert list(found) == [("RU-SPE", "voice")] and lagging == set()
     assert table.as_of(T0 + 30_001, Channel.VOICE, names, frozenset({"RU-SPE"}))[1] == {"RU-SPE"}
+
+
+@pytest.mark.parametrize("reason", ["NO_AGENTS_HOME", "NO_STATE"])
+def test_the_new_reasons_encode_with_the_pinned_schema(reason: str) -> None:
+    from streams.app.routing_agent import DECISIONS_TOPIC, decision_record
+    from streams.domain.routing import Reason, RoutingParams, RoutingRequest, decide
+
+    decision = decide(
+        RoutingRequest("c1", "e1", "RU-TOM", "voice", Channel.VOICE, "ru", 0, T0), {}, RoutingParams()
+    )
+    record = decision_record(dataclasses.replace(decision, reason=Reason(reason)))
+    codec = Codec.pinned()
+    assert codec.decode(DECISIONS_TOPIC, codec.encode(DECISIONS_TOPIC, record))["reason"] == reason

@@ -120,6 +120,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         idempotent_producer=not args.no_idempotence,
         kpi=KpiConfig(allowed_lateness_ms=int(args.allowed_lateness * 1000)),
         pseudonym_key=_pseudonym_key(settings),
+        routing_regions=tuple(args.routing_regions.split(",")) if args.routing_regions else None,
+        routing_max_wait_s=args.routing_max_wait,
     )
     codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
     port = None if args.metrics_port < 0 else (args.metrics_port or settings.metrics_port)
@@ -289,6 +291,15 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--allowed-lateness", type=float, default=600.0, help="seconds (default 600)")
     worker.add_argument("--idle-exit", type=float, default=None, help="exit when idle this long, all read")
     worker.add_argument("--no-idempotence", action="store_true", help="for Tansu, which cannot do it")
+    worker.add_argument(
+        "--routing-regions", default=None,
+        help="comma-separated regions whose queue state a routing decision waits for "
+        "(default: those in cc.queue.state; docs/routing.md)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--routing-max-wait", type=float, default=5.0,
+        help="seconds of wall time a routing decision waits for its inputs as of its time (default 5)",
+    )  # fmt: skip
     worker.add_argument(
         "--service-level-variant",
         default="EXCLUDE_SHORT",

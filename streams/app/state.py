@@ -21,7 +21,10 @@ from typing import Any
 from streams.domain.events import Channel
 from streams.domain.intervals import ContactProgress
 
-FORMAT_VERSION = 2  # 2 added the restore epoch; format 1 loads with epoch 0
+# 2 added the restore epoch; format 1 loads with epoch 0. Routing's keys (agent_history,
+# decided, pending_arrivals, pending_boundaries, boundary_ms) were added within format 2 and
+# load empty when absent
+FORMAT_VERSION = 2
 READABLE_FORMATS = (1, FORMAT_VERSION)
 
 BucketKey = tuple[str, str, int]  # region, channel, window start (epoch ms)
@@ -58,6 +61,14 @@ class PartitionState:
     agent_minutes: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # (region, minute)
     queues: dict[str, tuple[str, str]] = field(default_factory=dict)  # "region|queue" -> (channel, language)
     predictions: dict[str, tuple[float, str, int]] = field(default_factory=dict)  # contact -> EWT, method, t
+    # routing as of event time (streams/app/routing_local.py): each agent's recent views by event
+    # time; contacts decided (contact_id -> ARRIVED time, 26 h); decisions and queue-state
+    # boundaries captured at their position in the contact stream, waiting for the agent stream
+    agent_history: dict[str, list[AgentView]] = field(default_factory=dict)
+    decided: dict[str, int] = field(default_factory=dict)
+    pending_arrivals: list[dict[str, Any]] = field(default_factory=list)
+    pending_boundaries: list[dict[str, Any]] = field(default_factory=list)
+    boundary_ms: int = 0  # the latest event-time boundary captured for cc.queue.state
     late_events: int = 0  # contact events whose own minute closed beyond the lateness (duplicates too)
     late_surveys: int = 0
     # not persisted: what changed since the last emission
@@ -109,6 +120,19 @@ def _unkeyed(rows: list[list[Any]]) -> dict[Any, dict[str, int]]:
     return {tuple(row[:-1]): row[-1] for row in rows}
 
 
+def _agent_to_list(v: AgentView) -> list[Any]:
+    return [v.region, v.state, list(v.skills), list(v.languages), v.chat_concurrency, v.event_time_ms]
+
+
+def _agent_from_list(v: list[Any]) -> AgentView:
+    return AgentView(v[0], v[1], tuple(v[2]), tuple(v[3]), v[4], v[5])
+
+
+def _without_wall_time(pending: dict[str, Any]) -> dict[str, Any]:
+    """A pending item's wall-clock start is process-local: a restored one starts waiting anew."""
+    return {k: v for k, v in pending.items() if k != "since"}
+
+
 def dumps(state: PartitionState) -> bytes:
     document = {
         "format": FORMAT_VERSION,
@@ -123,16 +147,18 @@ def dumps(state: PartitionState) -> bytes:
         "minutes": _keyed(state.minutes),
         "days": _keyed(state.days),
         "totals": _keyed(state.totals),
-        "agents": {
-            a: [v.region, v.state, list(v.skills), list(v.languages), v.chat_concurrency, v.event_time_ms]
-            for a, v in state.agents.items()
-        },
+        "agents": {a: _agent_to_list(v) for a, v in state.agents.items()},
         "late_events": state.late_events,
         "late_surveys": state.late_surveys,
         "agent_load": state.agent_load,
         "agent_minutes": _keyed(state.agent_minutes),
         "queues": state.queues,
         "predictions": state.predictions,
+        "agent_history": {a: [_agent_to_list(v) for v in h] for a, h in state.agent_history.items()},
+        "decided": state.decided,
+        "pending_arrivals": [_without_wall_time(p) for p in state.pending_arrivals],
+        "pending_boundaries": [_without_wall_time(p) for p in state.pending_boundaries],
+        "boundary_ms": state.boundary_ms,
     }
     return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
@@ -158,14 +184,18 @@ def loads(data: bytes) -> PartitionState:
         minutes=_unkeyed(document["minutes"]),
         days=_unkeyed(document["days"]),
         totals=_unkeyed(document["totals"]),
-        agents={
-            a: AgentView(v[0], v[1], tuple(v[2]), tuple(v[3]), v[4], v[5])
-            for a, v in document["agents"].items()
-        },
+        agents={a: _agent_from_list(v) for a, v in document["agents"].items()},
         late_events=document["late_events"],
         late_surveys=document["late_surveys"],
         agent_load=document["agent_load"],
         agent_minutes=_unkeyed(document["agent_minutes"]),
         queues={k: (v[0], v[1]) for k, v in document["queues"].items()},
         predictions={k: (v[0], v[1], v[2]) for k, v in document["predictions"].items()},
+        agent_history={
+            a: [_agent_from_list(v) for v in h] for a, h in document.get("agent_history", {}).items()
+        },
+        decided=document.get("decided", {}),
+        pending_arrivals=document.get("pending_arrivals", []),
+        pending_boundaries=document.get("pending_boundaries", []),
+        boundary_ms=document.get("boundary_ms", 0),
     )

@@ -37,8 +37,9 @@ from streams.app.changelog import (
     restore,
 )
 from streams.app.kpi import KpiConfig
-from streams.app.queues import queue_states
 from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
+from streams.app.routing_local import capture_boundary, evict_routing, record_agent
+from streams.app.routing_release import EventTimeGate
 from streams.app.state import PartitionState, dumps
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
@@ -78,8 +79,15 @@ class WorkerOptions:
     checkpoint_interval_s: float = 2.0
     idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
     changelog_replication_factor: int | None = None
-    queue_state_interval_s: float = 1.0
+    queue_state_every_ms: int = 30_000  # cc.queue.state: every queue at each such event-time boundary
     routing: bool = True  # a decision per new ARRIVED contact (cc.routing.decisions)
+    # a pending decision or boundary waits for its inputs (agent stream past t, remote regions'
+    # state) at most this long in wall time; an agent topic read to its end counts after the grace
+    routing_max_wait_s: float = 5.0
+    routing_caught_up_grace_s: float = 1.0
+    table_ready_timeout_s: float = 30.0  # cold start: cc.queue.state read to its end before routing
+    # the regions a decision waits for (their cc.queue.state as of t); None: those in cc.queue.state
+    routing_regions: tuple[str, ...] | None = None
     auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
     # CCPULSE_PSEUDONYM_KEY: identities in dead letters are pseudonymised with it, else withheld
@@ -108,10 +116,9 @@ class KpiWorker:
         self._last_checkpoint = 0.0
         self._assigned_at = 0.0
         self._closing = False
-        self._queue_regions: set[str] = set()
-        self._queue_emitted_at = 0.0
-        self._ends = PartitionEnds()
+        self._ends = PartitionEnds()  # --idle-exit: exit only with every partition read to its end
         self.router: RoutingAgent | None = None
+        self._gate: EventTimeGate | None = None  # built with the consumer and producer
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -143,8 +150,13 @@ class KpiWorker:
         )
         table = None
         if o.routing:
-            table = GlobalQueueTable(self._client, self._codec).start()  # default RoutingParams, as the agent
-            self.router = RoutingAgent(table, self._codec, observe=self._observe)
+            table = GlobalQueueTable(self._client, self._codec).start()
+            if not table.wait_ready(o.table_ready_timeout_s):  # decisions then wait on its progress
+                log.warning("cc.queue.state not read to its end in %.0f s", o.table_ready_timeout_s)
+            regions = frozenset(o.routing_regions) if o.routing_regions else None
+            self.router = RoutingAgent(
+                table, self._codec, observe=self._observe, max_wait_s=o.routing_max_wait_s, regions=regions
+            )
         self._consumer.subscribe(list(o.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._last_checkpoint = self._clock()
         last_message_at = self._clock()
@@ -154,12 +166,19 @@ class KpiWorker:
                 if messages:
                     self._process(messages)
                     last_message_at = self._clock()
+                else:
+                    with self.lock:
+                        self._release()  # what waited on wall time only
                 if self._clock() - self._last_checkpoint >= o.checkpoint_interval_s:
                     self.checkpoint()
                 # idle counts from the last message or assignment (a join may wait for a dead member)
                 last_activity = max(last_message_at, self._assigned_at)
                 if idle_exit_s is not None and self._clock() - last_activity > idle_exit_s:
-                    if self._ends.read_to_end(self._consumer):
+                    with self.lock:  # pending decisions and boundaries end by the wall-clock bound at most
+                        pending = any(
+                            st.pending_arrivals or st.pending_boundaries for st in self.states.values()
+                        )
+                    if not pending and self._ends.read_to_end(self._consumer):
                         break
                     last_message_at = self._clock() - idle_exit_s + 1.0  # look again in a second
             self.checkpoint()
@@ -170,6 +189,7 @@ class KpiWorker:
             self._consumer.close()
             self._producer.flush(30)
             self._producer = self._consumer = None  # librdkafka handles go with their last reference
+            self._gate = None
         return self.stats
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -240,8 +260,7 @@ class KpiWorker:
         decode, states, config = self._codec.decode, self.states, self.options.kpi
         per_topic: dict[str, int] = {}
         sample: list[int] = []
-        if self.router is not None:
-            self.router.batch_consumed_at = time.perf_counter()
+        now = time.monotonic()
         with self.lock:
             for message in messages:
                 if message.error() is not None:
@@ -265,18 +284,20 @@ class KpiWorker:
                     self._dead_letter(message, exc)
                     continue
                 if type(event) is ContactEvent:
+                    capture_boundary(state, event.event_time_ms, self.options.queue_state_every_ms, now)
                     if kpi.apply_contact(state, event, config) and self.router is not None:
-                        assert self._producer is not None
                         if event.type is ContactEventType.ARRIVED:
-                            self.router.on_arrival(state, event, self._producer, self._delivered)
+                            self.router.on_arrival(state, event)
                         elif event.type is ContactEventType.ANSWERED:
                             self.router.on_answered(state, event)
                 elif type(event) is SurveyEvent:
                     kpi.apply_survey(state, event, config)
                 elif type(event) is AgentEvent:
                     kpi.apply_agent(state, event)
+                    record_agent(state, event)
                 if len(sample) < 64:
                     sample.append(event.event_time_ms)
+            self._release()
             self._emit_snapshots()
         now_ms = self._clock() * 1000
         for event_time_ms in sample:
@@ -326,7 +347,6 @@ class KpiWorker:
             if not state.dirty_minutes and not state.dirty_series:
                 continue
             version = snapshot_version(state)
-            self._queue_regions |= {region for region, _ in state.dirty_series}
             for view in dirty_views(state):
                 key = snapshot_key(view.region, view.channel, view.window, view.start_ms)
                 record = snapshot_record(view, version, now_ms)
@@ -335,24 +355,17 @@ class KpiWorker:
                 )
                 self.stats.snapshots += 1
             self._producer.poll(0)
-        if (
-            self._queue_regions
-            and self._clock() - self._queue_emitted_at >= self.options.queue_state_interval_s
-        ):
-            self._emit_queue_states()
 
-    def _emit_queue_states(self) -> None:
-        """Live observations of the queues of the regions that changed (throttled: they read windows)."""
-        assert self._producer is not None
-        for state in self.states.values():
-            for record in queue_states(state):
-                if record["region"] in self._queue_regions:
-                    key = f"{record['region']}|{record['queue']}".encode()
-                    value = self._codec.encode(QUEUE_STATE_TOPIC, record)
-                    self._producer.produce(QUEUE_STATE_TOPIC, value, key, on_delivery=self._delivered)
-                    self.stats.queue_states += 1
-        self._queue_regions = set()
-        self._queue_emitted_at = self._clock()
+    def _release(self) -> None:
+        """Queue-state records and routing decisions whose inputs up to their event time are in."""
+        assert self._producer is not None and self._consumer is not None
+        if self._gate is None:
+            self._gate = EventTimeGate(
+                self._consumer, self._producer, self._codec, self.options, self._delivered
+            )
+        self.stats.queue_states += self._gate.release(self.states.values(), self.router)
+        if self.router is not None:
+            self.stats.decisions = self.router.decisions
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -370,6 +383,7 @@ class KpiWorker:
                 if only is not None and key not in only:
                     continue
                 kpi.evict(state, self.options.kpi)
+                evict_routing(state)
                 self._producer.produce(
                     changelog_topic(self.options.app_id), dumps(state),
                     checkpoint_key(self.options.app_id, state.partition),

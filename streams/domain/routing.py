@@ -3,21 +3,24 @@
 Pure and deterministic: ``decide(request, queues, params)`` reads only its inputs (the
 decision time is the arrival's event time), so a decision replays identically.
 
-- Candidates are the queues of the contact's channel in every region, home first,
-  then by region code. Eligible: state not older than ``stale_after_ms``, at least one
-  agent logged in, and an agent speaking the contact's language.
+- Candidates are queues of the contact's channel AND skill: its own queue (home first,
+  always evaluated and recorded, "no state" when the caller has none) and the same or a
+  configured equivalent queue (``equivalent_queues``) in other regions, by region code.
+  Eligible: state not older than ``stale_after_ms``, at least one agent logged in, and
+  an agent speaking the contact's language.
 - EWT per candidate: POSITION (contacts ahead beyond the ready agents, thinned by the
   recent abandonment share, times AHT over the agents logged in; a ready agent or a
   free chat slot means no wait) when the queue has live AHT and at least
   ``min_live_agents`` agents; else ERLANG_A (M/M/n+M mean wait for the recent arrival
   rate, the channel's default AHT and ``patience_s``); else NONE.
-- E-mail goes home to the deferred queue (EMAIL_DEFERRED). Stale home state: home
-  (STALE_STATE). No eligible queue anywhere: home (NO_AGENTS_LOGGED_IN). No home
-  agent speaks the language: the eligible queue with the lowest EWT
-  (LANGUAGE_ONLY_ELSEWHERE). Home over the channel's SL threshold and another queue
-  lower by at least ``overflow_margin_s``: overflow (OVERFLOW_EWT); home has no agent:
-  overflow too. Else HOME. When every eligible EWT exceeds ``callback_factor`` x the
-  threshold, the target is kept and the reason is CALLBACK_OFFERED.
+- In order: e-mail stays home (EMAIL_DEFERRED); no home state: home (NO_STATE); stale
+  home state: home (STALE_STATE); nobody logged in at home (NO_AGENTS_HOME) or nobody
+  there speaking the language (LANGUAGE_ONLY_ELSEWHERE): the eligible candidate with
+  the lowest EWT, else home (NO_AGENTS_LOGGED_IN); every eligible EWT above
+  ``callback_factor`` x the channel's SL threshold: home, CALLBACK_OFFERED; home EWT
+  above the threshold and a candidate with headroom (``_has_headroom``) lower by at
+  least ``overflow_margin_s``: OVERFLOW_EWT; else HOME. A contact leaves home by no
+  other rule.
 - Ties go to home, then to the lower region code and queue name.
 """
 
@@ -42,6 +45,8 @@ class Reason(StrEnum):
     CALLBACK_OFFERED = "CALLBACK_OFFERED"
     EMAIL_DEFERRED = "EMAIL_DEFERRED"
     STALE_STATE = "STALE_STATE"
+    NO_AGENTS_HOME = "NO_AGENTS_HOME"
+    NO_STATE = "NO_STATE"
 
 
 class EwtMethod(StrEnum):
@@ -113,7 +118,10 @@ _DEFAULT_AHT_S = {Channel.VOICE: 140.0, Channel.CHAT: 300.0, Channel.MESSENGER: 
 
 @dataclass(frozen=True)
 class RoutingParams:
-    version: str = "ewt-overflow/1"
+    version: str = "ewt-overflow/2"
+    # queue -> queues that may serve its contacts too (a skill declared equivalent); the
+    # contact's own queue is always a candidate, unrelated queues never are
+    equivalent_queues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     overflow_margin_s: float = 15.0
     # overflow only into a queue that keeps headroom for its own customers: spare agents (ready
     # beyond its waiting contacts) of at least this many, and an EWT under this share of the threshold
@@ -167,6 +175,12 @@ def _note(request: RoutingRequest, queue: QueueSnapshot, params: RoutingParams) 
     return None
 
 
+def state_age_note(request: RoutingRequest, queue: QueueSnapshot) -> str | None:
+    """The age of a queue's state at the decision (remote queues: the latest record at or before t)."""
+    age_ms = request.event_time_ms - queue.as_of_ms
+    return f"as of t-{age_ms / 1000:.3f} s" if age_ms > 0 else None
+
+
 Estimates = Mapping[tuple[str, str], tuple[float, EwtMethod]]
 _Row = tuple[tuple[str, str], float, EwtMethod, str | None]  # queue key, EWT, method, why not eligible
 
@@ -179,43 +193,60 @@ def estimate_all(
     return {key: estimate_wait(q, params) for key, q in queues.items()}
 
 
+def skill_queues(request: RoutingRequest, params: RoutingParams) -> frozenset[str]:
+    """The queues that may serve the contact: its own (its skill) and those configured equivalent."""
+    return frozenset({request.queue, *params.equivalent_queues.get(request.queue, ())})
+
+
 def decide(
     request: RoutingRequest,
     queues: Mapping[tuple[str, str], QueueSnapshot],
     params: RoutingParams,
     estimates: Estimates | None = None,
+    notes: Mapping[tuple[str, str], str] | None = None,
 ) -> RoutingDecision:
+    """``queues`` may hold any queue: only those of the contact's channel and skill (or a configured
+    equivalent) are candidates. ``notes`` adds a caller's remark to a candidate (e.g. that its
+    region's state was not current when the decision could wait no longer)."""
     home_key = (request.region, request.queue)
-    rows: list[_Row] = []  # every queue of the channel
-    for key, q in queues.items():
-        if q.channel is request.channel:
+    names = skill_queues(request, params)
+    rows: list[_Row] = []  # every candidate queue, home first
+    for key in sorted(queues, key=lambda k: (k != home_key, k)):
+        q = queues[key]
+        if q.channel is request.channel and q.queue in names:
             ewt, method = (
                 estimates[key] if estimates is not None and key in estimates else estimate_wait(q, params)
             )
             rows.append((key, ewt, method, _note(request, q, params)))
-    home = next((r for r in rows if r[0] == home_key), None)
+    home = rows[0] if rows and rows[0][0] == home_key else None
+    if home is None:  # evaluated and recorded even without state: a decision says what it lacked
+        home = (home_key, 0.0, EwtMethod.NONE, "no state")
+        rows.insert(0, home)
     eligible = [r for r in rows if r[3] is None]
-    best = min(eligible, key=lambda r: (r[1], r[0] != home_key, r[0]), default=None)
+    others = [r for r in eligible if r is not home]
     threshold_s = params.thresholds_ms[request.channel] / 1000
+    extra = notes or {}
+    ages = {r[0]: state_age_note(request, queues[r[0]]) for r in rows if r[0] in queues}
 
-    def result(target: _Row | None, reason: Reason) -> RoutingDecision:
-        region, queue = target[0] if target else home_key
-        ewt, method = (target[1], target[2]) if target else (0.0, EwtMethod.NONE)
-        if method is EwtMethod.NONE:
-            ewt = 0.0
-        # the shortlist: home, the target, then the others eligible first by EWT
-        chosen = [r for r in (home, target) if r is not None]
-        if len(chosen) == 2 and chosen[0] is chosen[1]:
-            chosen.pop()
-        others = heapq.nsmallest(
-            params.max_candidates - len(chosen),
+    def result(target: _Row, reason: Reason) -> RoutingDecision:
+        region, queue = target[0]
+        ewt, method = (0.0, EwtMethod.NONE) if target[2] is EwtMethod.NONE else (target[1], target[2])
+        rest = heapq.nsmallest(
+            params.max_candidates - (1 if target is home else 2),
             (r for r in rows if r is not home and r is not target),
             key=lambda r: (r[3] is not None, r[1], r[0]),
         )
-        shortlist = chosen + others
+        shortlist = [home] + ([] if target is home else [target]) + rest
         candidates = tuple(
-            Candidate(k[0], k[1], 0.0 if m is EwtMethod.NONE else e, m, n is None, n)
-            for k, e, m, n in shortlist[: params.max_candidates]
+            Candidate(
+                k[0],
+                k[1],
+                0.0 if m is EwtMethod.NONE else e,
+                m,
+                n is None,
+                _joined(n, ages.get(k), extra.get(k)),
+            )
+            for k, e, m, n in shortlist
         )
         return RoutingDecision(
             request.contact_id, request.event_id, request.region, region, queue, request.language,
@@ -225,23 +256,28 @@ def decide(
 
     if request.channel is Channel.EMAIL:
         return result(home, Reason.EMAIL_DEFERRED)
-    if home is not None and home[3] is not None and home[3].startswith("state"):
+    if home[3] == "no state":  # never send a contact away on ignorance of its home queue
+        return result(home, Reason.NO_STATE)
+    if home[3] is not None and home[3].startswith("state"):
         return result(home, Reason.STALE_STATE)
-    if best is None:
-        return result(home, Reason.NO_AGENTS_LOGGED_IN)
+    if home[3] is not None:  # nobody logged in at home, or nobody speaking the language
+        best = min(others, key=lambda r: (r[1], r[0]), default=None)
+        if best is None:
+            return result(home, Reason.NO_AGENTS_LOGGED_IN)
+        unstaffed = home[3] == "no agent logged in"
+        return result(best, Reason.NO_AGENTS_HOME if unstaffed else Reason.LANGUAGE_ONLY_ELSEWHERE)
     if all(r[2] is not EwtMethod.NONE and r[1] > params.callback_factor * threshold_s for r in eligible):
-        return result(home if home is not None and home[3] is None else best, Reason.CALLBACK_OFFERED)
-    if home is None or home[3] is not None:
-        language_elsewhere = home is None or home[3].startswith("no agent speaks")  # type: ignore[union-attr]
-        return result(best, Reason.LANGUAGE_ONLY_ELSEWHERE if language_elsewhere else Reason.OVERFLOW_EWT)
-    if home[1] > threshold_s:
-        spare = [
-            r for r in eligible if r is not home and _has_headroom(queues[r[0]], r[1], params, threshold_s)
-        ]
+        return result(home, Reason.CALLBACK_OFFERED)
+    if home[2] is not EwtMethod.NONE and home[1] > threshold_s:
+        spare = [r for r in others if _has_headroom(queues[r[0]], r[1], params, threshold_s)]
         target = min(spare, key=lambda r: (r[1], r[0]), default=None)
         if target is not None and home[1] - target[1] >= params.overflow_margin_s:
             return result(target, Reason.OVERFLOW_EWT)
     return result(home, Reason.HOME)
+
+
+def _joined(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
 
 
 def _has_headroom(

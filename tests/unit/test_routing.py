@@ -44,6 +44,7 @@ def table(*queues: QueueSnapshot) -> dict[tuple[str, str], QueueSnapshot]:
 
 
 BUSY = {"contacts_in_queue": 30, "agents_ready": 0}  # EWT (30 + 1) * 140 / 10 = 434 s
+MID = {"contacts_in_queue": 5, "agents_ready": 0}  # EWT (5 + 1) * 140 / 10 = 84 s: over 40 s, under 160
 CASES = {
     "home has a ready agent": (request(), table(queue("RU-MOW"), queue("RU-SPE")), Reason.HOME, "RU-MOW"),
     "home over target, another region much faster": (
@@ -64,7 +65,7 @@ CASES = {
     "night-time home region with nobody logged in": (
         request(region="RU-KAM"),
         table(queue("RU-KAM", agents_logged_in=0, agents_ready=0), queue("RU-MOW", **BUSY), queue("RU-SPE")),
-        Reason.OVERFLOW_EWT, "RU-SPE",
+        Reason.NO_AGENTS_HOME, "RU-SPE",
     ),
     "no agent logged in anywhere": (
         request(), table(queue("RU-MOW", agents_logged_in=0, agents_ready=0),
@@ -88,10 +89,21 @@ CASES = {
     "tie between two other regions goes to the lower code": (
         request(region="RU-KAM"),
         table(queue("RU-KAM", agents_logged_in=0, agents_ready=0), queue("RU-SPE"), queue("RU-MOW")),
-        Reason.OVERFLOW_EWT, "RU-MOW",
+        Reason.NO_AGENTS_HOME, "RU-MOW",
     ),
-    "home missing from the state, language only elsewhere": (
-        request(region="RU-TOM"), table(queue("RU-MOW")), Reason.LANGUAGE_ONLY_ELSEWHERE, "RU-MOW",
+    "home missing from the state: no decision on ignorance, home": (
+        request(region="RU-TOM"), table(queue("RU-MOW")), Reason.NO_STATE, "RU-TOM",
+    ),
+    "another skill with a ready agent is never a candidate": (
+        request(),
+        table(queue("RU-MOW", **MID), queue("RU-SPE", "sales"), queue("RU-SPE", "chat", Channel.CHAT)),
+        Reason.HOME, "RU-MOW",
+    ),
+    "home has agents but none speak the language: same skill elsewhere": (
+        request(name="support", language="en"),
+        table(queue("RU-MOW", "support"), queue("RU-SPE", "support", languages=frozenset({"ru", "en"})),
+              queue("RU-NVS", "sales", languages=frozenset({"en"}))),
+        Reason.LANGUAGE_ONLY_ELSEWHERE, "RU-SPE",
     ),
 }  # fmt: skip
 
@@ -161,3 +173,48 @@ def test_precomputed_estimates_give_the_same_decision_and_the_shortlist_keeps_ho
     assert len(decision.candidates) == PARAMS.max_candidates < len(queues)
     assert decision.candidates[0].region == "RU-MOW"
     assert decision.candidates[1].region == decision.target_region != "RU-MOW"
+
+
+def test_home_is_the_first_candidate_even_without_state() -> None:
+    decision = decide(request(region="RU-TOM"), table(queue("RU-MOW"), queue("RU-SPE")), PARAMS)
+    home = decision.candidates[0]
+    assert (home.region, home.queue, home.eligible, home.note) == ("RU-TOM", "voice", False, "no state")
+    assert decision.reason is Reason.NO_STATE
+
+
+def test_home_stays_first_when_the_shortlist_is_full() -> None:
+    queues = table(queue("RU-ZZZ", contacts_in_queue=5, agents_ready=0),
+                   *(queue(f"RU-{c}A{c}") for c in "BCDEFGHIJKLM"))  # fmt: skip
+    decision = decide(request(region="RU-ZZZ"), queues, PARAMS)
+    assert decision.reason is Reason.OVERFLOW_EWT and len(decision.candidates) == PARAMS.max_candidates
+    assert decision.candidates[0].region == "RU-ZZZ"  # home first, then the target
+    assert decision.candidates[1].region == decision.target_region == "RU-BAB"
+
+
+def test_an_equivalent_queue_is_a_candidate_only_when_configured() -> None:
+    queues = table(queue("RU-MOW", "support", **MID), queue("RU-SPE", "support-2"))
+    assert decide(request(name="support"), queues, PARAMS).reason is Reason.HOME
+    params = dataclasses.replace(PARAMS, equivalent_queues={"support": ("support-2",)})
+    decision = decide(request(name="support"), queues, params)
+    assert (decision.reason, decision.target_region, decision.target_queue) == (
+        Reason.OVERFLOW_EWT, "RU-SPE", "support-2",
+    )  # fmt: skip
+
+
+def test_remote_state_age_and_caller_notes_are_recorded() -> None:
+    queues = table(queue("RU-MOW", **BUSY, as_of_ms=NOW), queue("RU-SPE", as_of_ms=NOW - 12_000))
+    decision = decide(request(), queues, PARAMS, notes={("RU-SPE", "voice"): "decided without waiting"})
+    remote = decision.candidates[1]
+    assert remote.eligible and remote.note == "as of t-12.000 s; decided without waiting"
+    assert decision.candidates[0].note is None
+
+
+def test_wechat_never_goes_to_a_queue_without_chinese_speakers() -> None:
+    zh = request(name="messenger-zh", channel=Channel.MESSENGER, language="zh")
+    queues = table(
+        queue("RU-MOW", "messenger-zh", Channel.MESSENGER, languages=frozenset({"ru"})),
+        queue("RU-SPE", "messenger-zh", Channel.MESSENGER, languages=frozenset({"ru"})),
+        queue("RU-NVS", "messenger", Channel.MESSENGER, languages=frozenset({"ru", "zh"})),
+    )
+    decision = decide(zh, queues, PARAMS)
+    assert decision.reason is Reason.NO_AGENTS_LOGGED_IN and decision.target_region == "RU-MOW"

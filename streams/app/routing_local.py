@@ -1,0 +1,226 @@
+"""A partition's own queues as of an event time: what routing and cc.queue.state read locally.
+
+The worker consumes a partition's contact and agent topics in an arbitrary interleaving,
+so "the state now" depends on processing speed. Everything here is a function of
+positions in the streams instead:
+
+- what comes from the contact stream (contacts waiting, recent rates, the chats each
+  agent holds) is *captured* at a position of that stream: the ARRIVED event for a
+  decision, the first event at or past an event-time boundary for a queue-state record;
+- agent states come from each agent's short history of views by event time
+  (``agent_history``), read *as of* the event time t: the latest view with time <= t, so
+  agent events after t that are already applied do not leak in. The caller waits until
+  the agent stream has passed t (streams/app/routing_agent.py).
+
+Rates use only contact counters of the region x channel minute buckets in the windows
+ending with the minute of the contact watermark at the capture (surveys create buckets
+too, so a rate is None when nothing was offered, never "0 because a survey came first").
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from streams.app.state import AgentView, PartitionState
+from streams.domain.events import AgentEvent
+from streams.domain.kpi import MINUTE_MS
+
+HISTORY_MS = 30 * MINUTE_MS  # agent views kept behind the slower of the contact and agent streams
+_ACTIVE = frozenset({"READY", "ON_CONTACT", "ACW", "NOT_READY", "LOGGED_IN"})
+_CHAT = ("CHAT", "MESSENGER")
+
+Capture = dict[str, Any]  # JSON-able: it is checkpointed with the pending item that holds it
+
+
+def _time(view: AgentView) -> int:
+    return view.event_time_ms
+
+
+def record_agent(state: PartitionState, event: AgentEvent) -> None:
+    """Add the agent event to its agent's history in event-time order. Events at the same
+    millisecond are applied in stream order, so the later one is the state at that time
+    (LOGGED_IN then READY at a shift start; a duplicate repeats its original)."""
+    history = state.agent_history.setdefault(event.agent_id, [])
+    t = event.event_time_ms
+    view = AgentView(
+        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
+    )
+    if not history or history[-1].event_time_ms < t:
+        history.append(view)
+        return
+    index = bisect_right(history, t, key=_time)
+    if index and history[index - 1].event_time_ms == t:
+        history[index - 1] = view
+    else:
+        history.insert(index, view)
+
+
+def prune_history(state: PartitionState, history_ms: int = HISTORY_MS) -> None:
+    """Keep, per agent, the views after the floor and the last one at or before it; forget agents
+    the KPI state evicted (logged out for the contact horizon). The floor is ``history_ms`` behind
+    the slower stream and every pending item, so a decision waiting (for other regions, in a
+    backlog) still reads its own time, however far the streams moved on meanwhile."""
+    pending = [p["request"][-1] for p in state.pending_arrivals] + [p["t"] for p in state.pending_boundaries]
+    reached = min(state.watermarks.get("contact", 0), state.watermarks.get("agent", 0), *pending)
+    floor = reached - history_ms
+    for aid in list(state.agent_history):
+        history = state.agent_history[aid]
+        if aid not in state.agents:
+            del state.agent_history[aid]
+            continue
+        keep_from = bisect_right(history, floor, key=_time) - 1
+        if keep_from > 0:
+            del history[:keep_from]
+
+
+def agents_as_of(state: PartitionState, region: str, t: int) -> Iterator[tuple[str, AgentView]]:
+    """Each agent of ``region`` with its latest view at or before ``t`` (agents unseen by then: none)."""
+    for aid, history in state.agent_history.items():
+        if history[-1].region != region:
+            continue
+        if history[-1].event_time_ms <= t:
+            yield aid, history[-1]
+            continue
+        index = bisect_right(history, t, key=_time)
+        if index:
+            yield aid, history[index - 1]
+
+
+def _rates(state: PartitionState, region: str, channel: str) -> list[float | None]:
+    """[aht_seconds (60 min), arrival_rate_per_s (15 min), abandon_rate_per_s (15 min)]."""
+    wm = state.watermarks.get("contact", 0)
+    end = wm - wm % MINUTE_MS + MINUTE_MS
+    offered = abandoned = handled = handle_ms = 0
+    for minute in range(end - 60 * MINUTE_MS, end, MINUTE_MS):
+        bucket = state.minutes.get((region, channel, minute))
+        if bucket is None:
+            continue
+        handled += bucket["handled"]
+        handle_ms += bucket["talk_ms"] + bucket["hold_ms"] + bucket["acw_ms"]
+        if minute >= end - 15 * MINUTE_MS:
+            offered += bucket["offered"] - bucket["short_offered"]
+            abandoned += bucket["abandoned"] - bucket["short_abandoned"]
+    span_s = 15 * MINUTE_MS / 1000
+    arrivals = offered / span_s if offered > 0 else None
+    return [
+        handle_ms / handled / 1000 if handled else None,
+        arrivals,
+        abandoned / span_s if arrivals is not None else None,
+    ]
+
+
+def capture(state: PartitionState, keys: list[str]) -> Capture:
+    """What queue records for ``keys`` ("region|queue") need from the contact stream, now."""
+    wanted = set(keys)
+    waiting: dict[str, list[int]] = {}
+    for region, _channel, queue, queued_at in state.waiting.values():
+        key = f"{region}|{queue}"
+        if key in wanted:
+            entry = waiting.setdefault(key, [0, queued_at])
+            entry[0] += 1
+            entry[1] = min(entry[1], queued_at)
+    queues = {k: list(state.queues[k]) for k in keys if k in state.queues}
+    series = {(k.split("|", 1)[0], channel) for k, (channel, _) in queues.items()}
+    # every agent holding a contact: which of them belong to the region is known only from the
+    # agent stream, which may not have reached this point yet
+    loads = {aid: n for aid, n in state.agent_load.items() if n > 0}
+    return {
+        "queues": queues,
+        "waiting": waiting,
+        "rates": {f"{r}|{c}": _rates(state, r, c) for r, c in sorted(series)},
+        "loads": loads,
+    }
+
+
+def queue_record(state: PartitionState, captured: Capture, key: str, t: int) -> dict[str, Any] | None:
+    """The cc.queue.state record of ``key`` as of ``t``: contacts from the capture, agents as of t.
+    None when the capture does not know the queue."""
+    if key not in captured["queues"]:
+        return None
+    region, queue = key.split("|", 1)
+    channel, language = captured["queues"][key]
+    agents = [(aid, v) for aid, v in agents_as_of(state, region, t) if queue in v.skills]
+    by_state = {
+        s: sum(1 for _, v in agents if v.state == s) for s in ("READY", "ON_CONTACT", "ACW", "NOT_READY")
+    }
+    loads = captured["loads"]
+    slots = sum(
+        max(0, v.chat_concurrency - loads.get(aid, 0))
+        for aid, v in agents
+        if v.state in ("READY", "ON_CONTACT")
+    )
+    count, oldest = captured["waiting"].get(key, (0, t))
+    aht, arrivals, abandons = captured["rates"].get(f"{region}|{channel}", (None, None, None))
+    return {
+        "region": region, "queue": queue, "channel": channel, "language": language,
+        "contacts_in_queue": count, "oldest_contact_age_seconds": max(0, t - oldest) / 1000 if count else 0.0,
+        "agents_logged_in": sum(1 for _, v in agents if v.state in _ACTIVE),
+        "agents_ready": by_state["READY"], "agents_on_contact": by_state["ON_CONTACT"],
+        "agents_acw": by_state["ACW"], "agents_not_ready": by_state["NOT_READY"],
+        "free_chat_slots": slots if channel in _CHAT else 0,
+        "aht_seconds": aht, "arrival_rate_per_s": arrivals, "abandon_rate_per_s": abandons,
+        "languages": sorted({lang for _, v in agents if v.state in _ACTIVE for lang in v.languages}),
+        "as_of_ms": t,
+    }  # fmt: skip
+
+
+def region_has_agents(state: PartitionState, region: str, t: int) -> bool:
+    """Whether any agent of the region was seen by ``t`` (else the home queue has no state yet)."""
+    return next(agents_as_of(state, region, t), None) is not None
+
+
+# -- cc.queue.state at event-time boundaries -----------------------------------------------
+
+DECIDED_HORIZON_MS = 26 * 3_600_000  # a re-delivered ARRIVED is recognised this long (e-mail SLA + 2 h)
+
+
+MAX_BOUNDARIES_PER_GAP = 120  # a quiet hour (at 30 s) gets every boundary; longer gaps their last hour
+
+
+def capture_boundary(state: PartitionState, t: int, every_ms: int, now: float) -> None:
+    """When event time ``t`` passes boundaries not captured yet (multiples of ``every_ms``), capture
+    every queue of the partition for a record as of each. Called before a contact event at t is
+    applied (the capture sits at the first contact event at or past the boundary), or with the
+    agent watermark once the contact partition is read to its end (the contact stream has nothing
+    before t left: a quiet partition still publishes its progress). A gap gets all its boundaries,
+    so both paths capture the same set."""
+    boundary = t - t % every_ms
+    if boundary <= state.boundary_ms:
+        return
+    first = boundary
+    if state.boundary_ms:
+        first = max(state.boundary_ms + every_ms, boundary - (MAX_BOUNDARIES_PER_GAP - 1) * every_ms)
+    captured = capture(state, sorted(state.queues))
+    state.boundary_ms = boundary
+    for b in range(first, boundary + 1, every_ms):
+        state.pending_boundaries.append({"t": b, "capture": captured, "since": now})
+
+
+def release_boundaries(
+    state: PartitionState, agent_ready: Callable[[int, float], bool], now: float, max_wait_s: float
+) -> list[list[dict[str, Any]]]:
+    """The queue-state records of each captured boundary whose agent states are in, in order."""
+    released: list[list[dict[str, Any]]] = []
+    pending = state.pending_boundaries
+    done = 0
+    for item in pending:
+        waited = now - item.setdefault("since", now)  # restored from a checkpoint: waits anew
+        if not agent_ready(item["t"], waited) and waited < max_wait_s:
+            break
+        records = [
+            queue_record(state, item["capture"], key, item["t"]) for key in sorted(item["capture"]["queues"])
+        ]
+        released.append([r for r in records if r is not None])
+        done += 1
+    del pending[:done]
+    return released
+
+
+def evict_routing(state: PartitionState) -> None:
+    """Bound what routing keeps: agent histories (``prune_history``) and decided contacts."""
+    prune_history(state)
+    floor = state.watermarks.get("contact", 0) - DECIDED_HORIZON_MS
+    for cid in [c for c, t in state.decided.items() if t < floor]:
+        del state.decided[cid]

@@ -1,0 +1,114 @@
+"""When a partition's pending queue-state boundaries and routing decisions may be released.
+
+Both wait for the partition's agent stream to pass their event time (or for its partition to be
+read to the end the broker reports, after a grace for the producer's in-flight events), at most
+``routing_max_wait_s`` of wall time (streams/app/routing_local.py, routing_agent.py). A quiet
+contact stream read to its end lets the agent watermark move the boundaries on. A region's
+queue-state records all go to one partition of cc.queue.state with a header giving how many the
+region published for that boundary (docs/routing.md).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from streams.app.routing_agent import BOUNDARY_SIZE_HEADER, QUEUE_STATE_TOPIC, RoutingAgent
+from streams.app.routing_local import capture_boundary, release_boundaries
+from streams.app.state import PartitionState
+from streams.codec import Codec
+from streams.records import AGENT_TOPIC, CONTACT_TOPIC
+
+if TYPE_CHECKING:
+    from streams.app.worker import WorkerOptions
+
+
+class EventTimeGate:
+    def __init__(
+        self, consumer: Consumer, producer: Producer, codec: Codec, options: WorkerOptions, on_delivery: Any
+    ) -> None:
+        self._consumer, self._producer, self._codec = consumer, producer, codec
+        self._options, self._delivered = options, on_delivery
+        self._partitions: int | None = None
+
+    def release(self, states: Iterable[PartitionState], router: RoutingAgent | None) -> int:
+        """Publish the boundaries and make the decisions that can be; returns records published."""
+        o, now, published = self._options, time.monotonic(), 0
+        states = list(states)
+        for state in states:
+            ready = self.agent_ready(state)
+            every, agent_wm = o.queue_state_every_ms, state.watermarks.get("agent", 0)
+            if agent_wm - agent_wm % every > state.boundary_ms and self.read_to_end(state, CONTACT_TOPIC):
+                capture_boundary(state, agent_wm, every, now)  # a quiet contact stream: time moved on
+            for records in release_boundaries(state, ready, now, o.routing_max_wait_s):
+                published += self._publish(records)
+            if router is not None:
+                router.release(state, ready, self._producer, self._delivered)
+        if router is not None:  # the remote history a decision of these partitions may still read
+            router.table.keep_from_ms = min(
+                (
+                    min([st.watermarks.get("contact", 0) - o.kpi.allowed_lateness_ms]
+                        + [p["request"][-1] for p in st.pending_arrivals])
+                    for st in states
+                ),
+                default=0,
+            )  # fmt: skip
+        return published
+
+    def _publish(self, records: list[dict[str, Any]]) -> int:
+        sizes = Counter(r["region"] for r in records)  # the table knows when a region's boundary is in
+        for record in records:
+            key = f"{record['region']}|{record['queue']}".encode()
+            value = self._codec.encode(QUEUE_STATE_TOPIC, record)
+            headers: list[tuple[str, str | bytes | None]] = [
+                (BOUNDARY_SIZE_HEADER, str(sizes[record["region"]]))
+            ]
+            self._producer.produce(
+                QUEUE_STATE_TOPIC, value, key, partition=self.partition_of(record["region"]),
+                headers=headers, on_delivery=self._delivered,
+            )  # fmt: skip
+        return len(records)
+
+    def partition_of(self, region: str) -> int:
+        """All of a region's queue-state records on one partition, in the order produced: a reader
+        that sees a region's later boundary complete has seen every earlier record (the
+        idempotent producer leaves no gaps within a partition, also when killed)."""
+        if self._partitions is None:
+            topic = self._producer.list_topics(QUEUE_STATE_TOPIC, timeout=10).topics[QUEUE_STATE_TOPIC]
+            self._partitions = max(1, len(topic.partitions))
+        return zlib.crc32(region.encode()) % self._partitions
+
+    def read_to_end(self, state: PartitionState, topic: str) -> bool:
+        """Whether the partition of ``topic`` is read to the end offset the broker reports now (a
+        cached high watermark is as old as the last fetch)."""
+        if topic not in self._options.topics:
+            return False
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, state.partition), timeout=1.0, cached=False
+            )
+        except KafkaException:
+            return False
+        return high >= 0 and state.next_offsets.get(topic, low) >= high
+
+    def agent_ready(self, state: PartitionState) -> Callable[[int, float], bool]:
+        """Whether agent states as of t are complete on this partition: the agent stream passed t,
+        or (after a grace, for the producer's in-flight events) its partition is read to the end."""
+        agent_wm, grace = state.watermarks.get("agent", 0), self._options.routing_caught_up_grace_s
+        caught_up: list[bool] = []
+
+        def ready(t: int, waited: float) -> bool:
+            if agent_wm > t:
+                return True
+            if waited < grace:
+                return False
+            if not caught_up:
+                caught_up.append(self.read_to_end(state, AGENT_TOPIC))
+            return caught_up[0]
+
+        return ready

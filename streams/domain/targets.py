@@ -2,7 +2,7 @@
 
 The published targets (DESIGN.md): a voice call's AHT about 2 min 20 s and a wait under
 40 s, ~99 % resolved at the first line, ~95 % rating 5 of 5. Decisions where the reference
-is silent (docs/metrics.md, "Targets per channel"):
+is silent (docs/runbook.md, "Targets per channel"):
 
 - Service level: 80 % answered within the channel's own threshold
   (DEFAULT_SL_THRESHOLD_MS: voice 40 s, chat 60 s, messenger 120 s, e-mail 24 h).

@@ -139,7 +139,8 @@ def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
     from streams.kpi_tables import channel_table
 
     snapshots = latest_snapshots(_client_config(args, settings), Codec.pinned())
-    rows, by_channel = [], {}  # type: list[dict[str, Any]], dict[str, dict[str, int]]
+    rows: list[dict[str, object]] = []
+    by_channel: dict[str, dict[str, int]] = {}
     for _key, s in sorted(snapshots.items()):
         if s["window"] != args.window or (args.region and s["region"] not in args.region):
             continue

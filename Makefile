@@ -20,13 +20,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian packages the tests use: ClickHouse 18.16, Prometheus 2.42 (+promtool),
+# Debian packages the tests use: ClickHouse 18.16, Prometheus 2.42 (+promtool), Alertmanager 0.25,
 # Java 17 and Maven for the Apache Kafka jars. apt-get only when something is missing.
 system-deps:
 	@missing=""; \
 	test -x /usr/sbin/clickhouse-server || missing="$$missing clickhouse-server"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	if [ -n "$$missing" ]; then \

@@ -194,7 +194,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out)
     store = open_history_store(settings)
     try:
-        days = render(store, day, out)
+        days = render(store, day, out, min_contacts=args.min_region_contacts)
     finally:
         store.close()
     with_traffic = [d for d in days if d.total["offered"]]
@@ -202,7 +202,9 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         {"region": d.region, "offered": d.total["offered"], "service_level": _fmt(d.result.service_level)}
         for d in with_traffic[:5]
     ]
-    _emit(args, rows, f"{out} written: {len(with_traffic)} regions with traffic; the worst five")
+    title = (f"{out} written: {len(with_traffic)} regions with traffic; the worst five "
+             f"with >= {args.min_region_contacts} contacts")  # fmt: skip
+    _emit(args, rows, title)
     return 0
 
 
@@ -253,4 +255,8 @@ def add_history_parsers(sub: Any) -> None:
     report = sub.add_parser("report", help="daily per-region HTML report with PNG charts, from history")
     report.add_argument("--date", required=True, help="YYYY-MM-DD (each region's local day)")
     report.add_argument("--out", default="report.html", help="HTML file; PNGs go to <name>_files/")
+    report.add_argument(
+        "--min-region-contacts", type=int, default=20,
+        help="rank a region among the worst only with at least this many contacts that day (default 20)",
+    )  # fmt: skip
     report.set_defaults(func=cmd_report)

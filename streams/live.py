@@ -9,12 +9,15 @@ report from history, and stops everything it started.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import resource
 import shutil
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,21 +34,30 @@ from streams.app.state import PartitionState
 from streams.app.views import series_views
 from streams.app.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
+from streams.domain.events import Channel
 from streams.domain.kpi import COUNTERS, initialize, kpi_result
 from streams.domain.regions import region_codes
+from streams.domain.targets import (
+    ASA_TARGET_S,
+    DEFAULT_MIN_REGION_CONTACTS,
+    SERVICE_LEVEL_TARGET,
+    Mark,
+    all_channels,
+    channel_rows,
+    rank_regions,
+)
 from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
 from streams.history.report import render
 from streams.history.sink import HistorySink
 from streams.kafka_config import client_config
+from streams.kpi_tables import channel_summary, channel_table, marked, pct, secs, summary_channel_table
 from streams.services.base import pid_alive, process_start_ticks, stop_pid
 from streams.services.tansu import TansuBroker
 from streams.services.topics import apply_topics
 from streams.simulator import run
 
 MIN_FREE_BYTES = 1 << 30  # Tansu keeps everything in memory, chdb and the report need some disk
-TARGETS = {"service_level": 0.8, "asa_seconds": 40.0, "aht_seconds": 140.0, "first_line_resolution": 0.99,
-           "csat_top_box": 0.95}  # fmt: skip
 
 
 class DemoError(Exception):
@@ -60,6 +72,7 @@ class DemoOptions:
     live: bool = True
     metrics_port: int = 0
     start: datetime | None = None  # default: today 06:00 UTC, business hours in all 11 zones
+    min_region_contacts: int = DEFAULT_MIN_REGION_CONTACTS  # fewer offered in 60 min: not ranked
 
 
 @dataclass
@@ -72,34 +85,32 @@ class Progress:
     started: float = field(default_factory=time.monotonic)
 
 
-def _aggregate(states: list[PartitionState], window: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
-    overall, by_region = initialize(), {}  # type: dict[str, int], dict[str, dict[str, int]]
+Counters = dict[str, dict[str, int]]
+
+
+def _aggregate(states: list[PartitionState], window: str) -> tuple[Counters, Counters, Counters]:
+    """(by channel, by region, voice by region) counters of ``window``."""
+    by_channel, by_region, voice = {}, {}, {}  # type: Counters, Counters, Counters
     for state in states:
         for view in series_views(state):
             if view.window != window:
                 continue
-            region = by_region.setdefault(view.region, initialize())
-            for name in COUNTERS:
-                overall[name] += view.counters[name]
-                region[name] += view.counters[name]
-    return overall, by_region
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %"
-
-
-def _secs(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f} s"
+            entries = [by_region.setdefault(view.region, initialize()),
+                       by_channel.setdefault(view.channel, initialize())]  # fmt: skip
+            if view.channel == Channel.VOICE.value:
+                entries.append(voice.setdefault(view.region, initialize()))
+            for entry in entries:
+                for name in COUNTERS:
+                    entry[name] += view.counters[name]
+    return by_channel, by_region, voice
 
 
 def _view(worker: KpiWorker, progress: Progress, metrics_url: str, options: DemoOptions) -> Group:
     with worker.lock:
         states = list(worker.states.values())
-        overall, by_region = _aggregate(states, "ROLLING_60M")
+        by_channel, by_region, voice = _aggregate(states, "ROLLING_60M")
         waiting = sum(len(s.waiting) for s in states)
         agents = Counter(a.state for s in states for a in s.agents.values())
-    result = kpi_result(overall)
     head = Table.grid(padding=(0, 2))
     elapsed = time.monotonic() - progress.started
     simulated = progress.simulated_ms / 3_600_000
@@ -111,50 +122,53 @@ def _view(worker: KpiWorker, progress: Progress, metrics_url: str, options: Demo
         f"{worker.stats.dead_letters} dead letters",
         f"/metrics: {metrics_url}",
     )
-    kpis = Table(title="all regions, last 60 simulated minutes")
-    columns = ("offered", "SL (80 %)", "ASA (40 s)", "AHT (140 s)", "abandonment", "FLR (99 %)",
-               "CSAT 5/5 (95 %)", "in queue", "agents ready / on contact / ACW")  # fmt: skip
-    for column in columns:
-        kpis.add_column(column, justify="right")
-    r = result
-    kpis.add_row(
-        f"{r.offered:,}", _pct(r.service_level), _secs(r.asa_seconds), _secs(r.aht_seconds),
-        _pct(r.abandonment_rate), _pct(r.first_line_resolution), _pct(r.csat_top_box),
-        f"{waiting:,}", f"{agents['READY']} / {agents['ON_CONTACT']} / {agents['ACW']}",
+    per_channel = channel_table(by_channel, "per channel, all regions, last 60 simulated minutes")
+    total = all_channels(by_channel)
+    overall = Table(title="all channels (figures that add up across channels)")
+    for column in ("offered", "FLR (99 %)", "CSAT 5/5 (95 %)", "in queue", "agents ready / on contact / ACW"):
+        overall.add_column(column, justify="right")
+    result = total.result
+    overall.add_row(
+        f"{result.offered:,}", marked(pct(result.first_line_resolution, 2), total.first_line_resolution),
+        marked(pct(result.csat_top_box, 2), total.csat_top_box), f"{waiting:,}",
+        f"{agents['READY']} / {agents['ON_CONTACT']} / {agents['ACW']}",
     )  # fmt: skip
-    worst = Table(title="worst regions by service level (60 min)")
-    for column in ("region", "offered", "SL", "ASA", "abandonment"):
-        worst.add_column(column, justify="right")
-    ranked = sorted(
-        ((r, kpi_result(c)) for r, c in by_region.items() if kpi_result(c).service_level is not None),
-        key=lambda item: item[1].service_level,  # type: ignore[arg-type, return-value]
+    ranked, too_few = rank_regions(by_region, options.min_region_contacts)
+    unranked = len([region for region, k in too_few if k.offered])
+    worst = Table(
+        title=f"worst regions by service level (60 min; only regions with ≥ {options.min_region_contacts} "
+        f"contacts: {unranked} with fewer not ranked)"
     )
+    for column in ("region", "offered", "SL (80 %)", "voice ASA (40 s)", "abandonment"):
+        worst.add_column(column, justify="right")
     for region, r in ranked[:8]:
-        worst.add_row(
-            region, f"{r.offered:,}", _pct(r.service_level), _secs(r.asa_seconds), _pct(r.abandonment_rate)
-        )
-    return Group(head, kpis, worst)
+        sl = Mark(r.service_level, SERVICE_LEVEL_TARGET, higher_is_better=True)
+        voice_asa = kpi_result(voice.get(region) or initialize()).asa_seconds
+        asa = Mark(voice_asa, ASA_TARGET_S[Channel.VOICE], higher_is_better=False)
+        worst.add_row(region, f"{r.offered:,}", marked(pct(r.service_level), sl),
+                      marked(secs(voice_asa), asa), pct(r.abandonment_rate))  # fmt: skip
+    return Group(head, per_channel, overall, worst)
 
 
 def _summary(worker: KpiWorker) -> dict[str, Any]:
     with worker.lock:
-        totals: dict[str, dict[str, int]] = {}
+        by_region: dict[str, dict[str, int]] = {}
+        by_channel: dict[str, dict[str, int]] = {}
         for state in worker.states.values():
-            for (region, _channel), counters in state.totals.items():
-                entry = totals.setdefault(region, initialize())
-                for name in COUNTERS:
-                    entry[name] += counters[name]
-    overall = initialize()
-    for counters in totals.values():
-        for name in COUNTERS:
-            overall[name] += counters[name]
-    r = kpi_result(overall)
+            for (region, channel), counters in state.totals.items():
+                for entry in (by_region.setdefault(region, initialize()),
+                              by_channel.setdefault(channel, initialize())):  # fmt: skip
+                    for name in COUNTERS:
+                        entry[name] += counters[name]
+    total = all_channels(by_channel)
     return {
-        "regions_with_traffic": sum(1 for c in totals.values() if c["offered"] > 0),
-        "offered": r.offered, "answered": r.answered, "service_level": r.service_level,
-        "asa_seconds": r.asa_seconds, "aht_seconds": r.aht_seconds, "abandonment_rate": r.abandonment_rate,
-        "first_line_resolution": r.first_line_resolution, "csat_top_box": r.csat_top_box,
-        "per_region_offered": {region: c["offered"] for region, c in sorted(totals.items())},
+        "regions_with_traffic": sum(1 for c in by_region.values() if c["offered"] > 0),
+        "offered": total.result.offered, "answered": total.result.answered,
+        "first_line_resolution": total.result.first_line_resolution,
+        "first_line_resolution_met": total.first_line_resolution.met,
+        "csat_top_box": total.result.csat_top_box, "csat_top_box_met": total.csat_top_box.met,
+        "per_channel": {row.channel.value: channel_summary(row) for row in channel_rows(by_channel)},
+        "per_region_offered": {region: c["offered"] for region, c in sorted(by_region.items())},
     }  # fmt: skip
 
 
@@ -195,6 +209,31 @@ def run_demo(console: Console, options: DemoOptions, state_dir: Path, json_outpu
         console.print(f"[red]demo:[/red] {exc}")
         return 2
     started = time.monotonic()
+    with _log_to_file(work / "demo.log"):
+        return _run_demo(console, options, work, started, json_output)
+
+
+@contextlib.contextmanager
+def _log_to_file(path: Path) -> Iterator[None]:
+    """Operational warnings (a slow checkpoint, a consumer error) go to ``path``, not over
+    the live view; they are counted in /metrics too (ccpulse_slow_checkpoints_total)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("ccpulse", "streams")]  # the package logs as ccpulse.*
+    propagate = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, before in zip(loggers, propagate, strict=True):
+            logger.removeHandler(handler)
+            logger.propagate = before
+        handler.close()
+
+
+def _run_demo(console: Console, options: DemoOptions, work: Path, started: float, json_output: bool) -> int:
     broker = TansuBroker(work / "tansu").start()
     (work / "pids.json").write_text(
         json.dumps([{"name": "Tansu", "pid": broker.pid, "start_ticks": process_start_ticks(broker.pid)}])
@@ -267,7 +306,7 @@ def run_demo(console: Console, options: DemoOptions, state_dir: Path, json_outpu
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary |= {
         "ok": progress.error is None and bool(summary), "error": progress.error, "report": str(report),
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(time.monotonic() - started, 1), "log": str(work / "demo.log"),
         "time_to_first_kpi_s": None if progress.first_kpi_s is None else round(progress.first_kpi_s, 1),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "max_rss_mb": round(usage.ru_maxrss / 1024),
         "tansu_peak_rss_mb": tansu_rss_mb, "left_running": pid_alive(broker.pid),
@@ -302,8 +341,8 @@ def _watch(console: Console, worker: KpiWorker, progress: Progress, url: str, op
 
 def _has_kpi(worker: KpiWorker) -> bool:
     with worker.lock:
-        overall, _ = _aggregate(list(worker.states.values()), "ROLLING_60M")
-    return kpi_result(overall).service_level is not None
+        by_channel, _, _ = _aggregate(list(worker.states.values()), "ROLLING_60M")
+    return any(kpi_result(counters).service_level is not None for counters in by_channel.values())
 
 
 def _catch_up(worker: KpiWorker, quiet_s: float = 3.0, limit_s: float = 60.0) -> None:
@@ -334,11 +373,13 @@ def _print_summary(console: Console, summary: dict[str, Any], json_output: bool)
     table = Table(title="demo summary (since the start of the run)")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for key in ("regions_with_traffic", "offered", "answered", "service_level", "asa_seconds", "aht_seconds",
-                "abandonment_rate", "first_line_resolution", "csat_top_box", "time_to_first_kpi_s", "seconds",
-                "cpu_seconds", "max_rss_mb", "tansu_peak_rss_mb"):  # fmt: skip
+    for key in ("regions_with_traffic", "offered", "answered", "first_line_resolution",
+                "first_line_resolution_met", "csat_top_box", "csat_top_box_met", "time_to_first_kpi_s",
+                "seconds", "cpu_seconds", "max_rss_mb", "tansu_peak_rss_mb"):  # fmt: skip
         value = summary.get(key)
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
-    console.print(f"report: {summary['report']}; everything the demo started is stopped."
+    console.print(summary_channel_table(summary.get("per_channel", {})))
+    console.print(f"report: {summary['report']}; log: {summary.get('log')}; "
+                  "everything the demo started is stopped."
                   + (f" [red]{summary['error']}[/red]" if summary.get("error") else ""))  # fmt: skip

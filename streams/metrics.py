@@ -218,6 +218,20 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "ARRIVED event consumed (its batch received) to routing decision produced, in the worker.",
     ),
     MetricSpec(
+        "ccpulse_checkpoint_seconds",
+        "histogram",
+        "seconds",
+        (),
+        "One worker checkpoint (outputs flushed, offsets committed); consumption pauses meanwhile.",
+    ),
+    MetricSpec(
+        "ccpulse_slow_checkpoints_total",
+        "counter",
+        "checkpoints",
+        (),
+        "Checkpoints slower than 2 s (also logged as 'slow checkpoint'; a broker failing over, mostly).",
+    ),
+    MetricSpec(
         "ccpulse_ewt_error_seconds",
         "histogram",
         "seconds",

@@ -9,12 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.store import HistoryStore
+from streams.services.alertmanager import AlertmanagerServer
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
@@ -83,12 +85,32 @@ def history_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hi
 
 @pytest.fixture
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
-    """Start a Prometheus scraping the given host:port targets; stopped after the test."""
+    """Start a Prometheus scraping the given host:port targets (alerts to the given
+    Alertmanagers, host:port); stopped after the test."""
     started: list[PrometheusServer] = []
 
-    def start(targets: Sequence[str], rule_files: Sequence[Path] = ()) -> PrometheusServer:
+    def start(
+        targets: Sequence[str], rule_files: Sequence[Path] = (), alertmanagers: Sequence[str] = ()
+    ) -> PrometheusServer:
         work_dir = tmp_path / f"prometheus-{len(started)}"
-        server = PrometheusServer(work_dir, targets=targets, rule_files=rule_files)
+        server = PrometheusServer(
+            work_dir, targets=targets, rule_files=rule_files, alertmanagers=alertmanagers
+        )
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], AlertmanagerServer]]:
+    """Start Debian's Alertmanager with the given config (a dict); stopped after the test."""
+    started: list[AlertmanagerServer] = []
+
+    def start(config: dict[str, Any]) -> AlertmanagerServer:
+        server = AlertmanagerServer(tmp_path / f"alertmanager-{len(started)}", config)
         started.append(server)
         return server.start()
 

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from streams import metrics
 from streams.app.collector import KpiCollector
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.app.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.kpi import ServiceLevelVariant
 
@@ -27,6 +27,8 @@ PIPELINE_METRICS = (
     "ccpulse_routing_decisions_total",
     "ccpulse_routing_decision_seconds",
     "ccpulse_ewt_error_seconds",
+    "ccpulse_checkpoint_seconds",
+    "ccpulse_slow_checkpoints_total",
 )
 
 
@@ -47,6 +49,10 @@ def make_observer(registry: CollectorRegistry) -> Any:
             reason, seconds = value
             created["ccpulse_routing_decisions_total"].labels(reason).inc()
             created["ccpulse_routing_decision_seconds"].observe(seconds)
+        elif name == "checkpoint_seconds":
+            created["ccpulse_checkpoint_seconds"].observe(value)
+            if value > SLOW_CHECKPOINT_S:
+                created["ccpulse_slow_checkpoints_total"].inc()
         elif name == "ewt_error":
             channel, method, error = value
             created["ccpulse_ewt_error_seconds"].labels(channel, method).observe(error)

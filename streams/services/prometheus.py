@@ -26,8 +26,12 @@ class PrometheusServer:
         targets: Sequence[str] = (),
         scrape_interval: str = "1s",
         rule_files: Sequence[Path] = (),
+        alertmanagers: Sequence[str] = (),
+        evaluation_interval: str | None = None,
     ) -> None:
         self.work_dir = work_dir
+        self.alertmanagers = list(alertmanagers)  # host:port of each Alertmanager the alerts go to
+        self.evaluation_interval = evaluation_interval or scrape_interval
         self.port = free_port()
         self.targets = list(targets)
         self.scrape_interval = scrape_interval
@@ -51,13 +55,18 @@ class PrometheusServer:
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
-            "global": {"scrape_interval": self.scrape_interval, "evaluation_interval": self.scrape_interval},
+            "global": {
+                "scrape_interval": self.scrape_interval,
+                "evaluation_interval": self.evaluation_interval,
+            },
             "scrape_configs": [
                 {"job_name": "ccpulse", "static_configs": [{"targets": self.targets}]},
             ],
         }
         if self.rule_files:
             config["rule_files"] = self.rule_files
+        if self.alertmanagers:
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": self.alertmanagers}]}]}
         return config
 
     def start(self, timeout_s: float = 30.0) -> PrometheusServer:

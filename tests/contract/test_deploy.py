@@ -123,3 +123,15 @@ def test_grafana_provisioning_and_alertmanager() -> None:
     receivers = {r["name"] for r in alertmanager["receivers"]}
     assert alertmanager["route"]["receiver"] in receivers
     assert {r["receiver"] for r in alertmanager["route"]["routes"]} <= receivers
+
+
+def test_alertmanager_config_passes_amtool_and_tells_on_resolve() -> None:
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool is not installed: apt-get install prometheus-alertmanager (make test does it)"
+    path = DEPLOY / "alertmanager" / "alertmanager.yml"
+    checked = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    config = yaml.safe_load(path.read_text())
+    for receiver in config["receivers"]:
+        hooks = receiver.get("webhook_configs", [])
+        assert hooks and all(h["send_resolved"] is True for h in hooks), receiver["name"]

@@ -1,5 +1,6 @@
-"""`ccpulse report` on both history stores: every region in the table, worst service level first,
-four PNG heat maps, hours in each region's local time."""
+"""`ccpulse report` on both history stores: a per-channel summary against each channel's
+targets at the top, every region in the table, worst service level first, four PNG heat
+maps, hours in each region's local time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from streams.domain.events import ContactEvent, SurveyEvent
 from streams.domain.regions import region_codes
+from streams.domain.targets import channel_rows, sum_buckets
 from streams.history.migrate import migrate
 from streams.history.report import render
 from streams.history.rows import CONTACT_COLUMNS, SURVEY_COLUMNS, contact_row, survey_row
@@ -54,3 +56,22 @@ def test_report_orders_regions_and_draws_local_hours(history_store: HistoryStore
         png = tmp_path / "report_files" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         assert f"report_files/{name}.png" in text
+
+    # the summary block comes first, one row per channel with its own targets and a verdict
+    summary, regions_at = text.index('id="summary"'), text.index("<h2>Regions</h2>")
+    assert summary < regions_at < text.index("report_files/service_level.png")
+    block = text[summary:regions_at]
+    by_channel = {c: sum_buckets([d.channels[c] for d in days if c in d.channels]) for c in
+                  ("VOICE", "CHAT", "MESSENGER", "EMAIL")}  # fmt: skip
+    assert sum(b["offered"] for b in by_channel.values()) == sum(d.total["offered"] for d in days)
+    for row in channel_rows(by_channel):
+        assert row.result.offered > 0, row.channel  # the simulator serves every channel
+        line = next(r for r in block.split("<tr>") if r.startswith(f"<td>{row.channel.value}</td>"))
+        assert f"<td>{row.result.offered}</td>" in line
+        assert f"{row.result.asa_seconds:.1f}" in line and f"{row.result.aht_seconds:.1f}" in line
+        assert "MISSED" in line or ">met<" in line, line
+    voice = next(r for r in block.split("<tr>") if r.startswith("<td>VOICE</td>"))
+    assert "≤ 40 s" in voice and "≤ 140 s" in voice and "within 40 s" in voice
+    email = next(r for r in block.split("<tr>") if r.startswith("<td>EMAIL</td>"))
+    assert "≤ 24 h" in email and "no target" in email
+    assert "≥ 99 %" in block and "≥ 95 %" in block

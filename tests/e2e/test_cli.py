@@ -263,6 +263,14 @@ def test_simulate_worker_sink_and_query(fresh_kafka: Any, tmp_path: Path) -> Non
     assert written > int(distinct)
     show = ccpulse(tmp_path, "--json", "kpi", "show", "--bootstrap-servers", bootstrap, "--window", "TODAY")
     assert show.returncode == 0 and {r["region"] for r in json.loads(show.stdout)} == {"RU-MOW", "RU-KAM"}
+    targets = {r["channel"]: (r["sl_threshold_s"], r["asa_target_s"], r["aht_target_s"])
+               for r in json.loads(show.stdout)}  # fmt: skip
+    assert targets["VOICE"] == (40.0, 40.0, 140.0) and targets["EMAIL"] == (86400.0, 86400.0, None)
+    assert all(r["aht_verdict"] in ("met", "MISSED", "no data") for r in json.loads(show.stdout)
+               if r["channel"] == "VOICE")  # fmt: skip
+    table = ccpulse(tmp_path, "kpi", "show", "--bootstrap-servers", bootstrap, "--window", "TODAY",
+                    extra_env={"COLUMNS": "250"})  # fmt: skip
+    assert table.returncode == 0 and "per channel, 2 regions" in table.stdout and "no target" in table.stdout
 
 
 def test_live_demo_runs_the_pipeline_and_stops_everything(tmp_path: Path) -> None:
@@ -271,10 +279,25 @@ def test_live_demo_runs_the_pipeline_and_stops_everything(tmp_path: Path) -> Non
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ok"] and not summary["left_running"]
     assert summary["regions_with_traffic"] == 67 and min(summary["per_region_offered"].values()) > 0
-    assert 0.0 <= summary["service_level"] <= 1.0 and 0.0 <= summary["abandonment_rate"] <= 1.0
     assert summary["time_to_first_kpi_s"] is not None
+    # per channel, each against its own targets; all-channel only what adds up (offered, FLR, CSAT)
+    channels = summary["per_channel"]
+    assert list(channels) == ["VOICE", "CHAT", "MESSENGER", "EMAIL"]
+    assert sum(c["offered"] for c in channels.values()) == summary["offered"]
+    assert [c["sl_threshold_s"] for c in channels.values()] == [40.0, 60.0, 120.0, 86400.0]
+    assert [c["aht_target_s"] for c in channels.values()] == [140.0, None, None, None]
+    for c in channels.values():
+        assert 0.0 <= c["service_level"] <= 1.0 and 0.0 <= c["abandonment_rate"] <= 1.0
+        assert c["service_level_met"] is (c["service_level"] >= 0.8)
+        assert c["asa_met"] is (c["asa_seconds"] <= c["asa_target_s"])
+    assert channels["VOICE"]["aht_met"] is (channels["VOICE"]["aht_seconds"] <= 140.0)
+    assert channels["EMAIL"]["aht_met"] is None  # no target
+    assert summary["first_line_resolution_met"] is (summary["first_line_resolution"] >= 0.99)
+    assert "service_level" not in summary and "aht_seconds" not in summary  # no all-channel SL/ASA/AHT
     report = Path(summary["report"]).read_text()
     assert all(code in report for code in summary["per_region_offered"])
+    assert 'id="summary"' in report and "≤ 140 s" in report
+    assert "slow checkpoint" not in result.stdout + result.stderr  # operational warnings: the log
     assert not (tmp_path / "demo" / "pids.json").exists()
 
 

@@ -9,6 +9,7 @@ is decodable too (Confluent deserializers do the same).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -21,6 +22,10 @@ class SchemaRegistry(Protocol):
 
     def schema(self, schema_id: int) -> str | None:
         """The Avro schema registered under ``schema_id`` (any subject), None when there is none."""
+        ...
+
+    def set_compatibility(self, level: str, subject: str | None = None) -> str:
+        """Set the compatibility level of ``subject`` (None: the registry's global default)."""
         ...
 
 
@@ -59,6 +64,12 @@ class ConfluentSchemaRegistry:
             return None
         return str(found.schema_str)
 
+    def set_compatibility(self, level: str, subject: str | None = None) -> str:
+        answer = self._client.set_compatibility(subject_name=subject, level=level)
+        if isinstance(answer, dict):  # the body of PUT /config: {"compatibility": ..., ...}
+            answer = answer.get("compatibility") or answer.get("compatibilityLevel")
+        return str(answer)
+
 
 class InMemorySchemaRegistry:
     """The SchemaRegistry port in memory, for tests and single-process tools: one id space
@@ -67,6 +78,7 @@ class InMemorySchemaRegistry:
 
     def __init__(self) -> None:
         self.subjects: dict[str, list[tuple[int, str]]] = {}
+        self.compatibility: dict[str | None, str] = {}
         self.lookups = 0
         self._next_id = 0
 
@@ -85,3 +97,43 @@ class InMemorySchemaRegistry:
         self.lookups += 1
         found = (text for versions in self.subjects.values() for sid, text in versions if sid == schema_id)
         return next(found, None)
+
+    def set_compatibility(self, level: str, subject: str | None = None) -> str:
+        self.compatibility[subject] = level
+        return level
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One subject after `register_contract_schemas`: its current id and compatibility level."""
+
+    subject: str
+    schema_id: int
+    versions: int
+    compatibility: str
+
+    def as_row(self) -> dict[str, object]:
+        return {"subject": self.subject, "schema_id": self.schema_id, "versions": self.versions,
+                "compatibility": self.compatibility}  # fmt: skip
+
+
+def subject_of(topic: str) -> str:
+    """Confluent's TopicNameStrategy for message values: ``<topic>-value``."""
+    return f"{topic}-value"
+
+
+def register_contract_schemas(
+    registry: SchemaRegistry, schemas: dict[str, str], compatibility: str = "BACKWARD"
+) -> list[Registered]:
+    """Register each topic's schema (topic -> Avro text) under ``<topic>-value``, set
+    ``compatibility`` as the registry's default and on each subject. Registering the same
+    schema again returns its id (idempotent); an incompatible change is refused by the
+    registry (a SchemaRegistryError naming the subject)."""
+    registry.set_compatibility(compatibility)
+    done = []
+    for topic, schema_str in sorted(schemas.items()):
+        subject = subject_of(topic)
+        schema_id = registry.register(subject, schema_str)
+        level = registry.set_compatibility(compatibility, subject)
+        done.append(Registered(subject, schema_id, len(registry.versions(subject)), level))
+    return done

@@ -84,6 +84,16 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
         targets = [i.endpoint for i in started.values() if i.extra.get("metrics")]
         prom = PrometheusServer(work_dir, targets=targets).start()
         service, endpoint, ports, version = prom, prom.url, {"http": prom.port}, prom.version
+    elif name == "apicurio":
+        from streams.services.apicurio import ApicurioRegistry
+
+        registry = ApicurioRegistry(work_dir).start()
+        service, endpoint, ports, version = (
+            registry,
+            registry.url,
+            {"http": registry.port, "management": registry.management_port},
+            registry.version,
+        )
     elif name == "tansu":
         tansu = TansuBroker(work_dir).start()
         service, endpoint, ports, version = (
@@ -93,7 +103,8 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
             tansu.version,
         )
     else:
-        msg = f"unknown service {name!r}; expected kafka, kafka-cluster, clickhouse, prometheus or tansu"
+        expected = "kafka, kafka-cluster, clickhouse, prometheus, tansu or apicurio"
+        msg = f"unknown service {name!r}; expected {expected}"
         raise ServiceError(msg)
     process = service.processes[0] if isinstance(service, KafkaCluster) else service.process
     assert process is not None

@@ -27,7 +27,11 @@ def cmd_schemas_register(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     contracts = load_topic_contracts(SCHEMAS_DIR)
     schemas = {topic: contract.schema_path(SCHEMAS_DIR).read_text() for topic, contract in contracts.items()}
-    done = register_contract_schemas(ConfluentSchemaRegistry(url), schemas, args.compatibility)
+    registry = ConfluentSchemaRegistry(url)
+    try:
+        done = register_contract_schemas(registry, schemas, args.compatibility)
+    finally:
+        registry.close()
     _emit(args, [r.as_row() for r in done], f"schemas in {url}")
     return 0
 

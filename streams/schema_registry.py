@@ -64,6 +64,10 @@ class ConfluentSchemaRegistry:
             return None
         return str(found.schema_str)
 
+    def close(self) -> None:
+        """Close the HTTP session (a codec keeps its registry open for look-ups)."""
+        self._client.close()
+
     def set_compatibility(self, level: str, subject: str | None = None) -> str:
         answer = self._client.set_compatibility(subject_name=subject, level=level)
         if isinstance(answer, dict):  # the body of PUT /config: {"compatibility": ..., ...}

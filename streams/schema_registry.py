@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+REQUEST_TIMEOUT_S = 10
+
+
 class SchemaRegistry(Protocol):
     """The Schema Registry calls the codec needs (a port; see ConfluentSchemaRegistry)."""
 
@@ -39,7 +42,9 @@ class ConfluentSchemaRegistry:
             msg = f"cannot use the Schema Registry at {url}: {exc} (install confluent-kafka[schemaregistry])"
             raise RuntimeError(msg) from exc
         self._schema_type = Schema
-        self._client = SchemaRegistryClient({"url": url})
+        # A bounded timeout: the client's default waits forever, and a registry that leaves
+        # a request unanswered (seen with Apicurio, now and then) is then retried instead.
+        self._client = SchemaRegistryClient({"url": url, "timeout": REQUEST_TIMEOUT_S})
 
     def register(self, subject: str, schema_str: str) -> int:
         return int(self._client.register_schema(subject, self._schema_type(schema_str, "AVRO")))

@@ -146,7 +146,6 @@ class ApicurioRegistry:
             "apicurio.rest.deletion.artifact-version.enabled": "true",
             "apicurio.rest.deletion.group.enabled": "true",
             "quarkus.log.level": "WARN",
-            "quarkus.log.category.\"io.apicurio\".level": "INFO",
         }
         return [self.java, *JVM_OPTS, *(f"-D{k}={v}" for k, v in settings.items()), "-jar", str(self.runner)]
 

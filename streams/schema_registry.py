@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
-
 REQUEST_TIMEOUT_S = 10
 
 

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -38,9 +39,11 @@ import avro.io
 import avro.schema
 import httpx
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from support.waiting import wait_until
 
 from streams.codec import Codec
 from streams.schema_registry import ConfluentSchemaRegistry
@@ -50,6 +53,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.registry, pytest.mark.kcat]
 
 SNAPSHOTS, DECISIONS, QUEUES = "cc.kpi.snapshots", "cc.routing.decisions", "cc.queue.state"
 CONTACTS = "cc.contact.events"
+INPUTS = (CONTACTS, "cc.agent.events", "cc.survey.events")
+GROUP = "kcat-kpi"
 REGIONS = ("RU-MOW", "RU-KAM")
 UNCONTESTED = ("NO_AGENTS_LOGGED_IN", "STALE_STATE", "EMAIL_DEFERRED")  # decisions without candidates
 TRUTH_FIELDS = ("offered", "answered", "abandoned")
@@ -135,6 +140,17 @@ def read_truth(path: Path) -> dict[str, dict[str, int]]:
         }
 
 
+def input_committed(bootstrap: str) -> int:
+    """Input messages the worker's group has committed (it commits after each checkpoint)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False})
+    try:
+        topics = consumer.list_topics(timeout=10).topics
+        wanted = [TopicPartition(t, p) for t in INPUTS for p in topics[t].partitions]
+        return sum(max(tp.offset, 0) for tp in consumer.committed(wanted, timeout=10))
+    finally:
+        consumer.close()
+
+
 def ccpulse(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         [sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
@@ -156,14 +172,17 @@ def test_kcat_decodes_snapshots_decisions_and_queue_state(
     start = datetime.now(UTC).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=1)
     registry = ConfluentSchemaRegistry(registry_url)
     codec = Codec.with_registry(registry_url, registry=registry)  # the simulator frames with its ids
-    command = [sys.executable, "-m", "streams.cli", "worker", "--group", "kcat-kpi", "--metrics-port", "-1",
-               "--checkpoint-interval", "0.5", "--idle-exit", "8"]  # fmt: skip
+    command = [sys.executable, "-m", "streams.cli", "worker", "--group", GROUP, "--metrics-port", "-1",
+               "--checkpoint-interval", "0.5"]  # fmt: skip
     with log.open("wb") as out:  # live, as deployed: the worker runs while the simulator writes
         worker = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         summary = run(regions=REGIONS, duration_s=3600, seed=17, out="kafka", bootstrap_servers=bootstrap,
                       start=start, truth_path=truth_path, codec=codec, speed=3600 / 20)  # fmt: skip
-        assert worker.wait(timeout=300) == 0, log.read_text()[-2000:]
+        wait_until(lambda: input_committed(bootstrap) == summary.messages, 300,
+                   "the worker to commit all input", seen=lambda: input_committed(bootstrap))  # fmt: skip
+        worker.send_signal(signal.SIGTERM)  # a clean stop: the summary line, then exit 0
+        assert worker.wait(timeout=60) == 0, log.read_text()[-2000:]
     finally:
         if worker.poll() is None:
             worker.kill()

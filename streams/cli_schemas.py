@@ -23,7 +23,14 @@ def cmd_schemas_register(args: argparse.Namespace, settings: Settings) -> int:
 
     url = (args.registry or settings.schema_registry_url or "").strip()
     if not url:
-        err_console.print("[red]no registry[/red]: pass --registry URL or set CCPULSE_SCHEMA_REGISTRY_URL")
+        from streams.services import running_registry
+
+        url = running_registry(settings.state_dir / "services") or ""
+    if not url:
+        err_console.print(
+            "[red]no registry[/red]: pass --registry URL, set CCPULSE_SCHEMA_REGISTRY_URL "
+            "or start one with `ccpulse services up apicurio`"
+        )
         return 2
     contracts = load_topic_contracts(SCHEMAS_DIR)
     schemas = {topic: contract.schema_path(SCHEMAS_DIR).read_text() for topic, contract in contracts.items()}
@@ -43,7 +50,9 @@ def add_schemas_parsers(sub: Any) -> None:
         "register", help="register every contract schema under <topic>-value and set compatibility"
     )
     register.add_argument(
-        "--registry", default=None, help="Confluent-compatible API URL (default: CCPULSE_SCHEMA_REGISTRY_URL)"
+        "--registry",
+        default=None,
+        help="Confluent API URL (default: CCPULSE_SCHEMA_REGISTRY_URL, else a `services up` apicurio)",
     )
     register.add_argument("--compatibility", default="BACKWARD", choices=COMPATIBILITY_LEVELS)
     register.set_defaults(func=cmd_schemas_register)

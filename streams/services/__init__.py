@@ -29,6 +29,7 @@ __all__ = [
     "ServiceInfo",
     "ServiceStatus",
     "running_broker",
+    "running_registry",
     "services_status",
     "start_services",
     "stop_services",
@@ -167,6 +168,12 @@ def running_broker(state_dir: Path) -> str | None:
         if status is not None and status.state == "running":
             return status.endpoint
     return None
+
+
+def running_registry(state_dir: Path) -> str | None:
+    """The Confluent-compatible URL of an Apicurio started by `services up`, if one is running."""
+    status = {s.name: s for s in services_status(state_dir)}.get("apicurio")
+    return status.endpoint if status is not None and status.state == "running" else None
 
 
 def stop_services(state_dir: Path) -> list[str]:

@@ -9,7 +9,7 @@ KAFKA_VERSION ?= 4.1.1
 KAFKA_CACHE ?= $(HOME)/.cache/ccpulse
 PYTEST_ARGS ?=
 
-.PHONY: demo test install system-deps kafka-jars lint typecheck unit services-up services-down clean
+.PHONY: demo test install system-deps kafka-jars registry-app lint typecheck unit services-up services-down clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing ccpulse[dev]"
@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Debian packages the tests use: ClickHouse 18.16, Prometheus 2.42 (+promtool), Alertmanager 0.25,
-# Java 17 and Maven for the Apache Kafka jars. apt-get only when something is missing.
+# Java 17 and Maven for the Apache Kafka jars, kcat (a standard Kafka client reading our
+# topics). apt-get only when something is missing. Apicurio Registry 3.3 needs a JDK >= 21:
+# this kind of machine ships Temurin 25 under /usr/lib/jvm (Debian 12 has no Java 21).
 system-deps:
 	@missing=""; \
 	test -x /usr/sbin/clickhouse-server || missing="$$missing clickhouse-server"; \
@@ -30,6 +32,7 @@ system-deps:
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> apt-get install$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
@@ -39,14 +42,19 @@ system-deps:
 kafka-jars: install
 	$(BIN)/ccpulse services prepare --kafka-version $(KAFKA_VERSION) --cache-dir $(KAFKA_CACHE)
 
+# Apicurio Registry (Confluent-compatible Schema Registry) for the registry tests: Maven
+# unpacks its published Quarkus distribution from Maven Central into $(KAFKA_CACHE) once.
+registry-app: install
+	$(BIN)/ccpulse services prepare --registry --kafka-version $(KAFKA_VERSION) --cache-dir $(KAFKA_CACHE)
+
 lint: install
 	$(BIN)/ruff check streams tests bench
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest -m "unit or contract" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "(unit or contract) and not registry" $(PYTEST_ARGS)
 
-test: install system-deps kafka-jars lint
+test: install system-deps kafka-jars registry-app lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: install

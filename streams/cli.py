@@ -26,6 +26,7 @@ from streams.cli_common import (
     err_console,
 )
 from streams.cli_history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
+from streams.cli_schemas import add_schemas_parsers
 from streams.kafka_config import KafkaSecurityError
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
 from streams.settings import Settings, load_settings
@@ -33,7 +34,7 @@ from streams.settings import Settings, load_settings
 if TYPE_CHECKING:
     pass
 
-SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu")
+SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu", "apicurio")
 DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
 
 
@@ -71,9 +72,15 @@ def cmd_services_prepare(args: argparse.Namespace, settings: Settings) -> int:
     from streams.services.kafka import ensure_kafka_jars
 
     libs = ensure_kafka_jars(args.kafka_version, Path(args.cache_dir))
-    _emit(
-        args, [{"kafka": args.kafka_version, "jars": len(list(libs.glob("*.jar"))), "dir": libs}], "prepare"
-    )
+    rows: list[dict[str, object]] = [
+        {"service": f"kafka {args.kafka_version}", "files": len(list(libs.glob("*.jar"))), "dir": libs}
+    ]
+    if args.registry:
+        from streams.services.apicurio import APICURIO_VERSION, ensure_apicurio_app
+
+        runner = ensure_apicurio_app(APICURIO_VERSION, Path(args.cache_dir))
+        rows.append({"service": f"apicurio {APICURIO_VERSION}", "files": 1, "dir": runner.parent})
+    _emit(args, rows, "prepare")
     return 0
 
 
@@ -98,7 +105,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if options.to == "kafka":
         _check_secured(options.bootstrap_servers, security)
     key = settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
-    simulate_main(argv, security=security, pseudonym_key=key)
+    codec = None
+    if (settings.schema_registry_url or "").strip():  # frames carry the registry's ids, as the worker's
+        from streams.codec import Codec
+
+        codec = Codec.for_registry_url(settings.schema_registry_url)
+    simulate_main(argv, security=security, pseudonym_key=key, codec=codec)
     return 0
 
 
@@ -274,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     services_sub.add_parser("status", help="show running services").set_defaults(func=cmd_services_status)
     prepare = services_sub.add_parser("prepare", help="resolve the Apache Kafka jars with Maven (once)")
     prepare.add_argument("--kafka-version", default=KAFKA_VERSION)
+    prepare.add_argument(
+        "--registry", action="store_true", help="also build Apicurio Registry (Quarkus build step, once)"
+    )
     prepare.add_argument("--cache-dir", default=str(DEFAULT_CACHE))
     prepare.set_defaults(func=cmd_services_prepare)
 
@@ -290,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply.set_defaults(func=cmd_topics_apply)
 
     add_history_parsers(sub)
+    add_schemas_parsers(sub)
 
     simulate = sub.add_parser(
         "simulate",

@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.registry import CountingRegistry, empty_registry
 
 from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.store import HistoryStore
+from streams.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry
 from streams.services.alertmanager import AlertmanagerServer
+from streams.services.apicurio import ApicurioRegistry
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
@@ -117,3 +120,37 @@ def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], 
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def apicurio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApicurioRegistry]:
+    """A real Schema Registry: Apicurio Registry 3.3.3 (in-memory storage), Confluent API at ``.url``."""
+    registry = ApicurioRegistry(tmp_path_factory.mktemp("apicurio"))
+    registry.start()
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture
+def registry_url(apicurio: ApicurioRegistry) -> str:
+    """The Confluent-compatible URL of the session's Apicurio, emptied of subjects first."""
+    empty_registry(apicurio.url)
+    return apicurio.url
+
+
+@pytest.fixture
+def registry_client(registry_url: str) -> Iterator[ConfluentSchemaRegistry]:
+    """confluent-kafka's client on the session's (emptied) Apicurio, closed after the test."""
+    client = ConfluentSchemaRegistry(registry_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["in-memory", pytest.param("apicurio", marks=pytest.mark.registry)])
+def schema_registry(request: pytest.FixtureRequest) -> Iterator[CountingRegistry]:
+    """Each SchemaRegistry in turn, with no subjects and look-ups counted: the in-memory one
+    and the real Apicurio Registry through confluent-kafka's client."""
+    if request.param == "in-memory":
+        yield CountingRegistry(InMemorySchemaRegistry())
+        return
+    yield CountingRegistry(request.getfixturevalue("registry_client"))

@@ -29,6 +29,7 @@ __all__ = [
     "ServiceInfo",
     "ServiceStatus",
     "running_broker",
+    "running_registry",
     "services_status",
     "start_services",
     "stop_services",
@@ -84,6 +85,16 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
         targets = [i.endpoint for i in started.values() if i.extra.get("metrics")]
         prom = PrometheusServer(work_dir, targets=targets).start()
         service, endpoint, ports, version = prom, prom.url, {"http": prom.port}, prom.version
+    elif name == "apicurio":
+        from streams.services.apicurio import ApicurioRegistry
+
+        registry = ApicurioRegistry(work_dir).start()
+        service, endpoint, ports, version = (
+            registry,
+            registry.url,
+            {"http": registry.port, "management": registry.management_port},
+            registry.version,
+        )
     elif name == "tansu":
         tansu = TansuBroker(work_dir).start()
         service, endpoint, ports, version = (
@@ -93,7 +104,8 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
             tansu.version,
         )
     else:
-        msg = f"unknown service {name!r}; expected kafka, kafka-cluster, clickhouse, prometheus or tansu"
+        expected = "kafka, kafka-cluster, clickhouse, prometheus, tansu or apicurio"
+        msg = f"unknown service {name!r}; expected {expected}"
         raise ServiceError(msg)
     process = service.processes[0] if isinstance(service, KafkaCluster) else service.process
     assert process is not None
@@ -156,6 +168,12 @@ def running_broker(state_dir: Path) -> str | None:
         if status is not None and status.state == "running":
             return status.endpoint
     return None
+
+
+def running_registry(state_dir: Path) -> str | None:
+    """The Confluent-compatible URL of an Apicurio started by `services up`, if one is running."""
+    status = {s.name: s for s in services_status(state_dir)}.get("apicurio")
+    return status.endpoint if status is not None and status.state == "running" else None
 
 
 def stop_services(state_dir: Path) -> list[str]:

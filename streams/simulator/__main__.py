@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
@@ -19,6 +20,9 @@ from rich.table import Table
 from streams.kafka_config import KafkaSecurity
 from streams.simulator.config import EDGE_SHAPES, Faults, SimConfig
 from streams.simulator.run import RunSummary, run
+
+if TYPE_CHECKING:
+    from streams.codec import Codec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,6 +113,7 @@ def _run(
     on_progress: Callable[[int, int], None],
     security: KafkaSecurity | None = None,
     pseudonym_key: bytes | None = None,
+    codec: Codec | None = None,
 ) -> RunSummary:
     return run(
         config=_config(args.shapes, pseudonym_key),
@@ -125,22 +130,27 @@ def _run(
         truth_path=args.truth,
         on_progress=on_progress,
         workers=args.workers,
+        codec=codec,
     )
 
 
 def main(
-    argv: list[str] | None = None, security: KafkaSecurity | None = None, pseudonym_key: bytes | None = None
+    argv: list[str] | None = None,
+    security: KafkaSecurity | None = None,
+    pseudonym_key: bytes | None = None,
+    codec: Codec | None = None,
 ) -> None:
     """``security``: Kafka TLS / SASL, built by the composition root (`ccpulse simulate`);
     ``pseudonym_key``: the HMAC key for customer references (CCPULSE_PSEUDONYM_KEY[_FILE]),
-    else the simulator's built-in test key."""
+    else the simulator's built-in test key; ``codec``: whose schema ids frame the messages
+    (a Schema Registry's when CCPULSE_SCHEMA_REGISTRY_URL is set), else the pinned ids."""
     args = parse_args(argv)
     console = Console()
     columns = (TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[messages]:,} messages"))
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("simulate", total=args.hours * 3_600_000, messages=0)
         report = lambda n, ms: progress.update(task, completed=ms, messages=n)  # noqa: E731
-        summary = _run(args, report, security, pseudonym_key)
+        summary = _run(args, report, security, pseudonym_key, codec)
     table = Table(title="simulation")
     table.add_column("topic")
     table.add_column("messages", justify="right")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from streams.domain.regions import Region, get_region, load_regions
 from streams.kafka_config import KafkaSecurity
@@ -29,6 +29,9 @@ from streams.simulator.output import FastEncoder, SimRecord, event_id_prefix, ma
 from streams.simulator.parallel import run_sharded
 from streams.simulator.sinks import FileSink, KafkaSink, Pacer
 from streams.simulator.truth import COLUMNS, GroundTruth, MinuteKpi, observe
+
+if TYPE_CHECKING:
+    from streams.codec import Codec
 
 DEFAULT_START = datetime(2026, 5, 11, tzinfo=UTC)  # a Monday
 
@@ -66,12 +69,13 @@ class Simulation:
     duration_s: float = 3600.0
     routing: RoutingPolicy = field(default_factory=HomeRegion)
     on_truth: Callable[[list[MinuteKpi]], None] | None = None  # finished ground-truth minutes
+    codec: Codec | None = None  # whose schema ids frame the messages (None: the pinned ids)
 
     def __post_init__(self) -> None:
         self.regions = select_regions(self.config.regions)
         self.engine = Engine(self.config, self.regions, self.seed, self.routing)
         self.prefix = event_id_prefix(self.seed)
-        self.encoder = FastEncoder(self.prefix)
+        self.encoder = FastEncoder(self.prefix, self.codec)
         self.start_ms = start_ms_of(self.start)
         self.end_ms = self.start_ms + int(self.duration_s * 1000)
         self.malformed = 0  # counted by write_all
@@ -123,6 +127,7 @@ def run(
     stop: Callable[[], bool] | None = None,  # checked per batch: True ends the run early
     workers: int = 1,  # > 1: regions sharded over processes (parallel.py), to a file, unpaced
     kafka_security: KafkaSecurity | None = None,  # TLS / SASL for out='kafka'; None: PLAINTEXT
+    codec: Codec | None = None,  # schema ids of the frames, e.g. Codec.with_registry; None: pinned
 ) -> RunSummary:
     """Simulate and write every message; ``on_progress(messages, simulated_ms)`` per batch;
     with ``truth_path``, the ground-truth KPIs per region x channel x minute as CSV."""
@@ -131,6 +136,9 @@ def run(
         config, regions=tuple(regions) if regions else config.regions, faults=faults or config.faults
     )
     if workers != 1:
+        if codec is not None:
+            msg = f"workers={workers} writes pinned schema ids only; pass codec=None"
+            raise ValueError(msg)
         return _run_sharded(config, workers, duration_s, speed, seed, out, path, start, routing, stop,
                             truth_path, on_progress)  # fmt: skip
     with contextlib.ExitStack() as stack:
@@ -139,7 +147,9 @@ def run(
             writer = csv.DictWriter(stack.enter_context(truth_path.open("w", newline="")), COLUMNS)
             writer.writeheader()
             on_truth = lambda minutes: writer.writerows(m.as_row() for m in minutes)  # noqa: E731
-        sim = Simulation(config, seed, start, duration_s, routing or HomeRegion(), on_truth=on_truth)
+        sim = Simulation(
+            config, seed, start, duration_s, routing or HomeRegion(), on_truth=on_truth, codec=codec
+        )
         sink = open_sink(out, path, bootstrap_servers, idempotent, kafka_security)
         began = time.perf_counter()
         try:

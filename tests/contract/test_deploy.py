@@ -35,15 +35,37 @@ def assert_ccpulse_command(args: list[str]) -> None:
 def test_compose_services_health_and_commands() -> None:
     services = compose()["services"]
     expected = {"kafka", "clickhouse", "topics", "migrate", "worker", "history-sink", "simulator",
-                "prometheus", "alertmanager", "grafana"}  # fmt: skip
+                "prometheus", "alertmanager", "grafana", "schema-registry", "schemas"}  # fmt: skip
     assert expected <= set(services)
-    for name in ("kafka", "clickhouse", "worker", "prometheus", "alertmanager", "grafana"):
+    for name in ("kafka", "clickhouse", "worker", "prometheus", "alertmanager", "grafana", "schema-registry"):
         assert "healthcheck" in services[name], name
     for name, service in services.items():
         assert "image" in service or "build" in service, name
         if service.get("image") == "ccpulse:latest":
             assert_ccpulse_command(service["command"])
     assert services["migrate"]["restart"] == "no" and services["topics"]["restart"] == "no"  # one-shot
+    assert services["schemas"]["restart"] == "no"
+
+
+def test_compose_schema_registry_is_apicurio_and_every_producer_uses_it() -> None:
+    """The registry runs the Apicurio version the tests run, with durable (Kafka) storage; the
+    ccpulse services point at its Confluent-compatible API, and whatever produces frames waits
+    for the schemas (BACKWARD) to be registered."""
+    from streams.services.apicurio import APICURIO_VERSION, CCOMPAT_PATH
+
+    services = compose()["services"]
+    registry = services["schema-registry"]
+    assert registry["image"] == f"apicurio/apicurio-registry:{APICURIO_VERSION}"
+    assert registry["environment"]["APICURIO_STORAGE_KIND"] == "kafkasql"
+    assert CCOMPAT_PATH in " ".join(registry["healthcheck"]["test"])
+    assert registry["depends_on"]["kafka"]["condition"] == "service_healthy"
+    url = services["worker"]["environment"]["CCPULSE_SCHEMA_REGISTRY_URL"]
+    assert url == f"http://schema-registry:8080{CCOMPAT_PATH}"
+    command = services["schemas"]["command"]
+    assert command[:2] == ["schemas", "register"] and "BACKWARD" in command
+    assert services["schemas"]["depends_on"]["schema-registry"]["condition"] == "service_healthy"
+    for name in ("worker", "history-sink", "simulator"):
+        assert services[name]["depends_on"]["schemas"]["condition"] == "service_completed_successfully", name
 
 
 def test_compose_takes_every_secret_from_the_env_file() -> None:
@@ -88,20 +110,34 @@ def test_kubernetes_manifests() -> None:
         ("Deployment", "ccpulse-history-sink"),
         ("Job", "ccpulse-migrate"),
         ("Job", "ccpulse-topics"),
+        ("Job", "ccpulse-schemas"),
         ("Service", "ccpulse-metrics"),
+        ("Deployment", "ccpulse-schema-registry"),
+        ("Service", "ccpulse-schema-registry"),
     }
     assert expected <= kinds
+    from streams.services.apicurio import APICURIO_VERSION, CCOMPAT_PATH
+
+    config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
+    assert config["CCPULSE_SCHEMA_REGISTRY_URL"] == f"http://ccpulse-schema-registry.ccpulse:8080{CCOMPAT_PATH}"
+    registry = next(d for d in documents if d["metadata"]["name"] == "ccpulse-schema-registry")
+    container = registry["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"apicurio/apicurio-registry:{APICURIO_VERSION}"
+    assert container["readinessProbe"]["httpGet"]["path"] == f"{CCOMPAT_PATH}/subjects"
+    assert {"name": "APICURIO_STORAGE_KIND", "value": "kafkasql"} in container["env"]
     for document in documents:
         assert document["apiVersion"] and document["metadata"]["name"]
         spec = document.get("spec", {})
         template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
         if template is None:
             continue
-        if document["kind"] == "Deployment":
+        ours = all(c["image"] == "ccpulse:latest" for c in template["spec"]["containers"])
+        if document["kind"] == "Deployment" and ours:
             assert template["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
         for container in template["spec"]["containers"]:
             assert container["resources"]["requests"], container["name"]
-            assert_ccpulse_command(container["args"])
+            if container["image"] == "ccpulse:latest":
+                assert_ccpulse_command(container["args"])
             for variable in container.get("env", []):
                 if SECRET_NAME.search(variable["name"]):
                     assert "secretKeyRef" in variable["valueFrom"], variable["name"]

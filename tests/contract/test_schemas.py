@@ -1,7 +1,9 @@
 """The topic contracts of schemas/: every schema parses with both Avro libraries, every
 contract names an existing schema with a unique pinned id, the input schemas match the
 domain dataclasses, and every example round-trips and reads the same with the
-reference ``avro`` library as with fastavro."""
+reference ``avro`` library as with fastavro. The example tests run with the pinned ids
+and with ids from a real Schema Registry (Apicurio, marked ``registry``), whose schema
+for each framed id is the contract's."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +58,16 @@ DOMAIN_ENUMS = {
 }
 
 
-@pytest.fixture(scope="module")
-def codec() -> Codec:
-    return Codec.pinned(known_regions=known_regions())
+@pytest.fixture(scope="module", params=["pinned", pytest.param("apicurio", marks=pytest.mark.registry)])
+def codec(request: pytest.FixtureRequest) -> Iterator[Codec]:
+    if request.param == "pinned":
+        yield Codec.pinned(known_regions=known_regions())
+        return
+    from streams.schema_registry import ConfluentSchemaRegistry
+
+    registry = ConfluentSchemaRegistry(request.getfixturevalue("apicurio").url)
+    yield Codec.with_registry("", known_regions=known_regions(), registry=registry)
+    registry.close()
 
 
 def load_avsc(path: Path) -> dict[str, Any]:
@@ -212,7 +222,7 @@ def test_example_round_trips_to_equal_json(
 ) -> None:
     value = codec.from_record(topic, example)
     data = codec.encode(topic, value)
-    assert data[0] == 0 and int.from_bytes(data[1:HEADER_SIZE], "big") == CONTRACTS[topic].schema_id
+    assert data[0] == 0 and int.from_bytes(data[1:HEADER_SIZE], "big") == codec.schema_id(topic)
     decoded = codec.decode(topic, data)
     assert decoded == value
     assert codec.to_record(decoded) == example
@@ -241,6 +251,26 @@ def test_reference_avro_writes_identical_bytes(
     buf = io.BytesIO()
     avro.io.DatumWriter(avro.schema.parse(schema_text)).write(record, avro.io.BinaryEncoder(buf))
     assert codec.encode(topic, codec.from_record(topic, example))[HEADER_SIZE:] == buf.getvalue()
+
+
+@pytest.mark.parametrize("topic", sorted(CONTRACTS))
+def test_framed_ids_are_pinned_or_resolve_in_the_registry(
+    codec: Codec, topic: str, request: pytest.FixtureRequest
+) -> None:
+    """Pinned: the contract's id. Registry: what the registry serves for the framed id (what
+    any Confluent deserializer fetches) is the contract's schema."""
+    schema_id = codec.schema_id(topic)
+    if request.node.callspec.params["codec"] == "pinned":
+        assert schema_id == CONTRACTS[topic].schema_id
+        return
+    from streams.schema_registry import ConfluentSchemaRegistry
+
+    registry = ConfluentSchemaRegistry(request.getfixturevalue("apicurio").url)
+    try:
+        served = registry.schema(schema_id)
+    finally:
+        registry.close()
+    assert served is not None and json.loads(served) == load_avsc(CONTRACTS[topic].schema_path())
 
 
 def test_contact_examples_cover_the_agreed_cases() -> None:

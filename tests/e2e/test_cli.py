@@ -64,6 +64,38 @@ def test_services_up_status_topics_down(tmp_path: Path) -> None:
     assert json.loads(ccpulse(tmp_path, "--json", "services", "status").stdout) == []
 
 
+@pytest.mark.registry
+def test_services_up_apicurio_and_schemas_register(tmp_path: Path) -> None:
+    """The Schema Registry as a developer starts it: `services up apicurio`, then `schemas
+    register` finds it, registers every contract schema under <topic>-value with BACKWARD,
+    and a second run changes no id; `services down` stops it by PID."""
+    import httpx
+
+    from streams.contracts import load_topic_contracts
+
+    no_registry = ccpulse(tmp_path, "schemas", "register")
+    assert no_registry.returncode == 2 and "no registry" in no_registry.stderr
+    up = ccpulse(tmp_path, "--json", "services", "up", "apicurio", timeout=300)
+    try:
+        assert up.returncode == 0, up.stderr
+        (row,) = json.loads(up.stdout)
+        url, pid = row["endpoint"], int(row["pid"])
+        assert url.endswith("/apis/ccompat/v7") and row["version"] == "3.3.3"
+        first = ccpulse(tmp_path, "--json", "schemas", "register")
+        assert first.returncode == 0, first.stderr
+        rows = json.loads(first.stdout)
+        assert {r["subject"] for r in rows} == {f"{t}-value" for t in load_topic_contracts()}
+        assert {(r["compatibility"], r["versions"]) for r in rows} == {("BACKWARD", 1)}
+        second = json.loads(ccpulse(tmp_path, "--json", "schemas", "register", "--registry", url).stdout)
+        assert [(r["subject"], r["schema_id"], r["versions"]) for r in second] == [
+            (r["subject"], r["schema_id"], r["versions"]) for r in rows
+        ]
+        assert httpx.get(f"{url}/config", timeout=10).json()["compatibilityLevel"] == "BACKWARD"
+    finally:
+        down = ccpulse(tmp_path, "--json", "services", "down")
+    assert down.returncode == 0 and not pid_alive(pid), down.stderr
+
+
 def test_unknown_service_is_a_clear_error(tmp_path: Path) -> None:
     result = ccpulse(tmp_path, "services", "up", "zookeeper")
     assert result.returncode == 2

@@ -11,6 +11,10 @@ appended (an optional ``channel_detail``, and ``source_system`` defaulting to "u
 - Consumer first: a consumer on the newer schema (pinned id 104 with 101 kept under
   ``previous_schemas``, or a registry) reads what the current producer writes: the same
   domain events, the new fields filled with their defaults.
+
+The registry cases run on the in-memory registry and on a real Apicurio Registry whose
+global compatibility is BACKWARD (as `ccpulse schemas register` sets it): the registry
+itself accepts the newer version.
 """
 
 from __future__ import annotations
@@ -28,19 +32,20 @@ import yaml
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from support.registry import CountingRegistry
 
 from streams.codec import HEADER_SIZE, Codec
 from streams.contracts import SCHEMAS_DIR, load_examples
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import ContactEvent
 from streams.domain.regions import region_codes
-from streams.schema_registry import InMemorySchemaRegistry
+from streams.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry, SchemaRegistry
 from streams.services.kafka import KafkaCluster
 
 pytestmark = pytest.mark.kafka
 
 CONTACT = "cc.contact.events"
-REGISTRY_URL = "http://registry.invalid"  # the in-memory registry is passed in; never contacted
+REGISTRY_URL = "http://registry.invalid"  # the registry object is passed in; this URL is never contacted
 NEWER_PINNED_ID = 104
 NEW_FIELDS: list[dict[str, Any]] = [
     {
@@ -142,8 +147,11 @@ def test_the_newer_schema_is_fully_compatible() -> None:
         assert result.compatibility is SchemaCompatibilityType.compatible, result.messages
 
 
-def test_a_running_consumer_reads_a_newer_producer(kafka: KafkaCluster, newer_schemas: Path) -> None:
-    registry = InMemorySchemaRegistry()
+def test_a_running_consumer_reads_a_newer_producer(
+    kafka: KafkaCluster, newer_schemas: Path, schema_registry: CountingRegistry
+) -> None:
+    registry = schema_registry
+    registry.set_compatibility("BACKWARD")
     consumer = Codec.with_registry(REGISTRY_URL, registry=registry, known_regions=region_codes())
     # the producer is upgraded while the consumer runs: it registers the newer schema
     producer = Codec.with_registry(REGISTRY_URL, newer_schemas, registry=registry)
@@ -170,16 +178,19 @@ def test_a_running_consumer_reads_a_newer_producer(kafka: KafkaCluster, newer_sc
         assert failure.value.reason == "unknown_schema_id"
 
 
-@pytest.mark.parametrize("ids", ["pinned", "registry"])
+@pytest.mark.parametrize("ids", ["pinned", "in-memory", pytest.param("apicurio", marks=pytest.mark.registry)])
 def test_an_upgraded_consumer_reads_the_current_producer(
-    kafka: KafkaCluster, newer_schemas: Path, ids: str
+    kafka: KafkaCluster, newer_schemas: Path, ids: str, request: pytest.FixtureRequest
 ) -> None:
     if ids == "pinned":
         producer = Codec.pinned()
         consumer = Codec.pinned(newer_schemas, known_regions=region_codes())
         assert consumer.known_schema_ids(CONTACT) == (101, NEWER_PINNED_ID)
     else:
-        registry = InMemorySchemaRegistry()
+        registry: SchemaRegistry = InMemorySchemaRegistry()
+        if ids == "apicurio":
+            registry = request.getfixturevalue("registry_client")
+            registry.set_compatibility("BACKWARD")
         producer = Codec.with_registry(REGISTRY_URL, registry=registry)
         consumer = Codec.with_registry(REGISTRY_URL, newer_schemas, region_codes(), registry=registry)
     assert producer.schema_id(CONTACT) != consumer.schema_id(CONTACT)
@@ -197,3 +208,25 @@ def test_an_upgraded_consumer_reads_the_current_producer(
         assert (record["channel_detail"], record["source_system"]) == (None, "unknown")
     for value in (v for v in received if v in newer_values):  # its own version keeps the values
         assert {k: consumer.decode_record(CONTACT, value)[k] for k in NEW_VALUES} == NEW_VALUES
+
+
+@pytest.mark.registry
+def test_the_registry_refuses_a_version_that_breaks_backward_compatibility(
+    registry_client: ConfluentSchemaRegistry,
+) -> None:
+    """`ccpulse schemas register` sets BACKWARD: a new field without a default (a new reader
+    could not read what was written before) is refused with 409, a compatible one accepted."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    from streams.schema_registry import register_contract_schemas
+
+    subject, current = f"{CONTACT}-value", json.dumps(current_schema())
+    done = register_contract_schemas(registry_client, {CONTACT: current})
+    assert [(r.subject, r.compatibility) for r in done] == [(subject, "BACKWARD")]
+    required = {"name": "site", "type": "string", "doc": "No default: old records lack it."}
+    breaking = {**current_schema(), "fields": [*current_schema()["fields"], required]}
+    with pytest.raises(SchemaRegistryError) as refused:
+        registry_client.register(subject, json.dumps(breaking))
+    assert refused.value.http_status_code == 409, refused.value
+    newer_id = registry_client.register(subject, json.dumps(newer_schema()))
+    assert [sid for sid, _ in registry_client.versions(subject)] == [done[0].schema_id, newer_id]

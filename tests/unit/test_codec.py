@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastavro import parse_schema, schemaless_writer
+from support.registry import CountingRegistry
 
 from streams.codec import HEADER_SIZE, Codec, wire_schema
 from streams.contracts import SCHEMAS_DIR, load_examples, load_topic_contracts
@@ -27,7 +28,6 @@ from streams.domain.events import (
     Segment,
     SurveyEvent,
 )
-from streams.schema_registry import InMemorySchemaRegistry
 from streams.settings import load_settings
 
 pytestmark = pytest.mark.unit
@@ -393,12 +393,19 @@ def test_registry_is_used_when_the_setting_is_configured(monkeypatch: pytest.Mon
     assert calls == ["http://127.0.0.1:8081"]
 
 
-def test_with_registry_uses_the_registry_ids_and_keeps_older_versions() -> None:
-    registry = InMemorySchemaRegistry()
+# The registry tests run on the in-memory registry and on a real Apicurio Registry
+# (`schema_registry` in tests/conftest.py; the apicurio case is marked `registry`).
+
+
+def test_with_registry_uses_the_registry_ids_and_keeps_older_versions(
+    schema_registry: CountingRegistry,
+) -> None:
+    registry = schema_registry
     older = contact_schema(lambda fields: [f for f in fields if f["name"] != "home_region"])
     older_id = registry.register(f"{CONTACT}-value", json.dumps(older))
     codec = Codec.with_registry("http://registry.invalid", registry=registry)
-    assert set(registry.subjects) == {f"{t}-value" for t in load_topic_contracts()}
+    for topic in load_topic_contracts():  # every topic's schema is registered under <topic>-value
+        assert codec.schema_id(topic) in {sid for sid, _text in registry.versions(f"{topic}-value")}
     current_id = codec.schema_id(CONTACT)
     assert current_id != older_id and current_id not in {101, 102, 103}
     assert (
@@ -411,10 +418,10 @@ def test_with_registry_uses_the_registry_ids_and_keeps_older_versions() -> None:
     assert again.schema_id(CONTACT) == current_id
 
 
-def test_an_id_registered_after_start_is_looked_up_once() -> None:
+def test_an_id_registered_after_start_is_looked_up_once(schema_registry: CountingRegistry) -> None:
     """A producer upgraded after this consumer started: its newer schema id is fetched from
     the registry on first sight, then decoded from the cache; the extra field is dropped."""
-    registry = InMemorySchemaRegistry()
+    registry = schema_registry
     codec = Codec.with_registry("http://registry.invalid", registry=registry)
     extra = {"name": "channel_detail", "type": ["null", "string"], "default": None, "doc": "newer field"}
     newer = contact_schema(lambda fields: [*fields, extra])
@@ -427,8 +434,8 @@ def test_an_id_registered_after_start_is_looked_up_once() -> None:
     assert "channel_detail" not in codec.decode_record(CONTACT, written_with(newer, newer_id, record))
 
 
-def test_an_unregistered_or_foreign_id_is_unknown_and_asked_once() -> None:
-    registry = InMemorySchemaRegistry()
+def test_an_unregistered_or_foreign_id_is_unknown_and_asked_once(schema_registry: CountingRegistry) -> None:
+    registry = schema_registry
     codec = Codec.with_registry("http://registry.invalid", registry=registry)
     body = codec.encode(CONTACT, CONTACT_EVENT)[HEADER_SIZE:]
     agent_id = codec.schema_id(AGENT)  # a real id, but of another record

@@ -64,8 +64,10 @@ from streams.simulator.output import MalformedValue
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
 KPI_GROUP, HISTORY_GROUP, DATABASE = "ccpulse-kpi", "ccpulse-history", "ccpulse"
-SIM_HOURS, SIM_WALL_S, SEED = 10.0, 150.0, 23  # 126k messages, ~840/s
-BASELINE_MESSAGES = 3_000  # committed by each group before the first fault (~4 s of input)
+# 126k messages over 270 s (~470/s): the faults must all happen while input flows; they took
+# 161 s on a loaded machine and outlasted a 150 s simulation under two concurrent test runs
+SIM_HOURS, SIM_WALL_S, SEED = 10.0, 270.0, 23
+BASELINE_MESSAGES = 3_000  # committed by each group before the first fault (~7 s of input)
 CURRENT_S = 2.0  # a group is current when its time lag is at most this
 HISTORY_TABLES = {"cc.contact.events": "contact_events", "cc.agent.events": "agent_events",
                   "cc.survey.events": "survey_events"}  # fmt: skip

@@ -272,7 +272,7 @@ class KafkaCluster:
         if process is not None:
             process.stop()
 
-    def start_node(self, i: int, timeout_s: float = 60.0) -> float:
+    def start_node(self, i: int, timeout_s: float = 180.0) -> float:  # a loaded JVM start: 38 s seen
         self._start_node(i, self.node_dir(i) / "server.properties")
         process = self.processes[i]
         assert process is not None

@@ -80,7 +80,7 @@ def newer_schemas(tmp_path: Path) -> Path:
     the current one kept decodable as versions/contact_event.101.avsc (previous_schemas)."""
     schemas = tmp_path / "schemas"
     shutil.copytree(SCHEMAS_DIR, schemas)
-    (schemas / "versions").mkdir()
+    (schemas / "versions").mkdir(exist_ok=True)  # schemas/versions/ holds older routing_decision ids
     shutil.copyfile(SCHEMAS_DIR / "contact_event.avsc", schemas / "versions" / "contact_event.101.avsc")
     (schemas / "contact_event.avsc").write_text(json.dumps(newer_schema(), indent=2))
     contract_path = schemas / "topics" / f"{CONTACT}.yaml"

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from lag_probe import LagProbe
+from support.truth import TRUTH_TO_SNAPSHOT
 from support.waiting import wait_until
 
 from streams.app.collector import KpiCollector
@@ -43,24 +44,6 @@ BACKLOG_AFTER_KILL = 1_000  # new input written while no worker runs, before the
 JOIN_AFTER_COMMITTED = 3_000  # the first worker's progress when the second one joins
 REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS", "RU-KHA", "RU-OMS")  # partitions 1, 3, 5, 8, 9
 FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_max_s=540)
-TRUTH_TO_SNAPSHOT = {
-    "offered": "offered",
-    "answered": "answered",
-    "answered_within_target": "answered_within_threshold",
-    "abandoned": "abandoned",
-    "short_abandoned": "short_abandoned",
-    "wait_ms_answered": "total_wait_ms",
-    "handled": "handled",
-    "talk_ms": "talk_ms",
-    "hold_ms": "hold_ms",
-    "acw_ms": "acw_ms",
-    "transferred": "transferred",
-    "ended": "ended",
-    "resolved_first_line": "resolved_first_line",
-    "surveys": "surveys",
-    "top_box": "top_box",
-    "score_sum": "survey_score_sum",
-}
 
 
 def yesterday() -> datetime:

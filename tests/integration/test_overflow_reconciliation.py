@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from support.truth import TRUTH_TO_SNAPSHOT
 
 from streams.app.kpi import KpiConfig
 from streams.app.worker import KpiWorker, WorkerOptions
@@ -44,24 +45,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 # (the test checks that overflow happened both ways, it does not rely on this comment)
 REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS", "RU-KHA", "RU-OMS")
 FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_max_s=900)
-TRUTH_TO_STREAM = {
-    "offered": "offered",
-    "answered": "answered",
-    "answered_within_target": "answered_within_threshold",
-    "abandoned": "abandoned",  # after the short threshold (the SQL's is net of short_abandoned below)
-    "short_abandoned": "short_abandoned",
-    "wait_ms_answered": "total_wait_ms",
-    "handled": "handled",
-    "talk_ms": "talk_ms",
-    "hold_ms": "hold_ms",
-    "acw_ms": "acw_ms",
-    "transferred": "transferred",
-    "ended": "ended",
-    "resolved_first_line": "resolved_first_line",
-    "surveys": "surveys",
-    "top_box": "top_box",
-    "score_sum": "survey_score_sum",
-}
+TRUTH_TO_STREAM = TRUTH_TO_SNAPSHOT
 Key = tuple[str, str, int]
 
 

@@ -78,7 +78,9 @@ class PlanInterval:
     planned_agents: int  # on the floor per the schedule (on shift, not on a break)
 
 
-def planned_agents(shifts: Iterable[ShiftAssignment], region: str, channel: str, interval_start_ms: int) -> int:
+def planned_agents(
+    shifts: Iterable[ShiftAssignment], region: str, channel: str, interval_start_ms: int
+) -> int:
     """Agents the schedule puts on the floor for one region x channel in one interval."""
     return sum(
         s.agents

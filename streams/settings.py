@@ -65,6 +65,12 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        """Resolved against the working directory at start: services run elsewhere."""
+        return value.expanduser().resolve()
+
     @model_validator(mode="after")
     def _kafka_security_complete(self) -> Settings:
         self.kafka_security()  # raises ValueError naming what is missing

@@ -126,6 +126,9 @@ def _start_one(name: str, work_dir: Path, started: dict[str, ServiceInfo]) -> Se
 
 
 def start_services(names: list[str], state_dir: Path) -> dict[str, ServiceInfo]:
+    # Absolute from here on: services start with their own working directory, so a relative
+    # path (the default `.ccpulse`) would point somewhere else inside them (issue 16).
+    state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     running = {s.name for s in services_status(state_dir) if s.state == "running"}
     infos: dict[str, ServiceInfo] = {}

@@ -64,6 +64,37 @@ def test_services_up_status_topics_down(tmp_path: Path) -> None:
     assert json.loads(ccpulse(tmp_path, "--json", "services", "status").stdout) == []
 
 
+@pytest.mark.kafka
+def test_services_up_kafka_with_the_default_relative_state_dir(tmp_path: Path) -> None:
+    """Issue 16: with no CCPULSE_STATE_DIR the state dir is `.ccpulse` relative to where the
+    command runs; Kafka used to fail with "server.properties not found" there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streams.cli", "--json", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    up = run("services", "up", "kafka")
+    try:
+        assert up.returncode == 0, up.stderr
+        (row,) = json.loads(up.stdout)
+        assert row["service"] == "kafka" and pid_alive(int(row["pid"]))
+        assert (tmp_path / ".ccpulse" / "services" / "kafka.json").is_file()
+        topics = run("topics", "apply")  # finds the running broker through the same state dir
+        assert topics.returncode == 0, topics.stderr
+    finally:
+        down = run("services", "down")
+    assert down.returncode == 0, down.stderr
+    assert not pid_alive(int(row["pid"]))
+
+
 @pytest.mark.registry
 def test_services_up_apicurio_and_schemas_register(tmp_path: Path) -> None:
     """The Schema Registry as a developer starts it: `services up apicurio`, then `schemas

@@ -378,18 +378,20 @@ class KpiWorker:
         assert self._producer is not None and self._consumer is not None
         started = time.perf_counter()
         offsets = []
-        with self.lock:
-            for key, state in self.states.items():
-                if only is not None and key not in only:
-                    continue
+        with self.lock:  # eviction changes the states: the collector must not read them meanwhile
+            written = [s for key, s in self.states.items() if only is None or key in only]
+            for state in written:
                 kpi.evict(state, self.options.kpi)
                 evict_routing(state)
-                self._producer.produce(
-                    changelog_topic(self.options.app_id), dumps(state),
-                    checkpoint_key(self.options.app_id, state.partition),
-                    partition=state.partition, on_delivery=self._delivered,
-                )  # fmt: skip
-                offsets += [TopicPartition(t, state.partition, o) for t, o in state.next_offsets.items()]
+        # Serialised off the lock: only this thread changes states (the collector reads), so
+        # /metrics is not held up by the encoding of a large state (issue 16).
+        for state in written:
+            self._producer.produce(
+                changelog_topic(self.options.app_id), dumps(state),
+                checkpoint_key(self.options.app_id, state.partition),
+                partition=state.partition, on_delivery=self._delivered,
+            )  # fmt: skip
+            offsets += [TopicPartition(t, state.partition, o) for t, o in state.next_offsets.items()]
         remaining = self._producer.flush(60)
         if remaining or self._delivery_errors:
             errors, self._delivery_errors = self._delivery_errors, []

@@ -25,6 +25,7 @@ from lag_probe import LagProbe
 from support.truth import TRUTH_TO_SNAPSHOT
 from support.waiting import wait_until
 
+import streams.app.worker as worker_module
 from streams.app.collector import KpiCollector
 from streams.app.runner import make_observer
 from streams.app.snapshots import latest_snapshots
@@ -91,6 +92,25 @@ def count_dead_letters(bootstrap: str) -> int:
         consumer.close()
 
 
+class OwnedLock:
+    """A lock that knows its holder: ``Lock.locked()`` is also true when the scraper holds it."""
+
+    def __init__(self) -> None:
+        self._lock, self._owner = threading.Lock(), 0
+
+    def __enter__(self) -> OwnedLock:
+        self._lock.acquire()
+        self._owner = threading.get_ident()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._owner = 0
+        self._lock.release()
+
+    def held_by_me(self) -> bool:
+        return self._owner == threading.get_ident()
+
+
 def simulate(bootstrap: str, truth: Path, hours: float, speed: float | None = None) -> Any:
     """With every edge shape on (overflow, second transfers, ended on hold, ENDED after an
     abandon, answers without a queue): DESIGN.md section 3's rules hold through Kafka."""
@@ -101,7 +121,9 @@ def simulate(bootstrap: str, truth: Path, hours: float, speed: float | None = No
     )  # fmt: skip
 
 
-def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(fresh_kafka: Any, tmp_path: Path) -> None:
+def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(
+    fresh_kafka: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bootstrap = fresh_kafka.bootstrap_servers
     summary = simulate(bootstrap, tmp_path / "truth.csv", hours=24)
     assert summary.malformed > 20
@@ -114,7 +136,16 @@ def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(fresh_kafka: 
         WorkerOptions(checkpoint_interval_s=1.0),
         observer=make_observer(registry),
     )
+    worker.lock = OwnedLock()  # type: ignore[assignment]
     registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
+    under_lock: list[bool] = []  # per checkpoint record: did the worker hold the collector's lock?
+    real_dumps = worker_module.dumps
+
+    def dumps_watched(state: Any) -> bytes:
+        under_lock.append(worker.lock.held_by_me())  # type: ignore[attr-defined]
+        return real_dumps(state)
+
+    monkeypatch.setattr(worker_module, "dumps", dumps_watched)
     seen: dict[str, float | None] = {}
     scrapes: list[str] = []  # what each scrape saw (or raised), for the failure message
 
@@ -145,6 +176,7 @@ def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(fresh_kafka: 
     assert stats.dead_letters == summary.malformed == count_dead_letters(bootstrap)
     assert registry.get_sample_value("ccpulse_events_in_total", {"topic": "cc.contact.events"}) > 10_000
     assert_snapshots_equal_truth(bootstrap, read_truth(tmp_path / "truth.csv"))
+    assert len(under_lock) >= stats.checkpoints > 0 and not any(under_lock)  # serialised off the lock
 
 
 def start_worker(

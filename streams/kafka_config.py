@@ -146,39 +146,3 @@ def _explain(config: dict[str, Any], reason: str, *, login: bool) -> str:
         f"(now {config.get('ssl.ca.location', 'unset: the system trust store')}), which must hold "
         f"the CA that signed the broker's certificate{mutual}"
     )
-
-
-
-class PartitionEnds:
-    """Where each partition was last read to its end, from librdkafka's partition-EOF events
-    (the consumer needs ``enable.partition.eof``). `--idle-exit` asks ``read_to_end`` before it
-    exits, so "idle" means nothing is left to read, not a pause of a loaded machine (a slow
-    group join or fetch used to end a run early under load)."""
-
-    def __init__(self) -> None:
-        self._end: dict[tuple[str, int], int] = {}
-
-    def saw_end(self, message: Any) -> None:
-        """Record a _PARTITION_EOF event (its offset is the end offset it reached)."""
-        self._end[(str(message.topic()), int(message.partition()))] = int(message.offset())
-
-    def read_to_end(self, consumer: Any, timeout_s: float = 5.0) -> bool:
-        """True when ``consumer`` has an assignment and reached, on every assigned partition, the
-        end offset the broker reports now. False on a broker error (look again later). Tansu
-        under-reports end offsets, so there this can only be True early, never hang."""
-        from confluent_kafka import KafkaException  # the settings side of this module needs no client
-
-        try:
-            assignment = consumer.assignment()
-            if not assignment:
-                return False
-            for tp in assignment:
-                end = self._end.get((tp.topic, tp.partition))
-                if end is None:
-                    return False
-                _low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
-                if end < high:
-                    return False
-        except KafkaException:
-            return False
-        return True

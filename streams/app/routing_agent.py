@@ -36,6 +36,7 @@ from streams.domain.routing import (
     decide,
     skill_queues,
 )
+from streams.engine.read_to_end import watermarks
 
 log = logging.getLogger("ccpulse.app.routing")
 QUEUE_STATE_TOPIC, DECISIONS_TOPIC = "cc.queue.state", "cc.routing.decisions"
@@ -150,9 +151,7 @@ class GlobalQueueTable:
                     raise KafkaException(topic.error)
                 ends = {}
                 for p in topic.partitions:
-                    low, high = consumer.get_watermark_offsets(
-                        TopicPartition(QUEUE_STATE_TOPIC, p), timeout=10
-                    )
+                    low, high = watermarks(consumer, TopicPartition(QUEUE_STATE_TOPIC, p), timeout_s=10)
                     if high > low:
                         ends[p] = high
                 return sorted(topic.partitions), ends

@@ -16,12 +16,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams.app.routing_agent import BOUNDARY_SIZE_HEADER, QUEUE_STATE_TOPIC, RoutingAgent
 from streams.app.routing_local import capture_boundary, release_boundaries
 from streams.app.state import PartitionState
 from streams.codec import Codec
+from streams.engine.read_to_end import position_at_end
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC
 
 if TYPE_CHECKING:
@@ -84,17 +85,11 @@ class EventTimeGate:
         return zlib.crc32(region.encode()) % self._partitions
 
     def read_to_end(self, state: PartitionState, topic: str) -> bool:
-        """Whether the partition of ``topic`` is read to the end offset the broker reports now (a
-        cached high watermark is as old as the last fetch)."""
+        """Whether the partition of ``topic`` is read to the end offset the broker reports now."""
         if topic not in self._options.topics:
             return False
-        try:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(topic, state.partition), timeout=1.0, cached=False
-            )
-        except KafkaException:
-            return False
-        return high >= 0 and state.next_offsets.get(topic, low) >= high
+        tp = TopicPartition(topic, state.partition)
+        return position_at_end(self._consumer, tp, state.next_offsets.get(topic))
 
     def agent_ready(self, state: PartitionState) -> Callable[[int, float], bool]:
         """Whether agent states as of t are complete on this partition: the agent stream passed t,

@@ -6,7 +6,7 @@ and one worker owns all three (range assignment). Everything derived from them l
 in one ``PartitionState``, including ``next_offsets`` (per topic, the first offset not
 yet applied). A minute bucket gets contact and survey counters from two topics, which
 is why they must share a state. The state is checkpointed as one record (see
-``streams.app.changelog``), so the state and the positions it corresponds to are
+``streams.engine.checkpoints``), so the state and the positions it corresponds to are
 always written together: after a crash the worker restores the last checkpoint and
 skips every replayed message below ``next_offsets``; nothing is lost or counted twice.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 from streams.domain.events import Channel
 from streams.domain.intervals import ContactProgress
+from streams.engine.checkpoints import changelog_topic, restore
 
 # 2 added the restore epoch; format 1 loads with epoch 0. Routing's keys (agent_history,
 # decided, pending_arrivals, pending_boundaries, boundary_ms) were added within format 2 and
@@ -199,3 +200,17 @@ def loads(data: bytes) -> PartitionState:
         pending_boundaries=document.get("pending_boundaries", []),
         boundary_ms=document.get("boundary_ms", 0),
     )
+
+
+def restored_states(
+    consumer_config: dict[str, Any], app_id: str, numbers: list[int]
+) -> dict[int, PartitionState]:
+    """The last checkpoint of each partition, decoded (any readable format: streams/app/state.py)."""
+    restored = {}
+    for p, data in restore(consumer_config, app_id, numbers).items():
+        state = loads(data)
+        if state.partition != p:
+            msg = f"checkpoint in {changelog_topic(app_id)}[{p}] is for partition {state.partition}"
+            raise RuntimeError(msg)
+        restored[p] = state
+    return restored

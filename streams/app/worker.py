@@ -29,29 +29,28 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient
 
 from streams.app import kpi
-from streams.app.changelog import (
-    MAX_CHECKPOINT_BYTES,
-    changelog_topic,
-    checkpoint_key,
-    ensure_changelog_topic,
-    restore,
-)
 from streams.app.kpi import KpiConfig
 from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
 from streams.app.routing_local import capture_boundary, evict_routing, record_agent
 from streams.app.routing_release import EventTimeGate
-from streams.app.state import PartitionState, dumps
+from streams.app.state import PartitionState, dumps, restored_states
 from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
-from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
-from streams.kafka_config import PartitionEnds
+from streams.engine.checkpoints import (
+    MAX_CHECKPOINT_BYTES,
+    changelog_topic,
+    checkpoint_key,
+    ensure_changelog_topic,
+)
+from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser, dead_letter
+from streams.engine.read_to_end import PartitionEnds
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 log = logging.getLogger("ccpulse.app.worker")
 INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)
-SNAPSHOT_TOPIC, DEAD_LETTER_TOPIC, QUEUE_STATE_TOPIC = "cc.kpi.snapshots", "cc.dead-letter", "cc.queue.state"
+SNAPSHOT_TOPIC, QUEUE_STATE_TOPIC = "cc.kpi.snapshots", "cc.queue.state"
 SLOW_CHECKPOINT_S = 2.0  # a checkpoint slower than this is logged (a broker failing over, mostly)
 STREAM_OF_TOPIC = {CONTACT_TOPIC: "contact", AGENT_TOPIC: "agent", SURVEY_TOPIC: "survey"}
 
@@ -113,6 +112,7 @@ class KpiWorker:
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
         self._delivery_errors: list[str] = []
+        self._sanitiser = DeadLetterSanitiser(codec, self.options.pseudonym_key)
         self._last_checkpoint = 0.0
         self._assigned_at = 0.0
         self._closing = False
@@ -196,7 +196,7 @@ class KpiWorker:
         consumer_config = {k: v for k, v in self._client.items() if not k.startswith("group.")}
         started = time.perf_counter()
         numbers = sorted({tp.partition for tp in partitions})
-        restored = restore(consumer_config, self.options.app_id, numbers)
+        restored = restored_states(consumer_config, self.options.app_id, numbers)
         with self.lock:
             for number in numbers:
                 state = restored.get(number)
@@ -317,27 +317,12 @@ class KpiWorker:
 
     def _dead_letter(self, message: Message, exc: InvalidEvent) -> None:
         assert self._producer is not None
-        topic = str(message.topic())
-        record = {
-            "original_topic": topic,
-            "original_partition": message.partition(),
-            "original_offset": message.offset(),
-            "original_key": message.key(),
-            "original_value": message.value() or b"",
-            "reason": exc.reason,
-            "detail": exc.detail,
-            "failed_at_ms": int(self._clock() * 1000),
-            "consumer": self.options.app_id,
-        }
-        # never a raw identity in Kafka, history or logs: see streams/dead_letters.py
-        record = DeadLetterSanitiser(self._codec, self.options.pseudonym_key).sanitise(record)
-        headers: list[tuple[str, str | bytes | None]] = [("reason", exc.reason), ("original_topic", topic)]
-        self._producer.produce(
-            DEAD_LETTER_TOPIC, self._codec.encode(DEAD_LETTER_TOPIC, record), topic.encode(),
-            headers=headers, on_delivery=self._delivered,
-        )  # fmt: skip
+        value, key, headers = dead_letter(
+            self._sanitiser, message, exc, self.options.app_id, int(self._clock() * 1000)
+        )
+        self._producer.produce(DEAD_LETTER_TOPIC, value, key, headers=headers, on_delivery=self._delivered)
         self.stats.dead_letters += 1
-        self._observe("dead_letter", (topic, exc.reason))
+        self._observe("dead_letter", (str(message.topic()), exc.reason))
 
     def _emit_snapshots(self) -> None:
         assert self._producer is not None

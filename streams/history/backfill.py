@@ -3,7 +3,7 @@ tables in large batches, then compute the KPI minute buckets in SQL (kpi_sql.py)
 
 Source-agnostic: takes (topic, value bytes) pairs. Messages that fail decoding are stored
 in dead_letters with their reason (position = index in the source), never dropped, with
-any raw identity in a decodable body withheld (streams/dead_letters.py).
+any raw identity in a decodable body withheld (streams/engine/dead_letters.py).
 Re-running over the same source adds duplicate rows that collapse on merge and are
 counted once by every KPI query (DISTINCT / uniqExact), so a retried backfill is safe.
 """
@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.codec import Codec
-from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
+from streams.engine.dead_letters import DeadLetterSanitiser
 from streams.history.kpi_sql import recompute_kpi_minutes
 from streams.history.rows import COLUMNS_OF_TABLE, TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryStore
@@ -50,7 +50,7 @@ def history_row(
     except (InvalidEvent, KeyError) as exc:
         reason = exc.reason if isinstance(exc, InvalidEvent) else "unknown_topic"
         detail = exc.detail if isinstance(exc, InvalidEvent) else f"no history table for {topic}"
-        # no key here: identities of a decodable body are withheld (streams/dead_letters.py)
+        # no key here: identities of a decodable body are withheld (streams/engine/dead_letters.py)
         clean = DeadLetterSanitiser(codec).clean(topic, value, None, detail)
         row = (topic, 0, index, "", base64.b64encode(clean.value).decode(), reason, clean.detail, "backfill",
                ingested_s, ingested_s * 1000)  # fmt: skip

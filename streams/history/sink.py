@@ -13,7 +13,7 @@ exponential backoff, one log line per attempt; nothing is dropped. A Kafka offse
 commit refused after a written batch (member dropped from the group, coordinator
 failing over) is logged and counted, never fatal: the commit is only a hint.
 Undecodable input is skipped here (the pipeline sends it to cc.dead-letter, whose
-copy this sink stores, identities pseudonymised: streams/dead_letters.py) and counted.
+copy this sink stores, identities pseudonymised: streams/engine/dead_letters.py) and counted.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from prometheus_client import CollectorRegistry
 
 from streams import metrics
 from streams.codec import Codec
-from streams.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
+from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
+from streams.engine.read_to_end import PartitionEnds
 from streams.history.rows import TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryError, HistoryStore
-from streams.kafka_config import PartitionEnds
 
 _KAFKA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 log = logging.getLogger("ccpulse.history.sink")

@@ -28,10 +28,10 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from streams.codec import Codec
-from streams.dead_letters import DEAD_LETTER_TOPIC
 from streams.domain.events import Channel, ContactEvent, ContactEventType
 from streams.domain.pseudonym import normalise_identity, pseudonymise
 from streams.domain.regions import region_codes
+from streams.engine.dead_letters import DEAD_LETTER_TOPIC
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore

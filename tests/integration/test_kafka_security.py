@@ -136,7 +136,7 @@ def test_topics_simulator_worker_and_reader_over_sasl_ssl(
     assert summary["events"] == sent  # every input message consumed over SASL_SSL
     assert summary["snapshots"] > 0 and summary["checkpoints"] > 0
 
-    snapshots = latest_snapshots(config, Codec.pinned(), idle_s=2.0)
+    snapshots = latest_snapshots(config, Codec.pinned())
     minutes = [s for s in snapshots.values() if s["window"] == "MINUTE"]
     assert {s["region"] for s in minutes} == set(REGIONS.split(","))
     assert sum(s["offered"] for s in minutes) > 100

@@ -62,7 +62,7 @@ def read_truth(path: Path) -> dict[str, dict[str, int]]:
 
 
 def assert_snapshots_equal_truth(bootstrap: str, truth: dict[str, dict[str, int]]) -> None:
-    snapshots = latest_snapshots({"bootstrap.servers": bootstrap}, Codec.pinned(), idle_s=3.0)
+    snapshots = latest_snapshots({"bootstrap.servers": bootstrap}, Codec.pinned())
     minutes = {k: s for k, s in snapshots.items() if s["window"] == "MINUTE"}
     assert len(truth) > 1_000
     fields = TRUTH_TO_SNAPSHOT.values()

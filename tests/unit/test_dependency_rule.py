@@ -63,6 +63,26 @@ def test_only_composition_roots_read_settings() -> None:
     assert offenders == []
 
 
+ENGINE_MAY_NOT_IMPORT = (
+    "streams.app", "streams.history", "streams.simulator", "streams.planning", "streams.services",
+    "streams.cli", "streams.settings", "streams.live", "streams.demo",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("path", modules_under(PACKAGE / "engine"), ids=lambda p: p.name)
+def test_engine_knows_no_job(path: Path) -> None:
+    """The engine is below the jobs it runs: it never imports the application, history,
+    simulator, planning, local services or entry points (issue 16)."""
+    bad = [n for n in imported_modules(path) if n.startswith(ENGINE_MAY_NOT_IMPORT)]
+    assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
+
+
+def test_engine_has_modules_to_check() -> None:
+    assert {p.name for p in modules_under(PACKAGE / "engine")} >= {
+        "checkpoints.py", "read_to_end.py", "dead_letters.py",
+    }  # fmt: skip
+
+
 def test_only_app_imports_faust() -> None:
     offenders = [
         str(path.relative_to(PACKAGE))

@@ -87,7 +87,7 @@ class FakeConsumer:
 
 
 def assign(monkeypatch: pytest.MonkeyPatch, restored: dict[int, PartitionState], fail: bool = False) -> Any:
-    monkeypatch.setattr(worker_module, "restore", lambda _config, _app, _numbers: restored)
+    monkeypatch.setattr(worker_module, "restored_states", lambda _config, _app, _numbers: restored)
     events: list[Any] = []
     worker = KpiWorker({"bootstrap.servers": "127.0.0.1:1"}, Codec.pinned())
     worker._producer = FakeProducer(events, fail)  # type: ignore[assignment]

@@ -92,3 +92,27 @@ class DeadLetterSanitiser:
 def _is_safe(value: str) -> bool:
     """Already a pseudonym, or already withheld by an earlier writer."""
     return value == WITHHELD or CUSTOMER_REF_PATTERN.match(value) is not None
+
+
+def dead_letter(
+    sanitiser: DeadLetterSanitiser, message: Any, exc: InvalidEvent, consumer: str, now_ms: int
+) -> tuple[bytes, bytes, list[tuple[str, str | bytes | None]]]:
+    """The policy for a message a job rejects: the cc.dead-letter record (origin, reason,
+    detail, when, by whom) with raw identities taken out, keyed by the original topic, with
+    ``reason`` and ``original_topic`` headers for consumers that filter without decoding.
+    Returns (value, key, headers) to produce to DEAD_LETTER_TOPIC."""
+    topic = str(message.topic())
+    record = {
+        "original_topic": topic,
+        "original_partition": message.partition(),
+        "original_offset": message.offset(),
+        "original_key": message.key(),
+        "original_value": message.value() or b"",
+        "reason": exc.reason,
+        "detail": exc.detail,
+        "failed_at_ms": now_ms,
+        "consumer": consumer,
+    }
+    clean = sanitiser.sanitise(record)  # never a raw identity in Kafka, history or logs
+    headers: list[tuple[str, str | bytes | None]] = [("reason", exc.reason), ("original_topic", topic)]
+    return sanitiser.codec.encode(DEAD_LETTER_TOPIC, clean), topic.encode(), headers

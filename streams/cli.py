@@ -130,6 +130,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         app_id=args.group,
         checkpoint_interval_s=args.checkpoint_interval,
         idempotent_producer=not args.no_idempotence,
+        transactional=args.transactions and not args.no_idempotence,
+        commit_interval_s=args.commit_interval,
         kpi=KpiConfig(allowed_lateness_ms=int(args.allowed_lateness * 1000)),
         pseudonym_key=_pseudonym_key(settings),
         routing_regions=tuple(args.routing_regions.split(",")) if args.routing_regions else None,
@@ -142,7 +144,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         _client_config(args, settings), codec, options, settings.metrics_host, port, args.idle_exit, variant
     )
     print(json.dumps(summary, default=str), flush=True)
-    return 0
+    return 3 if summary["event"] == "fenced" else 0
 
 
 def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -328,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--allowed-lateness", type=float, default=600.0, help="seconds (default 600)")
     worker.add_argument("--idle-exit", type=float, default=None, help="exit when idle this long, all read")
     worker.add_argument("--no-idempotence", action="store_true", help="for Tansu, which cannot do it")
+    worker.add_argument(
+        "--transactions", action="store_true",
+        help="outputs in Kafka transactions with the input offsets: zombie fencing (Apache Kafka only)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--commit-interval", type=float, default=0.25, metavar="S",
+        help="transactional: seconds between commits (snapshots visible to read_committed readers at each)",
+    )  # fmt: skip
     worker.add_argument(
         "--routing-regions", default=None,
         help="comma-separated regions whose queue state a routing decision waits for "

@@ -249,9 +249,8 @@ def _run_demo(console: Console, options: DemoOptions, work: Path, started: float
         migrate(store)
         codec = Codec.pinned(known_regions=region_codes())
         registry = CollectorRegistry()
-        worker = KpiWorker(client_config(bootstrap), codec,
-                           WorkerOptions(idempotent_producer=False, checkpoint_interval_s=2.0),
-                           observer=make_observer(registry))  # fmt: skip
+        tansu = WorkerOptions(idempotent_producer=False, checkpoint_interval_s=2.0)
+        worker = KpiWorker(client_config(bootstrap), codec, tansu, observer=make_observer(registry))
         registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
         server, metrics_url = _metrics_server(registry, options.metrics_port, console)
         sink_config = client_config(bootstrap) | {"group.id": "ccpulse-history", "session.timeout.ms": 6000}

@@ -17,6 +17,7 @@ from streams.app.collector import KpiCollector
 from streams.app.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.kpi import ServiceLevelVariant
+from streams.engine.transactions import Fenced
 
 log = logging.getLogger("ccpulse.app")
 PIPELINE_METRICS = (
@@ -85,6 +86,9 @@ def run_worker(
     started = time.monotonic()
     try:
         stats = worker.run(stop, idle_exit_s=idle_exit_s)
+    except Fenced as exc:  # another member owns the partitions: exit, a restart rejoins and restores
+        log.error("fenced: %s", exc)
+        return {"event": "fenced", "error": str(exc), "wall_s": round(time.monotonic() - started, 3)}
     finally:
         if server is not None:
             server.shutdown()

@@ -5,15 +5,13 @@ reason headers; apply each event to its topic-partition's state (messages below 
 state's ``next_offset`` are replays and skipped); emit the changed MINUTE buckets and
 the ROLLING_15M / ROLLING_60M / TODAY windows of the changed series to
 cc.kpi.snapshots (versioned; the highest version per key is current). Every
-``checkpoint_interval_s``: write each owned state with its position to the changelog,
-wait for delivery of everything produced, then commit the input offsets. On
-revoke: the same, then drop the states. On assign: restore each partition's last
-checkpoint and seek to its position (so the Kafka committed offset is only a hint).
-
-Why not a Faust ``stream.take`` loop: measured here on Apache Kafka it tops out at
-10.5-12.9k events/s doing no work at all (DESIGN.md wants >= 20k with the full job);
-see docs/kpi-engine.md. Faust's own table recovery also commits independently of our
-state, which a checkpoint carrying its position avoids.
+``checkpoint_interval_s``: write each owned state with its position to the changelog and
+commit (streams/engine/transactions.py: a Kafka transaction with the input offsets and
+group metadata, which fences zombies; on Tansu, flush then commit). Between checkpoints,
+a transaction commit every ``commit_interval_s`` makes snapshots visible. On revoke:
+checkpoint, then drop the states; on lost partitions: drop them unwritten. On assign:
+restore each partition's last checkpoint and seek to its position (so the Kafka committed
+offset is only a hint). Why this engine and not Faust or Quix Streams: docs/kpi-engine.md.
 """
 
 from __future__ import annotations
@@ -21,15 +19,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.app import kpi
-from streams.app.kpi import KpiConfig
+from streams.app.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
+from streams.app.options import WorkerOptions as WorkerOptions
+from streams.app.options import WorkerStats
 from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
 from streams.app.routing_local import capture_boundary, evict_routing, record_agent
 from streams.app.routing_release import EventTimeGate
@@ -46,51 +46,13 @@ from streams.engine.checkpoints import (
 )
 from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser, dead_letter
 from streams.engine.read_to_end import PartitionEnds
+from streams.engine.transactions import OutputCommitter
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 log = logging.getLogger("ccpulse.app.worker")
-INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)
 SNAPSHOT_TOPIC, QUEUE_STATE_TOPIC = "cc.kpi.snapshots", "cc.queue.state"
 SLOW_CHECKPOINT_S = 2.0  # a checkpoint slower than this is logged (a broker failing over, mostly)
 STREAM_OF_TOPIC = {CONTACT_TOPIC: "contact", AGENT_TOPIC: "agent", SURVEY_TOPIC: "survey"}
-
-
-@dataclass
-class WorkerStats:
-    events: int = 0
-    replayed_skipped: int = 0
-    dead_letters: int = 0
-    snapshots: int = 0
-    decisions: int = 0
-    queue_states: int = 0
-    checkpoints: int = 0
-    restored: dict[int, dict[str, int]] = field(default_factory=dict)  # partition -> positions resumed
-    epochs: dict[int, int] = field(default_factory=dict)  # partition -> restore epoch taken (recorded)
-
-
-@dataclass
-class WorkerOptions:
-    group_id: str = "ccpulse-kpi"
-    app_id: str = "ccpulse-kpi"
-    topics: tuple[str, ...] = INPUT_TOPICS
-    batch_size: int = 10_000
-    poll_timeout_s: float = 0.1
-    checkpoint_interval_s: float = 2.0
-    idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
-    changelog_replication_factor: int | None = None
-    queue_state_every_ms: int = 30_000  # cc.queue.state: every queue at each such event-time boundary
-    routing: bool = True  # a decision per new ARRIVED contact (cc.routing.decisions)
-    # a pending decision or boundary waits for its inputs (agent stream past t, remote regions'
-    # state) at most this long in wall time; an agent topic read to its end counts after the grace
-    routing_max_wait_s: float = 5.0
-    routing_caught_up_grace_s: float = 1.0
-    table_ready_timeout_s: float = 30.0  # cold start: cc.queue.state read to its end before routing
-    # the regions a decision waits for (their cc.queue.state as of t); None: those in cc.queue.state
-    routing_regions: tuple[str, ...] | None = None
-    auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
-    kpi: KpiConfig = field(default_factory=KpiConfig)
-    # CCPULSE_PSEUDONYM_KEY: identities in dead letters are pseudonymised with it, else withheld
-    pseudonym_key: bytes | None = field(default=None, repr=False)
 
 
 class KpiWorker:
@@ -111,9 +73,9 @@ class KpiWorker:
         self.stats = WorkerStats()
         self._producer: Producer | None = None
         self._consumer: Consumer | None = None
-        self._delivery_errors: list[str] = []
         self._sanitiser = DeadLetterSanitiser(codec, self.options.pseudonym_key)
-        self._last_checkpoint = 0.0
+        self._last_checkpoint = self._last_commit = 0.0
+        self._out: OutputCommitter | None = None
         self._assigned_at = 0.0
         self._closing = False
         self._ends = PartitionEnds()  # --idle-exit: exit only with every partition read to its end
@@ -125,16 +87,16 @@ class KpiWorker:
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> WorkerStats:
         o = self.options
         ensure_changelog_topic(AdminClient(self._client), o.topics, o.app_id, o.changelog_replication_factor)
-        self._producer = Producer(
-            {
-                **self._client,
-                "acks": "all",
-                "enable.idempotence": o.idempotent_producer,
-                "linger.ms": 5,
-                "compression.type": "lz4",
-                "message.max.bytes": MAX_CHECKPOINT_BYTES + 1024,
-            }
-        )
+        transactional = o.transactional and o.idempotent_producer
+        producer_config = {
+            **self._client, "acks": "all", "enable.idempotence": o.idempotent_producer, "linger.ms": 5,
+            "compression.type": "lz4", "message.max.bytes": MAX_CHECKPOINT_BYTES + 1024,
+        }  # fmt: skip
+        if transactional:  # one id per instance: KIP-447 fences by group generation, not by id
+            producer_config["transactional.id"] = f"{o.app_id}-{uuid.uuid4().hex[:12]}"
+        self._producer = Producer(producer_config)
+        self._out = OutputCommitter(self._producer, transactional=transactional)
+        self._out.start()
         self._consumer = Consumer(
             {
                 **self._client,
@@ -157,8 +119,10 @@ class KpiWorker:
             self.router = RoutingAgent(
                 table, self._codec, observe=self._observe, max_wait_s=o.routing_max_wait_s, regions=regions
             )
-        self._consumer.subscribe(list(o.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
-        self._last_checkpoint = self._clock()
+        self._consumer.subscribe(
+            list(o.topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        self._last_checkpoint = self._last_commit = self._clock()
         last_message_at = self._clock()
         try:
             while not stop.is_set():
@@ -171,6 +135,8 @@ class KpiWorker:
                         self._release()  # what waited on wall time only
                 if self._clock() - self._last_checkpoint >= o.checkpoint_interval_s:
                     self.checkpoint()
+                elif transactional and self._clock() - self._last_commit >= o.commit_interval_s:
+                    self._commit_outputs()
                 # idle counts from the last message or assignment (a join may wait for a dead member)
                 last_activity = max(last_message_at, self._assigned_at)
                 if idle_exit_s is not None and self._clock() - last_activity > idle_exit_s:
@@ -187,7 +153,7 @@ class KpiWorker:
                 table.stop()
             self._closing = True  # the final checkpoint above is written: revoke only drops states
             self._consumer.close()
-            self._producer.flush(30)
+            self._out.close()  # transactional: what is not committed is discarded, as by a crash
             self._producer = self._consumer = None  # librdkafka handles go with their last reference
             self._gate = None
         return self.stats
@@ -207,7 +173,7 @@ class KpiWorker:
                 self.states[number] = state
                 self.stats.epochs[number] = state.epoch
         recording = time.perf_counter()
-        self._record_epochs(numbers)
+        self._record_epochs(consumer, numbers)
         restore_s = time.perf_counter() - started
         log.info(
             "restore epochs %s recorded in %.3f s",
@@ -225,7 +191,7 @@ class KpiWorker:
         )  # fmt: skip
         consumer.assign(partitions)
 
-    def _record_epochs(self, numbers: list[int]) -> None:
+    def _record_epochs(self, consumer: Consumer, numbers: list[int]) -> None:
         """Write the taken partitions' states with their new epoch to the changelog and wait for
         the acknowledgements, before anything is emitted with that epoch: were it recorded only
         by the next checkpoint, a crash before that would let the next owner take the same
@@ -239,11 +205,21 @@ class KpiWorker:
                 changelog_topic(app_id), dumps(self.states[number]), checkpoint_key(app_id, number),
                 partition=number, on_delivery=self._delivered,
             )  # fmt: skip
-        remaining = self._producer.flush(60)
-        if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            msg = f"restore epochs not recorded ({remaining} pending; {errors[:3]}); nothing is emitted"
-            raise KafkaException(msg)
+        assert self._out is not None
+        self._out.commit(consumer, [], "restore epochs")  # raises: nothing is emitted
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions taken away without a revoke (this member was cut off): another worker may
+        own them already, so nothing is written for them; their states are dropped."""
+        log.warning("partitions lost: %s", sorted({tp.partition for tp in partitions}))
+        with self.lock:
+            for tp in partitions:
+                self.states.pop(tp.partition, None)
+            if self._out is not None and self._out.transactional:
+                # what was produced since the last commit may be a zombie's: discarded. The range
+                # (eager) assignor loses every partition at once, so no kept state depends on it
+                self._out.discard()
+                self.states.clear()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {tp.partition for tp in partitions}
@@ -353,8 +329,20 @@ class KpiWorker:
             self.stats.decisions = self.router.decisions
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self._delivery_errors.append(f"{message.topic()}: {error}")
+        assert self._out is not None
+        self._out.delivered(error, message)
+
+    def _commit_outputs(self) -> None:
+        """Between checkpoints (transactional): commit what was produced, with the positions."""
+        assert self._out is not None and self._consumer is not None
+        with self.lock:
+            offsets = [
+                TopicPartition(t, s.partition, o)
+                for s in self.states.values()
+                for t, o in s.next_offsets.items()
+            ]
+        self._out.commit(self._consumer, offsets, "snapshots")
+        self._last_commit = self._clock()
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -377,25 +365,15 @@ class KpiWorker:
                 partition=state.partition, on_delivery=self._delivered,
             )  # fmt: skip
             offsets += [TopicPartition(t, state.partition, o) for t, o in state.next_offsets.items()]
-        remaining = self._producer.flush(60)
-        if remaining or self._delivery_errors:
-            errors, self._delivery_errors = self._delivery_errors, []
-            msg = f"checkpoint not delivered ({remaining} pending; {errors[:3]}); offsets not committed"
-            raise KafkaException(msg)
         flushed = time.perf_counter()
-        if offsets:
-            try:
-                self._consumer.commit(offsets=offsets, asynchronous=False)
-            except KafkaException as exc:  # a hint only: restore seeks to the checkpoint's positions
-                log.warning(
-                    "offset commit failed after a written checkpoint (%s); restore does not need it", exc
-                )
+        assert self._out is not None
+        self._out.commit(self._consumer, offsets, "checkpoint")  # raises: offsets not committed
+        self._last_commit = self._clock()
         self.stats.checkpoints += 1
         self._last_checkpoint = self._clock()
         seconds = time.perf_counter() - started
         self._observe("checkpoint_seconds", seconds)
         if seconds > SLOW_CHECKPOINT_S:  # the loop consumes nothing meanwhile: KPIs go stale
             log.warning(
-                "slow checkpoint: %.1f s (outputs acknowledged after %.1f s, offset commit %.1f s)",
-                seconds, flushed - started, time.perf_counter() - flushed,
-            )  # fmt: skip
+                "slow checkpoint: %.1f s (%.1f s to serialise and hand over)", seconds, flushed - started
+            )

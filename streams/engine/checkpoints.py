@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.engine.read_to_end import read_to_end
+from streams.engine.read_to_end import read_to_end, watermarks
 
 log = logging.getLogger("ccpulse.engine.checkpoints")
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
@@ -74,16 +74,30 @@ def ensure_changelog_topic(
 
 
 def restore(consumer_config: dict[str, Any], app_id: str, partitions: list[int]) -> dict[int, bytes]:
-    """The last checkpoint record of each partition that has one (one reader for all of them;
-    the last few offsets are read because an end offset may point past control records)."""
+    """The last checkpoint record of each partition that has one (one reader for all of them).
+    The last few offsets are read first (an end offset may point past transaction markers);
+    a partition whose last few offsets hold no committed checkpoint (aborted transactions of
+    a fenced worker) is read from its beginning: compaction keeps that short."""
     changelog = changelog_topic(app_id)
+    extra = {"fetch.message.max.bytes": MAX_CHECKPOINT_BYTES}
     found: dict[int, bytes] = {}
-    records = read_to_end(
-        consumer_config, changelog, partitions, last=_LOOKBACK,
-        extra={"fetch.message.max.bytes": MAX_CHECKPOINT_BYTES},
-    )  # fmt: skip
-    for message in records:
-        p = int(message.partition())  # type: ignore[arg-type]
-        if message.key() == checkpoint_key(app_id, p) and message.value():
-            found[p] = message.value()  # type: ignore[assignment]
+
+    def take(last: int | None, numbers: list[int]) -> None:
+        for message in read_to_end(consumer_config, changelog, numbers, last=last, extra=extra):
+            p = int(message.partition())  # type: ignore[arg-type]
+            if message.key() == checkpoint_key(app_id, p) and message.value():
+                found[p] = message.value()  # type: ignore[assignment]
+
+    take(_LOOKBACK, partitions)
+    if missing := [p for p in partitions if p not in found and _holds_records(consumer_config, changelog, p)]:
+        take(None, missing)
     return found
+
+
+def _holds_records(consumer_config: dict[str, Any], topic: str, partition: int) -> bool:
+    consumer = Consumer({**consumer_config, "group.id": f"{topic}-probe", "enable.auto.commit": False})
+    try:
+        low, high = watermarks(consumer, TopicPartition(topic, partition))
+    finally:
+        consumer.close()
+    return high > low

@@ -60,6 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="edge shapes, e.g. overflow=0.03,direct_answer=0.03,second_transfer=0.25,end_on_hold=0.25,"
         "abandon_end=0.25 or all=0.1 (SimConfig.<name>_share; docs/simulator.md)",
     )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        help="a plan file (ccpulse plan schedule): its regions' agents follow its shifts and breaks "
+        "instead of the simulator's own staffing; without --regions, the plan's regions are simulated",
+    )
     args = parser.parse_args(argv)
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
     if args.faults is not None:
@@ -103,8 +110,14 @@ def _shapes(spec: str) -> dict[str, float]:
     return shares
 
 
-def _config(shapes: dict[str, float], pseudonym_key: bytes | None) -> SimConfig:
+def _config(shapes: dict[str, float], pseudonym_key: bytes | None, plan: Path | None = None) -> SimConfig:
     config = SimConfig(**shapes)  # type: ignore[arg-type]  # names checked by _shapes
+    if plan is not None:
+        from streams.planning.plan_file import read_plan
+
+        shifts = read_plan(plan).shifts
+        regions = tuple(sorted({s.region for s in shifts}))
+        config = replace(config, shifts=shifts, regions=regions or None)
     return replace(config, pseudonym_key=pseudonym_key) if pseudonym_key else config
 
 
@@ -116,7 +129,7 @@ def _run(
     codec: Codec | None = None,
 ) -> RunSummary:
     return run(
-        config=_config(args.shapes, pseudonym_key),
+        config=_config(args.shapes, pseudonym_key, args.plan),
         regions=[r.strip() for r in args.regions.split(",") if r.strip()] or None,
         duration_s=args.hours * 3600,
         speed=args.speed,

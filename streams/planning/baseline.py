@@ -101,11 +101,17 @@ def erlang_plan(
             params = config.channels[channel]
             times = [start_ms + i * INTERVAL_MS for i in range(n)]
             offsets = [model.offsets_s(t - t % HOUR_MS)[index] for t in times]
-            required = [staffing.agents(index, params.queue, t, o) for t, o in zip(times, offsets, strict=True)]
+            required = [
+                staffing.agents(index, params.queue, t, o) for t, o in zip(times, offsets, strict=True)
+            ]
             mine = [
                 ShiftAssignment(
-                    region.code, channel.value, f"8h-v{variant}", start_ms + i * INTERVAL_MS,
-                    start_ms + (i + SHIFT_INTERVALS) * INTERVAL_MS, agents,
+                    region.code,
+                    channel.value,
+                    f"8h-v{variant}",
+                    start_ms + i * INTERVAL_MS,
+                    start_ms + (i + SHIFT_INTERVALS) * INTERVAL_MS,
+                    agents,
                     _breaks(start_ms + i * INTERVAL_MS, variant),
                 )  # fmt: skip
                 for i, variant, agents in cover(required)
@@ -115,10 +121,14 @@ def erlang_plan(
                 rate = staffing.forecast_rate(index, params.queue, t, o)
                 intervals.append(
                     PlanInterval(
-                        plan_id, region.code, channel.value, t, rate * INTERVAL_MS / 1000,
-                        params.handle.mean_s, float(need), planned_agents(mine, region.code, channel.value, t),
+                        plan_id,
+                        region.code,
+                        channel.value,
+                        t,
+                        rate * INTERVAL_MS / 1000,
+                        params.handle.mean_s,
+                        float(need),
+                        planned_agents(mine, region.code, channel.value, t),
                     )  # fmt: skip
                 )
     return PlanFile(plan_id, tuple(shifts), tuple(intervals))
-
-

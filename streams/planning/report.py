@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from streams.domain.targets import SERVICE_LEVEL_TARGET
-from streams.history.report import _fmt, _verdict
+from streams.history.report import _fmt, _target, _verdict
 from streams.planning.twin import Evaluation, IntervalResult
 
 
@@ -108,7 +108,7 @@ def _summary(evaluation: Evaluation) -> str:
         cells = (
             html.escape(d.region), html.escape(d.channel), str(c.offered), str(c.answered),
             _verdict(d.service_level, _fmt(c.service_level, 3, True)), "≥ 80 %",
-            _verdict(d.asa, _fmt(c.asa_s, 1)), html.escape(f"≤ {d.asa.target:g} s"),
+            _verdict(d.asa, _fmt(c.asa_s, 1)), html.escape(_target(d.asa.target)),
             _fmt(c.abandonment, 3, True),
             f"{d.intervals_below_target} of {d.intervals}", f"{d.planned_agent_hours:.1f}",
             "–" if d.required_agent_hours is None else f"{d.required_agent_hours:.1f}",

@@ -74,17 +74,17 @@ def cmd_plan_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(result.as_dict()))
         return 0
     table = Table(title=f"plan {result.plan_id} in the digital twin (seed {result.seed})")
-    for name in ("region", "channel", "offered", "SL", "target", "ASA s", "ASA target", "abandon",
-                 "intervals < target", "planned agent-h", "required agent-h"):  # fmt: skip
+    for name in ("region", "channel", "offered", "SL (target 80 %)", "ASA s (target)", "abandon",
+                 "intervals < 80 %", "agent-h planned / required"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("region", "channel") else "right")
     for d in result.days:
         c = d.counts
         sl = f"{_pct(c.service_level)} {d.service_level.verdict}"
-        asa = "–" if c.asa_s is None else f"{c.asa_s:.1f} {d.asa.verdict}"
+        asa = "–" if c.asa_s is None else f"{c.asa_s:.1f} ({d.asa.target:g}) {d.asa.verdict}"
         required = "–" if d.required_agent_hours is None else f"{d.required_agent_hours:.1f}"
         table.add_row(
-            d.region, d.channel, str(c.offered), sl, "80 %", asa, f"{d.asa.target:g}", _pct(c.abandonment),
-            f"{d.intervals_below_target} of {d.intervals}", f"{d.planned_agent_hours:.1f}", required,
+            d.region, d.channel, str(c.offered), sl, asa, _pct(c.abandonment),
+            f"{d.intervals_below_target} of {d.intervals}", f"{d.planned_agent_hours:.1f} / {required}",
         )  # fmt: skip
     console.print(table)
     worst = sorted(

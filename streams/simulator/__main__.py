@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="a plan file (ccpulse plan schedule): its regions' agents follow its shifts and breaks "
-        "instead of the simulator's own staffing; without --regions, the plan's regions are simulated",
+        "instead of the simulator's own staffing; without --regions, the plan's regions are simulated, "
+        "without --start from the plan's first shift",
     )
     args = parser.parse_args(argv)
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
@@ -128,8 +129,13 @@ def _run(
     pseudonym_key: bytes | None = None,
     codec: Codec | None = None,
 ) -> RunSummary:
+    config = _config(args.shapes, pseudonym_key, args.plan)
+    start = datetime.fromisoformat(args.start) if args.start else None
+    if start is None and config.shifts:  # a plan without --start: from its first shift's hour
+        first_ms = min(s.start_ms for s in config.shifts)
+        start = datetime.fromtimestamp((first_ms - first_ms % 3_600_000) / 1000, UTC)
     return run(
-        config=_config(args.shapes, pseudonym_key, args.plan),
+        config=config,
         regions=[r.strip() for r in args.regions.split(",") if r.strip()] or None,
         duration_s=args.hours * 3600,
         speed=args.speed,
@@ -138,7 +144,7 @@ def _run(
         path=args.path,
         bootstrap_servers=args.bootstrap_servers,
         kafka_security=security,
-        start=datetime.fromisoformat(args.start) if args.start else None,
+        start=start,
         faults=Faults(duplicate=args.duplicate, late=args.late, malformed=args.malformed),
         truth_path=args.truth,
         on_progress=on_progress,

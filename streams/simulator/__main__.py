@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +60,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="edge shapes, e.g. overflow=0.03,direct_answer=0.03,second_transfer=0.25,end_on_hold=0.25,"
         "abandon_end=0.25 or all=0.1 (SimConfig.<name>_share; docs/simulator.md)",
     )
+    parser.add_argument(
+        "--plan",
+        type=Path,
+        default=None,
+        help="a plan file (ccpulse plan schedule): its regions' agents follow its shifts and breaks "
+        "instead of the simulator's own staffing; without --regions, the plan's regions are simulated, "
+        "without --start from the plan's first shift",
+    )
     args = parser.parse_args(argv)
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
     if args.faults is not None:
@@ -103,8 +111,14 @@ def _shapes(spec: str) -> dict[str, float]:
     return shares
 
 
-def _config(shapes: dict[str, float], pseudonym_key: bytes | None) -> SimConfig:
+def _config(shapes: dict[str, float], pseudonym_key: bytes | None, plan: Path | None = None) -> SimConfig:
     config = SimConfig(**shapes)  # type: ignore[arg-type]  # names checked by _shapes
+    if plan is not None:
+        from streams.planning.plan_file import read_plan
+
+        shifts = read_plan(plan).shifts
+        regions = tuple(sorted({s.region for s in shifts}))
+        config = replace(config, shifts=shifts, regions=regions or None)
     return replace(config, pseudonym_key=pseudonym_key) if pseudonym_key else config
 
 
@@ -115,8 +129,13 @@ def _run(
     pseudonym_key: bytes | None = None,
     codec: Codec | None = None,
 ) -> RunSummary:
+    config = _config(args.shapes, pseudonym_key, args.plan)
+    start = datetime.fromisoformat(args.start) if args.start else None
+    if start is None and config.shifts:  # a plan without --start: from its first shift's hour
+        first_ms = min(s.start_ms for s in config.shifts)
+        start = datetime.fromtimestamp((first_ms - first_ms % 3_600_000) / 1000, UTC)
     return run(
-        config=_config(args.shapes, pseudonym_key),
+        config=config,
         regions=[r.strip() for r in args.regions.split(",") if r.strip()] or None,
         duration_s=args.hours * 3600,
         speed=args.speed,
@@ -125,7 +144,7 @@ def _run(
         path=args.path,
         bootstrap_servers=args.bootstrap_servers,
         kafka_security=security,
-        start=datetime.fromisoformat(args.start) if args.start else None,
+        start=start,
         faults=Faults(duplicate=args.duplicate, late=args.late, malformed=args.malformed),
         truth_path=args.truth,
         on_progress=on_progress,

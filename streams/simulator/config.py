@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from streams.domain.events import Channel, Platform
+
+if TYPE_CHECKING:
+    from streams.planning.plan import ShiftAssignment
 
 Distribution = Literal["lognormal", "exponential"]
 MONTH_DAYS = 365.25 / 12
@@ -168,6 +171,9 @@ class SimConfig:
     abandon_end_share: float = 0.0  # of abandoned contacts: an ENDED (UNRESOLVED, no agent) follows
     abandon_end_delay_s: tuple[float, float] = (2.0, 30.0)  # ENDED this long after ABANDONED
     direct_answer_share: float = 0.0  # of contacts: answered by an agent with no QUEUED (callback)
+    # A staffing plan to follow instead of the simulator's own (streams/simulator/planned.py): the
+    # regions with at least one shift follow it; None = the simulator's own Erlang staffing.
+    shifts: tuple[ShiftAssignment, ...] | None = None
 
     def __post_init__(self) -> None:
         if len(self.hourly_shape) != 24 or len(self.dow_factors) != 7:

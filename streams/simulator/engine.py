@@ -44,7 +44,7 @@ from streams.simulator.model import (
     Target,
 )
 from streams.simulator.shapes import mark_edge_shapes, overflow_candidates
-from streams.simulator.shifts import apply_staffing
+from streams.simulator.shifts import apply_staffing, leave
 from streams.simulator.staffing import INTERVAL_MS, StaffingPlan
 
 _ABANDON, _HOLD_START, _HOLD_END, _TALK_END, _ACW_END, _SURVEY, _STAFF, _TRANSFER, _CLOSE = range(9)
@@ -400,7 +400,7 @@ class Engine:
         queue = agent.queue_state
         if agent.leaving:
             if agent.busy == 0:
-                self._log_out(agent, queue, t)
+                leave(self, agent, queue, t)
             return
         if agent.busy == 0:
             self._emit(t, AGENT, agent, AgentState.READY)

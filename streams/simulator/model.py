@@ -83,7 +83,8 @@ class Agent:
         self.skills: tuple[str, ...] = (queue.name,)
         self.languages, self.concurrency = languages, concurrency
         self.busy = 0
-        self.leaving = self.logged_in = self.in_ready = False
+        self.logged_in = self.in_ready = False
+        self.leaving: bool | str = False  # True: logs out when free; a reason: goes on that break
         self.cache: tuple[bytes, ...] | None = None
         self.ref = (agent_id, None)  # (agent_id, resolution) of the contact events it handles
 

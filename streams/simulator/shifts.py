@@ -2,7 +2,8 @@
 
 Idle agents leave first (NOT_READY then LOGGED_OUT); busy ones finish their contacts
 and then leave. Agents who log in again reuse their earlier ids, so an agent's day
-shows as several shifts of one agent.
+shows as several shifts of one agent. With a plan of shifts (``SimConfig.shifts``) the
+regions in the plan follow it instead (streams/simulator/planned.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ if TYPE_CHECKING:
 def apply_staffing(engine: Engine, t: int) -> None:
     offsets = engine.model.offsets_s(t)
     plan = engine.plan
+    follower = plan.follower
+    if follower is not None:
+        follower.apply(engine, t)
     factors: Mapping[str, float] = engine.config.staffing_factors or {}
     for index, region in enumerate(engine.regions):
         factor = factors.get(region.code, 1.0)
         for name in plan.queues_of(index):
+            if follower is not None and follower.covers(region.code, name):
+                continue
             target = plan.agents(index, name, t, offsets[index])
             if factor != 1.0:
                 target = max(0, round(target * factor))
@@ -73,3 +79,14 @@ def _release_agents(engine: Engine, queue: QueueState, count: int, t: int) -> No
             queue.ready.remove(agent)
             agent.in_ready = False
     del queue.staffed[-remaining:]
+
+
+def leave(engine: Engine, agent: Agent, queue: QueueState, t: int) -> None:
+    """A leaving agent's last contact ended: log out (``leaving`` is True) or start the
+    break it was waiting for (``leaving`` is the break's reason; planned.py)."""
+    reason = agent.leaving
+    if reason is True:
+        engine._log_out(agent, queue, t)
+        return
+    agent.leaving = False
+    engine._emit(t, AGENT, agent, AgentState.NOT_READY, reason)

@@ -19,6 +19,7 @@ from streams.domain.erlang import agents_for_service_level, agents_for_service_l
 from streams.domain.events import Channel
 from streams.simulator.arrivals import BIN_S, ArrivalModel
 from streams.simulator.config import WECHAT_REGIONS, WECHAT_SHARE, ZH_QUEUE
+from streams.simulator.planned import ShiftFollower
 
 INTERVAL_MS = 900_000
 LOAD_GRID = 1.02
@@ -36,6 +37,9 @@ class StaffingPlan:
             params = self.config.channels[channel]
             self.queues[params.queue] = (index, channel, 1.0)
         self._zh_channel = next((i for i, c in enumerate(model.channels) if c is Channel.MESSENGER), None)
+        shifts = self.config.shifts
+        simulated = {r.code for r in model.regions}
+        self.follower = None if shifts is None else ShiftFollower(self.config, shifts, simulated)
 
     def queues_of(self, region: int) -> list[str]:
         names = list(self.queues)

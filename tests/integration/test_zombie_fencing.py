@@ -120,8 +120,9 @@ def test_a_frozen_worker_cannot_write_after_its_partitions_moved(fresh_kafka: An
                 process.wait()
     text_a = log_a.read_text()
     outcome = "fenced" if "fenced:" in text_a else "lost" if "partitions lost" in text_a else "neither"
-    print("\nzombie:", json.dumps({"frozen_s": round(frozen_s, 1), "a_exit": code_a, "a_outcome": outcome, "input_running_at_sigcont": still_streaming,
-                                   "messages": summary.messages}))  # fmt: skip
+    figures = {"frozen_s": round(frozen_s, 1), "a_exit": code_a, "a_outcome": outcome,
+               "input_running_at_sigcont": still_streaming, "messages": summary.messages}  # fmt: skip
+    print("\nzombie:", json.dumps(figures))
     assert code_b == 0, log_b.read_text()[-3000:]
     assert code_a in (0, 3) and outcome != "neither", text_a[-3000:]  # 3: exited fenced
     epochs = changelog_epochs(bootstrap)

@@ -22,6 +22,7 @@ from streams.planning.plan import INTERVAL_MS
 pytestmark = pytest.mark.unit
 T0 = 1_795_400_100_000 - 1_795_400_100_000 % INTERVAL_MS  # an interval start
 MOW_VOICE = {"region": "RU-MOW", "channel": "VOICE"}
+_T = ContactEventType
 
 
 def record(start: int, planned: int, published: int, channel: str = "VOICE") -> dict[str, Any]:
@@ -75,8 +76,13 @@ def test_collector_exposes_required_staffed_and_planned_at_the_partition_event_t
         kpi.apply_agent(state, agent)
     for i in range(40):  # a contact every 20 s, answered after 5 s, 130 s handle time
         t = T0 + i * 20_000
-        for kind, at in ((ContactEventType.QUEUED, t), (ContactEventType.ANSWERED, t + 5_000),
-                         (ContactEventType.ENDED, t + 105_000), (ContactEventType.ACW_ENDED, t + 135_000)):  # fmt: skip
+        steps = (
+            (_T.QUEUED, t),
+            (_T.ANSWERED, t + 5_000),
+            (_T.ENDED, t + 105_000),
+            (_T.ACW_ENDED, t + 135_000),
+        )
+        for kind, at in steps:
             kpi.apply_contact(state, contact(f"c{i}", kind, at), config)
     plans = table()
     plans.add(record(T0, 8, published=1))

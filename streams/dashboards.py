@@ -150,6 +150,11 @@ def overview() -> dict[str, Any]:
                           steps=SL_STEPS))  # fmt: skip
     layout.add(timeseries("ASA by channel (15 min)", ("channel:ccpulse_asa_seconds:rate15m", "{{channel}}"),
                           unit="s", steps=ASA_STEPS))  # fmt: skip
+    adherence = timeseries("Staffed minus planned agents by region (today; below 0: below plan)",
+                           ("sum by (region) (ccpulse_staffed_agents) - sum by (region) (ccpulse_planned_agents)",
+                            "{{region}}"))  # fmt: skip
+    adherence["timeFrom"] = "24h"
+    layout.add(adherence, w=24)
     return _dashboard("ccpulse-overview", "ccpulse / Overview", layout, [PROM_VAR])
 
 

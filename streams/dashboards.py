@@ -150,6 +150,11 @@ def overview() -> dict[str, Any]:
                           steps=SL_STEPS))  # fmt: skip
     layout.add(timeseries("ASA by channel (15 min)", ("channel:ccpulse_asa_seconds:rate15m", "{{channel}}"),
                           unit="s", steps=ASA_STEPS))  # fmt: skip
+    adherence = timeseries("Staffed minus planned agents by region (today; below 0: below plan)",
+                           ("sum by (region) (ccpulse_staffed_agents) - sum by (region) (ccpulse_planned_agents)",
+                            "{{region}}"))  # fmt: skip
+    adherence["timeFrom"] = "24h"
+    layout.add(adherence, w=24)
     return _dashboard("ccpulse-overview", "ccpulse / Overview", layout, [PROM_VAR])
 
 
@@ -176,6 +181,13 @@ def region() -> dict[str, Any]:
     layout.add(timeseries("Staffing gap and occupancy",
                           (f"ccpulse_staffing_gap_agents{{{r}}}", "gap {{channel}}"),
                           (f'ccpulse_occupancy_ratio{{{r}, window="ROLLING_15M"}}', "occupancy")))  # fmt: skip
+    # the staffing gap split: required - planned (plan too thin), planned - staffed (adherence)
+    staffing = timeseries("Required / planned / staffed agents by channel (today)",
+                          (f"sum by (channel) (ccpulse_required_agents{{{r}}})", "required {{channel}}"),
+                          (f"sum by (channel) (ccpulse_planned_agents{{{r}}})", "planned {{channel}}"),
+                          (f"sum by (channel) (ccpulse_staffed_agents{{{r}}})", "staffed {{channel}}"))  # fmt: skip
+    staffing["timeFrom"] = "24h"  # a day of intervals whatever the dashboard's range
+    layout.add(staffing, w=24)
     layout.add(timeseries("Today: service level, FLR, CSAT top box",
                           (f'ccpulse_service_level_ratio{{{r}, window="TODAY"}}', "SL {{channel}}"),
                           (f'ccpulse_first_line_resolution_ratio{{{r}, window="TODAY"}}', "FLR {{channel}}"),

@@ -109,6 +109,27 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         ("region", "channel"),
         "Agents required by Erlang A for the SL target minus agents staffed.",
     ),
+    MetricSpec(
+        "ccpulse_required_agents",
+        "collector-gauge",
+        "agents",
+        ("region", "channel"),
+        "Agents required by Erlang A for the SL target at the recent arrival rate (15 min) and AHT (60 min).",
+    ),
+    MetricSpec(
+        "ccpulse_staffed_agents",
+        "collector-gauge",
+        "agents",
+        ("region", "channel"),
+        "Agents logged in (any state but LOGGED_OUT) with a skill of the channel's queues.",
+    ),
+    MetricSpec(
+        "ccpulse_planned_agents",
+        "collector-gauge",
+        "agents",
+        ("region", "channel"),
+        "Agents the published plan (cc.staffing.plan) puts on the floor in the current 15-minute interval.",
+    ),
     # KPI counters per region x channel: what the roll-up recording rules sum (ratios cannot be averaged)
     MetricSpec(
         "ccpulse_contacts_offered_total",
@@ -299,6 +320,30 @@ def create(registry: CollectorRegistry, names: tuple[str, ...]) -> dict[str, Any
     return created
 
 
+STAFFING_NOTES = """
+## Required, planned and staffed agents
+
+`ccpulse_staffing_gap_agents` = required - staffed splits into two questions:
+`ccpulse_required_agents - ccpulse_planned_agents` (the plan is too thin: WFM re-plans) and
+`ccpulse_planned_agents - ccpulse_staffed_agents` (the floor does not adhere to the plan:
+the team lead acts; alert `CcpulseStaffedBelowPlan`).
+
+- **Which interval.** "Current" is the 15-minute interval holding the partition's event-time
+  watermark (the newest event time the worker has read for that region's partition), not the
+  worker's wall clock: the rolling windows behind `required` end at that time and `staffed`
+  is the agent state as of that time, so the three gauges describe the same moment, also in
+  a replay or a simulation faster than real time. On live traffic the two differ by the
+  consumer lag (seconds).
+- **Where from.** `planned` comes from cc.staffing.plan, read by every worker as a global
+  table (all partitions, the latest publication per interval wins); a worker exposes it only
+  for the regions of the partitions it owns, beside their `staffed`, so `sum by (region)`
+  across workers counts each region once. No plan for the interval: no `planned` sample.
+- **Which region x channel.** `staffed` and `planned` for every region x channel whose queue
+  the worker has seen (0 staffed included); `required` and the gap only once the region x
+  channel has a measured arrival rate and AHT.
+"""
+
+
 def markdown() -> str:
     lines = [
         "# Metric catalogue",
@@ -312,7 +357,7 @@ def markdown() -> str:
     for item in CATALOGUE:
         labels = ", ".join(item.labels) or "-"
         lines.append(f"| `{item.name}` | {item.kind} | {item.unit} | {labels} | {item.help} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + STAFFING_NOTES
 
 
 if __name__ == "__main__":

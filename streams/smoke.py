@@ -20,7 +20,10 @@ from streams.codec import Codec
 from streams.contracts import TopicContract, load_examples, load_topic_contracts
 from streams.kafka_config import client_config
 
-TIME_FIELDS = ("event_time_ms", "decided_at_ms", "emitted_at_ms", "as_of_ms", "updated_at_ms", "failed_at_ms")
+TIME_FIELDS = (
+    "event_time_ms", "decided_at_ms", "emitted_at_ms", "as_of_ms", "updated_at_ms", "failed_at_ms",
+    "published_at_ms",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def message_key(contract: TopicContract, record: dict[str, Any]) -> bytes:
         return f"{record['name']}|{record.get('region') or 'ALL'}".encode()
     if name == "cc.dead-letter":
         return str(record["original_topic"]).encode()
+    if name == "cc.staffing.plan":
+        return f"{record['region']}|{record['channel']}|{record['interval_start_ms']}".encode()
     msg = f"no key rule for topic {name!r}"
     raise KeyError(msg)
 

@@ -13,11 +13,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.app.queues import StaffingConfig, occupancy, staffing
+from streams.app.queues import StaffingConfig, occupancy, staffed_agents, staffing
 from streams.app.state import PartitionState
 from streams.app.views import WINDOWS, series_views
 from streams.domain.kpi import ServiceLevelVariant, kpi_result
@@ -48,6 +49,15 @@ AGENT_STATES = ("LOGGED_IN", "READY", "NOT_READY", "ON_CONTACT", "ACW")
 _STREAMS = {"contact": "cc.contact.events", "agent": "cc.agent.events", "survey": "cc.survey.events"}
 _GAP_HELP = "Agents required by Erlang A for the SL target minus agents staffed."
 _OCCUPANCY_HELP = "(On contact + ACW) / (on contact + ACW + ready) agent time."
+_STAFFED_HELP = "Agents logged in with a skill of the channel's queues."
+_REQUIRED_HELP = "Agents required by Erlang A for the SL target at the recent arrival rate and AHT."
+_PLANNED_HELP = "Agents the published plan puts on the floor in the current 15-minute interval (event time)."
+
+
+class PlanLookup(Protocol):
+    """The published plan (streams/app/plan_table.py GlobalPlanTable)."""
+
+    def planned(self, region: str, channel: str, at_ms: int) -> int | None: ...
 
 
 class KpiCollector(Collector):
@@ -58,9 +68,11 @@ class KpiCollector(Collector):
         staffing_config: StaffingConfig | None = None,
         clock: Callable[[], float] = time.time,
         variant: ServiceLevelVariant = ServiceLevelVariant.EXCLUDE_SHORT,
+        plan: PlanLookup | None = None,
     ) -> None:
         self._states, self._lock, self._clock, self._variant = states, lock, clock, variant
         self._staffing = staffing_config or StaffingConfig()
+        self._plan = plan
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
@@ -70,6 +82,9 @@ class KpiCollector(Collector):
             queues = _queue_observations(states)
             agents = Counter((v.region, v.state) for s in states for v in s.agents.values())
             gaps = {k: v for state in states for k, v in staffing(state, self._staffing).items()}
+            # staffed for every known region x channel; planned at the partition's event time,
+            # the time the rolling windows behind `required` end at (docs/metrics.md)
+            on_floor = {(k, s.watermark_ms): n for s in states for k, n in staffed_agents(s).items()}
             busy = {
                 (region, window): value
                 for state in states
@@ -86,6 +101,7 @@ class KpiCollector(Collector):
         for (region, channel), (required, staffed) in sorted(gaps.items()):
             gap.add_metric([region, channel], required - staffed)
         yield gap
+        yield from self._staffing_metrics(gaps, on_floor)
         occupied = GaugeMetricFamily("ccpulse_occupancy_ratio", _OCCUPANCY_HELP, labels=["region", "window"])
         for (region, window), value in sorted(busy.items()):
             occupied.add_metric([region, window], value)
@@ -126,6 +142,26 @@ class KpiCollector(Collector):
             for state in AGENT_STATES[1:]:
                 family.add_metric([region, state], agents.get((region, state), 0))
         yield family
+
+    def _staffing_metrics(
+        self, gaps: dict[tuple[str, str], tuple[int, int]], staffed: dict[tuple[tuple[str, str], int], int]
+    ) -> Iterator[Metric]:
+        """Required, staffed and planned agents per region x channel: the gap splits into
+        required - planned (the plan is too thin) and planned - staffed (not adhering to it)."""
+        labels = ["region", "channel"]
+        required = GaugeMetricFamily("ccpulse_required_agents", _REQUIRED_HELP, labels=labels)
+        for (region, channel), (needed, _staffed) in sorted(gaps.items()):
+            required.add_metric([region, channel], needed)
+        on_floor = GaugeMetricFamily("ccpulse_staffed_agents", _STAFFED_HELP, labels=labels)
+        planned = GaugeMetricFamily("ccpulse_planned_agents", _PLANNED_HELP, labels=labels)
+        for ((region, channel), at_ms), count in sorted(staffed.items()):
+            on_floor.add_metric([region, channel], count)
+            plan = self._plan.planned(region, channel, at_ms) if self._plan is not None and at_ms else None
+            if plan is not None:
+                planned.add_metric([region, channel], plan)
+        yield required
+        yield on_floor
+        yield planned
 
 
 def _pipeline_metrics(late: dict[str, int], marks: dict[str, int], now_s: float) -> Iterator[Metric]:

@@ -96,6 +96,23 @@ def required_agents(load_tenth_erlangs: int, aht_s: int, channel: str, config: S
     )
 
 
+def staffed_agents(state: PartitionState) -> dict[tuple[str, str], int]:
+    """(region, channel) -> agents staffed: logged in (any state but LOGGED_OUT) with a skill of
+    one of the channel's queues; every region x channel with a known queue, 0 included."""
+    skills: dict[tuple[str, str], set[str]] = {}
+    for key, (channel, _language) in state.queues.items():
+        region, queue = key.split("|", 1)
+        skills.setdefault((region, channel), set()).add(queue)
+    return {
+        (region, channel): sum(
+            1
+            for a in state.agents.values()
+            if a.region == region and a.state in _ACTIVE and names & set(a.skills)
+        )
+        for (region, channel), names in skills.items()
+    }
+
+
 def staffing(state: PartitionState, config: StaffingConfig) -> dict[tuple[str, str], tuple[int, int]]:
     """(region, channel) -> (agents Erlang A requires now, agents staffed: logged in with its skills)."""
     result = {}

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from streams import metrics
 from streams.app.collector import KpiCollector
+from streams.app.plan_table import GlobalPlanTable
 from streams.app.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.kpi import ServiceLevelVariant
@@ -73,7 +74,9 @@ def run_worker(
     """Blocks until SIGTERM/SIGINT (or ``idle_exit_s`` without input); returns the summary."""
     registry = CollectorRegistry()
     worker = KpiWorker(client_config, codec, options, observer=make_observer(registry))
-    registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock, variant=variant))
+    plan = GlobalPlanTable(client_config, codec).start()  # cc.staffing.plan -> ccpulse_planned_agents
+    states = lambda: list(worker.states.values())  # noqa: E731
+    registry.register(KpiCollector(states, worker.lock, variant=variant, plan=plan))
     port = None
     server = None
     if metrics_port is not None:
@@ -90,6 +93,7 @@ def run_worker(
         log.error("fenced: %s", exc)
         return {"event": "fenced", "error": str(exc), "wall_s": round(time.monotonic() - started, 3)}
     finally:
+        plan.stop()
         if server is not None:
             server.shutdown()
             server.server_close()

@@ -20,6 +20,7 @@ DEFAULT_RETENTION_DAYS: Mapping[str, int | None] = {
     "routing_decisions": 90,
     "dead_letters": 30,
     "kpi_minute": None,  # small (regions x channels x minutes) and the basis of every report
+    "staffing_plan": None,  # small (regions x channels x 96 intervals a day): plan vs actual over years
 }
 
 

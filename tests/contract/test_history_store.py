@@ -22,6 +22,7 @@ TABLES = {
     "dead_letters",
     "routing_decisions",
     "kpi_minute",
+    "staffing_plan",
 }
 T0 = datetime(2026, 11, 24, 9, 30, 5, tzinfo=UTC)
 

@@ -136,7 +136,7 @@ def ms_to_datetimes(value: Any, schema: dict[str, Any]) -> Any:
 def test_there_is_one_schema_per_record() -> None:
     assert {p.name for p in SCHEMA_FILES} == {
         "contact_event.avsc", "agent_event.avsc", "survey_event.avsc", "routing_decision.avsc",
-        "kpi_snapshot.avsc", "queue_state.avsc", "alert.avsc", "dead_letter.avsc",
+        "kpi_snapshot.avsc", "queue_state.avsc", "alert.avsc", "dead_letter.avsc", "staffing_plan.avsc",
     }  # fmt: skip
 
 
@@ -204,7 +204,7 @@ def test_pinned_schema_ids_are_unique_and_as_agreed() -> None:
     assert ids == {
         "cc.contact.events": 101, "cc.agent.events": 102, "cc.survey.events": 103,
         "cc.routing.decisions": 206, "cc.kpi.snapshots": 202, "cc.queue.state": 203,
-        "cc.alerts": 204, "cc.dead-letter": 205,
+        "cc.alerts": 204, "cc.dead-letter": 205, "cc.staffing.plan": 207,
     }  # fmt: skip
 
 

@@ -139,7 +139,7 @@ def test_contract_demo_on_tansu(tmp_path: Path) -> None:
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["ok"] is True
     assert all(row["sent"] == row["received"] > 0 for row in summary["topics"])
-    assert len(summary["topics"]) == 8
+    assert len(summary["topics"]) == 9  # the eight topics before issue 18, and cc.staffing.plan
 
 
 def test_help_names_env_vars_and_shows_no_secret(tmp_path: Path) -> None:

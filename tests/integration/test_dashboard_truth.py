@@ -28,6 +28,7 @@ from support.waiting import wait_until
 
 from streams import dashboards
 from streams.app.collector import KpiCollector
+from streams.app.plan_table import GlobalPlanTable
 from streams.app.runner import make_observer
 from streams.app.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
@@ -35,6 +36,8 @@ from streams.domain.regions import region_codes
 from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
+from streams.planning.plan import INTERVAL_MS, PlanInterval
+from streams.planning.publish import publish_plan
 from streams.simulator import run
 from streams.simulator.config import Faults
 
@@ -58,6 +61,19 @@ def test_committed_dashboards_are_generated() -> None:
         dashboard = json.loads(text)
         assert dashboard["uid"].startswith("ccpulse-")
         assert '"id": ' not in json.dumps([p["datasource"] for p in dashboard["panels"]])  # no datasource ids
+
+
+def publish_a_plan(bootstrap: str, codec: Codec, start: datetime) -> None:
+    """A plan for every region x channel of the traffic, over its event time and the drain
+    after it (the required / planned / staffed panel and the adherence alert read it)."""
+    start_ms = int(start.timestamp() * 1000)
+    intervals = [
+        PlanInterval("truth", region, channel, start_ms + i * INTERVAL_MS, 40.0, 150.0, 6.5, 7)
+        for region in REGIONS
+        for channel in ("VOICE", "CHAT", "MESSENGER", "EMAIL")
+        for i in range(-4, (TRAFFIC_S // 3600 + 4) * 4)
+    ]
+    publish_plan({"bootstrap.servers": bootstrap}, codec, intervals, published_at_ms=start_ms - 86_400_000)
 
 
 def serve(registry: CollectorRegistry) -> tuple[Any, str]:
@@ -109,7 +125,11 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
     worker_registry, sink_registry = CollectorRegistry(), CollectorRegistry()
     worker = KpiWorker({"bootstrap.servers": bootstrap}, codec, WorkerOptions(checkpoint_interval_s=1.0),
                        observer=make_observer(worker_registry))  # fmt: skip
-    worker_registry.register(KpiCollector(lambda: list(worker.states.values()), worker.lock))
+    start = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    publish_a_plan(bootstrap, codec, start)
+    plan = GlobalPlanTable({"bootstrap.servers": bootstrap}, codec).start()
+    states = lambda: list(worker.states.values())  # noqa: E731
+    worker_registry.register(KpiCollector(states, worker.lock, plan=plan))
     store = ChdbStore(tmp_path / "chdb", database="ccpulse")
     migrate(store)
     sink_config = {"bootstrap.servers": bootstrap, "group.id": "history", "session.timeout.ms": 6000}
@@ -125,7 +145,6 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
     try:
         for thread in threads:
             thread.start()
-        start = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
         options = {
             "regions": REGIONS,
             "seed": 12,
@@ -156,6 +175,7 @@ def test_every_query_returns_data(fresh_kafka: Any, prometheus_factory: Any, tmp
         producer.join(timeout=120)
     finally:
         stop.set()
+        plan.stop()
         for thread in threads:
             thread.join(timeout=60)
         for server, _ in servers:

@@ -377,3 +377,27 @@ def test_a_group_splits_partitions_by_range_and_gives_them_back(broker: Broker) 
                seen=a.owned, interval_s=0)  # fmt: skip
     assert a.events[3:] == [("revoke", sorted(set(everything) - set(b_owned)), "consume"),
                             ("assign", everything, "consume")]  # fmt: skip
+
+
+def test_paused_partitions_are_not_fetched_until_resumed(broker: Broker) -> None:
+    """The history sink pauses its partitions while ClickHouse is down and keeps polling."""
+    topic = broker.topic(1)
+    tp = TopicPartition(topic, 0)
+    reader = broker.consumer(**{"auto.offset.reset": "earliest", "enable.partition.eof": True})
+    reader.assign([tp])
+    drain(reader, eofs_of, "the fetcher at the (empty) partition's end")
+    reader.pause([tp])
+    produce_all(broker, topic, [(None, b"held")])
+    assert records_of(reader.consume(100, 1.0)) == []
+    reader.resume([tp])
+    held = records_of(drain(reader, records_of, "the record after resume"))
+    assert [(m.offset(), m.value()) for m in held] == [(0, b"held")]
+
+
+def test_a_closed_consumer_refuses_calls(broker: Broker) -> None:
+    reader = broker.consumer()
+    reader.close()
+    with pytest.raises(RuntimeError):
+        reader.consume(1, 0.1)
+    with pytest.raises(RuntimeError):
+        reader.assignment()

@@ -5,12 +5,22 @@ One `MemoryCluster` per name (``memory://<name>``), shared by every client of th
 the process. All state is guarded by one condition; consumers wait on it for records and
 group changes. Clients live in streams/engine/memory_broker.py and memory_consumer.py.
 
-Differences from Kafka that the contract suite (tests/contract/test_memory_broker.py) shows
-do not matter to the engine: records are appended when produced (no linger, no broker round
-trip); compacted topics keep every record (Kafka compacts eventually, so a reader must
-already cope with superseded records: restore reads the last one); the log start offset
-is always 0 (no retention, no DeleteRecords); one broker (id 1), so a replication factor
-above 1 is refused as a one-node Kafka refuses it; no transactions.
+Differences from Kafka. The contract suite (tests/contract/test_memory_broker.py) asserts only
+what holds on both, which is what the engine relies on:
+- records are appended when produced (no linger, no round trip); delivery reports are served
+  in produce order (librdkafka serves them per partition batch: only the order within a
+  partition is promised, and asserted); a consume() batch orders partitions differently;
+- compacted topics keep every record (Kafka compacts eventually, so a reader must already
+  cope with superseded records: restore reads the last one per partition);
+- the log start offset is always 0 (no retention, no DeleteRecords);
+- one broker (id 1): a replication factor above 1 is refused, as a one-node Kafka does;
+- no coordinator start-up (a fresh Kafka answers NOT_COORDINATOR at first), no session
+  timeout (an in-process member leaves by close(), by being garbage-collected, or by not
+  polling within max.poll.interval.ms, as a live librdkafka client does), commits accepted
+  from any member of any generation (the engine treats commits as hints only);
+- a message to a topic that does not exist fails in its delivery report at once (librdkafka
+  after topic.metadata.propagation.max.ms); configuration keys are not validated beyond the
+  few read; the range assignor only; no topic patterns; no transactions.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -140,6 +151,12 @@ class MemoryCluster:
             if known is None or partition >= len(known.partitions):
                 return []
             return known.partitions[partition][offset : offset + limit]
+
+    def commit(self, group_id: str, offsets: list[Any]) -> None:
+        """Committed offsets of a group (TopicPartitions); any member may commit any partition."""
+        with self.changed:
+            for tp in offsets:
+                self.committed[(group_id, tp.topic, tp.partition)] = tp.offset
 
     # -- consumer groups -----------------------------------------------------------------------
 

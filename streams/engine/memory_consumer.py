@@ -227,8 +227,7 @@ class Consumer:
                                      int(message.offset() or 0) + 1)]  # fmt: skip
         else:
             chosen = self._commit_positions(quiet=False)
-        for tp in chosen:
-            self._cluster.committed[(self._group, tp.topic, tp.partition)] = tp.offset
+        self._cluster.commit(self._group, chosen)
         return None if asynchronous else chosen
 
     def _commit_positions(self, quiet: bool) -> list[TopicPartition]:
@@ -236,8 +235,7 @@ class Consumer:
         if not positions and not quiet:
             raise kafka_error(KafkaError._NO_OFFSET, "Local: No offset stored")
         if quiet and self._group is not None:
-            for tp in positions:
-                self._cluster.committed[(self._group, tp.topic, tp.partition)] = tp.offset
+            self._cluster.commit(self._group, positions)
         return positions
 
     def committed(

@@ -117,15 +117,16 @@ def read_records(path: Path, shard: int = 0, shards: int = 1) -> Iterator[Encode
 PARTITIONER = "consistent_random"
 
 
-def partition_of(key: str, partitions: int) -> int:
+def partition_of(key: str | bytes, partitions: int) -> int:
     """The partition ``KafkaSink`` writes a (non-empty) key to on a topic of ``partitions``
     partitions: librdkafka's ``consistent_random`` partitioner, CRC-32 of the key modulo the
-    count (a unit test checks it against librdkafka's mock cluster). Two regions share a
+    count (a unit test checks it against librdkafka's mock cluster; the memory broker uses it,
+    tests/contract/test_memory_broker.py checks it against Apache Kafka). Two regions share a
     partition when their results are equal. Java clients (murmur2) place keys differently."""
     if partitions < 1 or not key:
         msg = f"partition_of({key!r}, {partitions}): expected a non-empty key and partitions >= 1"
         raise ValueError(msg)
-    return zlib.crc32(key.encode()) % partitions
+    return zlib.crc32(key.encode() if isinstance(key, str) else key) % partitions
 
 
 class KafkaSink:

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
+from streams.engine import clients
 from streams.planning.plan import INTERVAL_MS
 from streams.planning.publish import PLAN_TOPIC
 
@@ -100,7 +101,7 @@ class GlobalPlanTable:
 
     def _run(self, retry_s: float = 5.0) -> None:
         group = f"ccpulse-plan-table-{uuid.uuid4().hex[:8]}"  # never joins: assign() only
-        consumer = Consumer({**self._client, "group.id": group, "enable.auto.commit": False})
+        consumer = clients.consumer({**self._client, "group.id": group, "enable.auto.commit": False})
         try:
             found = self._partitions(consumer)
             while found is None:

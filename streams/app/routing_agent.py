@@ -36,6 +36,7 @@ from streams.domain.routing import (
     decide,
     skill_queues,
 )
+from streams.engine import clients
 from streams.engine.read_to_end import watermarks
 
 log = logging.getLogger("ccpulse.app.routing")
@@ -162,7 +163,7 @@ class GlobalQueueTable:
                 time.sleep(0.5)
 
     def _run(self) -> None:
-        consumer = Consumer(
+        consumer = clients.consumer(
             {
                 **self._client,
                 "group.id": f"ccpulse-queue-table-{uuid.uuid4().hex[:8]}",
@@ -177,7 +178,7 @@ class GlobalQueueTable:
             while not self._stop.is_set():
                 for message in consumer.consume(1000, 0.1):
                     if message.error() is not None:
-                        if message.error().code() != KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
+                        if message.error().code() != KafkaError._PARTITION_EOF:
                             log.warning("queue state table: %s", message.error())
                         continue
                     partition, offset = message.partition() or 0, message.offset()

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from streams.app import kpi
 from streams.app.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
@@ -38,6 +37,7 @@ from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapsh
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
+from streams.engine import clients
 from streams.engine.checkpoints import (
     MAX_CHECKPOINT_BYTES,
     changelog_topic,
@@ -86,7 +86,8 @@ class KpiWorker:
 
     def run(self, stop: threading.Event, idle_exit_s: float | None = None) -> WorkerStats:
         o = self.options
-        ensure_changelog_topic(AdminClient(self._client), o.topics, o.app_id, o.changelog_replication_factor)
+        admin = clients.admin(self._client)
+        ensure_changelog_topic(admin, o.topics, o.app_id, o.changelog_replication_factor)
         transactional = o.transactional and o.idempotent_producer
         producer_config = {
             **self._client, "acks": "all", "enable.idempotence": o.idempotent_producer, "linger.ms": 5,
@@ -94,10 +95,10 @@ class KpiWorker:
         }  # fmt: skip
         if transactional:  # one id per instance: KIP-447 fences by group generation, not by id
             producer_config["transactional.id"] = f"{o.app_id}-{uuid.uuid4().hex[:12]}"
-        self._producer = Producer(producer_config)
+        self._producer = clients.producer(producer_config)
         self._out = OutputCommitter(self._producer, transactional=transactional)
         self._out.start()
-        self._consumer = Consumer(
+        self._consumer = clients.consumer(
             {
                 **self._client,
                 "group.id": o.group_id,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from streams.engine import clients
 from streams.engine.read_to_end import read_to_end, watermarks
 
 log = logging.getLogger("ccpulse.engine.checkpoints")
@@ -95,7 +96,8 @@ def restore(consumer_config: dict[str, Any], app_id: str, partitions: list[int])
 
 
 def _holds_records(consumer_config: dict[str, Any], topic: str, partition: int) -> bool:
-    consumer = Consumer({**consumer_config, "group.id": f"{topic}-probe", "enable.auto.commit": False})
+    probe = {**consumer_config, "group.id": f"{topic}-probe", "enable.auto.commit": False}
+    consumer = clients.consumer(probe)
     try:
         low, high = watermarks(consumer, TopicPartition(topic, partition))
     finally:

@@ -33,7 +33,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
-from streams.simulator.sinks import partition_of
+from streams.engine.partitioner import partition_of
 
 BROKER_ID = 1
 TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME = 1, 2

@@ -24,6 +24,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from streams.engine import clients
+
 BEGINNING = -2  # OFFSET_BEGINNING
 _SETTLING = (  # a new topic's leaders are being elected: the wrapper does not flag these retriable
     KafkaError.NOT_LEADER_FOR_PARTITION,
@@ -68,7 +70,7 @@ def read_to_end(
     from the last ``last`` offsets, to the end each had when it was reached. Never joins a
     group (the group id is throw-away and nothing is committed). Raises after ``timeout_s``
     rather than return less than the partitions hold."""
-    consumer = Consumer(
+    consumer = clients.consumer(
         {
             **client_config,
             "group.id": f"ccpulse-read-to-end-{uuid.uuid4().hex[:8]}",
@@ -99,7 +101,7 @@ def read_to_end(
                 if error is None:
                     yield message
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(int(message.partition()))  # type: ignore[arg-type]
+                    pending.discard(int(message.partition()))
                 else:
                     raise KafkaException(error)
     finally:

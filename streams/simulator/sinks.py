@@ -15,12 +15,13 @@ from __future__ import annotations
 import mmap
 import struct
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
+from streams.engine.partitioner import PARTITIONER as PARTITIONER
+from streams.engine.partitioner import partition_of as partition_of
 from streams.kafka_config import KafkaSecurity, client_config
 from streams.simulator.output import EncodedRecord
 
@@ -111,22 +112,6 @@ def read_records(path: Path, shard: int = 0, shards: int = 1) -> Iterator[Encode
             key = data[cursor : cursor + key_len]
             yield EncodedRecord(topic, key, data[cursor + key_len : end], ts)
             position = end
-
-
-# librdkafka's default partitioner, pinned on the producer so that partition_of stays true
-PARTITIONER = "consistent_random"
-
-
-def partition_of(key: str | bytes, partitions: int) -> int:
-    """The partition ``KafkaSink`` writes a (non-empty) key to on a topic of ``partitions``
-    partitions: librdkafka's ``consistent_random`` partitioner, CRC-32 of the key modulo the
-    count (a unit test checks it against librdkafka's mock cluster; the memory broker uses it,
-    tests/contract/test_memory_broker.py checks it against Apache Kafka). Two regions share a
-    partition when their results are equal. Java clients (murmur2) place keys differently."""
-    if partitions < 1 or not key:
-        msg = f"partition_of({key!r}, {partitions}): expected a non-empty key and partitions >= 1"
-        raise ValueError(msg)
-    return zlib.crc32(key.encode() if isinstance(key, str) else key) % partitions
 
 
 class KafkaSink:

@@ -2,10 +2,8 @@
 truth and a restarted worker restores every checkpoint, as on Apache Kafka
 (tests/integration/test_kpi_worker.py). The broker is the fake that
 tests/contract/test_memory_broker.py holds to Kafka's behaviour.
-
-Until the engine builds its clients through streams/engine/clients.py, the confluent-kafka
-classes the engine modules import are swapped for the memory ones here; afterwards the
-``memory://`` bootstrap alone selects them and the swap finds nothing to do."""
+The engine builds its clients through streams/engine/clients.py, so the ``memory://``
+bootstrap alone selects the memory broker."""
 
 from __future__ import annotations
 
@@ -19,10 +17,6 @@ import pytest
 from confluent_kafka.admin import NewTopic
 from support.truth import TRUTH_TO_SNAPSHOT
 
-import streams.app.changelog as changelog_module
-import streams.app.routing_agent as routing_module
-import streams.app.snapshots as snapshots_module
-import streams.app.worker as worker_module
 from streams.app.snapshots import latest_snapshots
 from streams.app.worker import KpiWorker, WorkerOptions, WorkerStats
 from streams.codec import Codec
@@ -40,11 +34,7 @@ FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_
 
 
 @pytest.fixture
-def memory_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    for module in (worker_module, changelog_module, routing_module, snapshots_module):
-        for name in ("Producer", "Consumer", "AdminClient"):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, getattr(memory_broker, name))
+def memory_config() -> Iterator[dict[str, str]]:
     name = f"worker-{uuid.uuid4().hex[:8]}"
     config = {"bootstrap.servers": f"memory://{name}"}
     admin = memory_broker.AdminClient(config)
@@ -94,7 +84,7 @@ def test_worker_on_the_memory_broker_equals_truth_and_restores(
             for r in csv.DictReader(f)
         }
     minutes = {
-        k: s for k, s in latest_snapshots(memory_config, codec, idle_s=0.5).items() if s["window"] == "MINUTE"
+        k: s for k, s in latest_snapshots(memory_config, codec).items() if s["window"] == "MINUTE"
     }
     assert len(truth) > 300
     wrong = [

@@ -1,6 +1,6 @@
 """A consume-only Faust agent over the input topics: the benchmark's framework baseline.
 
-    python -m streams.app.faust_baseline --bootstrap-servers HOST:PORT --expect N [--take 10000]
+    python bench/faust_baseline.py --bootstrap-servers HOST:PORT --expect N [--take 10000]
 
 It reads the three input topics with faust-streaming (aiokafka transport) in
 ``stream.take(n, within=0.1)`` batches, does nothing with the values, and prints one

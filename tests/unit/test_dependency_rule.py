@@ -64,7 +64,7 @@ def test_only_composition_roots_read_settings() -> None:
 
 
 def test_no_stream_engine_baseline_in_the_package() -> None:
-    """faust-streaming, aiokafka and quixstreams are benchmark extras (`.[bench]`): only bench/ imports them."""
+    """faust-streaming, aiokafka and quixstreams are the `.[bench]` extra: only bench/ imports them."""
     offenders = [
         str(path.relative_to(PACKAGE))
         for path in modules_under(PACKAGE)

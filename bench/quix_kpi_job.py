@@ -64,11 +64,12 @@ from streams.domain.kpi import MINUTE_MS
 from streams.domain.regions import region_codes
 
 # concat aligns the topics by timestamp: a partition whose buffer ran empty holds back its whole
-# partition group until a fetch answers for it; librdkafka's default fetch wait (500 ms) then
-# becomes seconds of latency on live traffic (measured: p50 5.6-10 s at 1k events/s)
+# partition group until a fetch answers for it, and Quix refills its buffer with
+# consume(10000, consumer_poll_timeout), which on live traffic waits the whole timeout (default
+# 1 s; seen in a profile: 27 calls of ~1 s for 10k live events). Lowered for live traffic; on the
+# loaded machine where this was tried the latency stayed in seconds (CPU-starved), so the effect
+# of these two settings alone is not measured
 FETCH_WAIT_MS = 10
-# Quix refills that buffer with consume(10000, consumer_poll_timeout): on live traffic the call
-# waits the whole timeout (default 1 s) for 10000 messages while the group is held back
 POLL_TIMEOUT_S = 0.05
 
 

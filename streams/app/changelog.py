@@ -126,14 +126,14 @@ def restore(consumer_config: dict[str, Any], app_id: str, partitions: list[int])
             message = consumer.poll(1.0)
             if message is None:
                 continue
-            error, p = message.error(), int(message.partition())  # type: ignore[arg-type]
+            error, p = message.error(), int(message.partition())  # type: ignore[arg-type, unused-ignore]  # confluent-kafka < 2.13 (the bench extra) types it
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     raise KafkaException(error)
                 pending.discard(p)
                 continue
             if message.key() == checkpoint_key(app_id, p) and message.value():
-                found[p] = message.value()  # type: ignore[assignment]
+                found[p] = message.value()  # type: ignore[assignment, unused-ignore]
     finally:
         consumer.close()
     restored = {}

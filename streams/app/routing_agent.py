@@ -178,7 +178,7 @@ class GlobalQueueTable:
             while not self._stop.is_set():
                 for message in consumer.consume(1000, 0.1):
                     if message.error() is not None:
-                        if message.error().code() != KafkaError._PARTITION_EOF:  # type: ignore[union-attr]
+                        if message.error().code() != KafkaError._PARTITION_EOF:  # type: ignore[union-attr, unused-ignore]
                             log.warning("queue state table: %s", message.error())
                         continue
                     partition, offset = message.partition() or 0, message.offset()

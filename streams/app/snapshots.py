@@ -36,7 +36,7 @@ def latest_snapshots(
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        eof.add(int(message.partition()))  # type: ignore[arg-type]
+                        eof.add(int(message.partition()))  # type: ignore[arg-type, unused-ignore]
                     continue
                 last_seen = time.monotonic()
                 key = (message.key() or b"").decode()

@@ -243,9 +243,9 @@ class KpiWorker:
                 if message.error() is not None:
                     self._consumer_error(message)
                     continue
-                topic: str = message.topic()  # type: ignore[assignment]
-                partition: int = message.partition()  # type: ignore[assignment]
-                offset: int = message.offset()  # type: ignore[assignment]
+                topic: str = message.topic()  # type: ignore[assignment, unused-ignore]
+                partition: int = message.partition()  # type: ignore[assignment, unused-ignore]
+                offset: int = message.offset()  # type: ignore[assignment, unused-ignore]
                 state = states.get(partition)
                 if state is None:
                     continue  # revoked while the batch was in flight: the new owner reads it

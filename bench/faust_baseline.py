@@ -1,6 +1,6 @@
 """A consume-only Faust agent over the input topics: the benchmark's framework baseline.
 
-    python -m streams.app.faust_baseline --bootstrap-servers HOST:PORT --expect N [--take 10000]
+    python bench/faust_baseline.py --bootstrap-servers HOST:PORT --expect N [--take 10000]
 
 It reads the three input topics with faust-streaming (aiokafka transport) in
 ``stream.take(n, within=0.1)`` batches, does nothing with the values, and prints one
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 import uuid
@@ -51,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
             progress["n"] += len(batch)
             if progress["n"] >= args.expect:
                 n, elapsed = progress["n"], time.perf_counter() - progress["t0"]
-                print(json.dumps({"events": n, "seconds": elapsed, "events_per_s": n / elapsed}))
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                result = {"events": n, "seconds": elapsed, "events_per_s": n / elapsed, "max_rss_kb": rss}
+                print(json.dumps(result))
                 sys.stdout.flush()
                 os._exit(0)  # the measurement is done; Faust's shutdown is not part of it
 

@@ -158,6 +158,7 @@ def throughput(bootstrap: str, expect: int, tmp: Path, ci: float) -> tuple[dict[
         ),
         ("worker", [worker_command(bootstrap, "bench-worker", "--expect", e)]),
         ("worker_no_routing", [worker_command(bootstrap, "bench-worker-nr", "--expect", e, "--no-routing")]),
+        ("worker_transactions", [worker_command(bootstrap, "bench-wtx", "--expect", e, "--transactions")]),
         ("quix", [quix_command(bootstrap, "bench-quix", tmp / "q0", ci, q[0], "--expect", e)]),
         (
             "quix_default_commit",
@@ -261,6 +262,7 @@ ROWS = [
     ("faust_consume_only", "Faust consume-only agent, take(10000, within=0.1)"),
     ("worker", "current worker, full job (KPIs, snapshots, queue state, routing)"),
     ("worker_no_routing", "current worker, routing off"),
+    ("worker_transactions", "current worker, full job, --transactions (commit 0.25 s, checkpoint 2 s)"),
     ("quix", "Quix job, exactly-once, commit every {ci} s"),
     ("quix_default_commit", "Quix job, exactly-once, commit every 5 s (default)"),
     ("worker_x2", "current worker, 2 processes"),

@@ -88,7 +88,9 @@ def worker(args: argparse.Namespace) -> None:
         if name == "event_to_visible_seconds":
             samples.append(value)
 
-    options = WorkerOptions(group_id=args.group, app_id=args.group, routing=not args.no_routing)
+    options = WorkerOptions(
+        group_id=args.group, app_id=args.group, routing=not args.no_routing, transactional=args.transactions
+    )
     if args.latest:
         options = WorkerOptions(
             group_id=args.group, app_id=args.group, routing=not args.no_routing, poll_timeout_s=0.05,
@@ -179,6 +181,7 @@ def main() -> None:
     parser.add_argument("--expect", type=int, default=0)
     parser.add_argument("--idle-exit", type=float, default=5.0)
     parser.add_argument("--no-routing", action="store_true")
+    parser.add_argument("--transactions", action="store_true", help="the worker as deploy/ runs it")
     parser.add_argument("--latest", action="store_true")
     parser.add_argument("--latency-out", default=None)
     args = parser.parse_args()

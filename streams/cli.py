@@ -26,6 +26,7 @@ from streams.cli_common import (
     err_console,
 )
 from streams.cli_history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
+from streams.cli_plan import add_plan_parsers
 from streams.cli_schemas import add_schemas_parsers
 from streams.kafka_config import KafkaSecurityError
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
@@ -306,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_history_parsers(sub)
     add_schemas_parsers(sub)
+    add_plan_parsers(sub)
 
     simulate = sub.add_parser(
         "simulate",

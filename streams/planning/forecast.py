@@ -4,8 +4,8 @@ History is ClickHouse's ``kpi_minute`` (the per-minute KPI buckets computed from
 events; ``FINAL`` keeps the newest version of each bucket), summed to 15-minute UTC
 intervals in SQL that runs on clickhouse-server 18.16 and on chdb alike.
 
-Offered: statsforecast's MSTL (daily 96 and weekly 672 seasonalities, simple exponential smoothing, AutoETS "ANN", on the
-remainder trend), one model per series, fitted on the history weeks; the baseline is
+Offered: statsforecast's MSTL (daily 96 and weekly 672 seasonalities; simple exponential
+smoothing, AutoETS "ANN", on the trend), one model per series, fitted on the history weeks; the baseline is
 the seasonal naive forecast (same interval one week earlier). Why MSTL from
 statsforecast (docs/planning.md has the figures): it installs from wheels in about
 a minute with no compiler, fits 268 series of a few weeks of 15-minute data in

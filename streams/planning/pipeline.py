@@ -102,11 +102,17 @@ def plan_week(
             for i in range(SLOTS_PER_WEEK):
                 intervals.append(
                     PlanInterval(
-                        plan_id, region, channel, week_start + i * INTERVAL_MS,
-                        float(need.offered[channel][i]), float(need.aht_s[channel][i]),
-                        float(need.on_floor[channel][i]), int(np.floor(floor[i] + 1e-9)),
+                        plan_id,
+                        region,
+                        channel,
+                        week_start + i * INTERVAL_MS,
+                        float(need.offered[channel][i]),
+                        float(need.aht_s[channel][i]),
+                        float(need.on_floor[channel][i]),
+                        int(np.floor(floor[i] + 1e-9)),
                     )
                 )
         if progress:
             progress(region)
-    return WeekPlan(PlanFile(plan_id, tuple(shifts), tuple(intervals)), results, needs, time.perf_counter() - t0)
+    plan = PlanFile(plan_id, tuple(shifts), tuple(intervals))
+    return WeekPlan(plan, results, needs, time.perf_counter() - t0)

@@ -48,6 +48,7 @@ class Limits:
     pricing_budget_s: float = 20.0  # column generation stops here; the bound stays valid (Lagrangian)
     mip_gap: float = 0.01
     mip_time_limit_s: float = 20.0
+    mip_columns: int = 600  # columns the MIP keeps: those the LP uses, then the lowest reduced costs
 
 
 @dataclass
@@ -116,12 +117,27 @@ class _Master:
             lower.append(-highspy.kHighsInf)
             upper.append(float(limits.headcount_cap))
         self.lower = np.asarray(lower)
-        self.h.addRows(len(lower), np.asarray(lower), np.asarray(upper), 0, np.zeros(1, np.int32),
-                       np.zeros(0, np.int32), np.zeros(0))
+        self.h.addRows(
+            len(lower),
+            np.asarray(lower),
+            np.asarray(upper),
+            0,
+            np.zeros(1, np.int32),
+            np.zeros(0, np.int32),
+            np.zeros(0),
+        )
         # one under-coverage slack per covered row
         n = self.n_cover
-        self.h.addCols(n, np.full(n, limits.under_penalty), np.zeros(n), np.full(n, highspy.kHighsInf),
-                       n, np.arange(n, dtype=np.int32), np.arange(n, dtype=np.int32), np.ones(n))
+        self.h.addCols(
+            n,
+            np.full(n, limits.under_penalty),
+            np.zeros(n),
+            np.full(n, highspy.kHighsInf),
+            n,
+            np.arange(n, dtype=np.int32),
+            np.arange(n, dtype=np.int32),
+            np.ones(n),
+        )
         self.cols: list[tuple[str, int]] = []
         self.have: dict[str, set[int]] = {k: set() for k in self.channels}
 
@@ -142,9 +158,16 @@ class _Master:
             self.cols.append((k, int(j)))
             self.have[k].add(int(j))
         m = len(variants)
-        self.h.addCols(m, cat.paid_hours[variants].astype(float), np.zeros(m),
-                       np.full(m, float(self.limits.max_per_variant)), len(index),
-                       np.asarray(starts, np.int32), np.asarray(index, np.int32), np.asarray(value))
+        self.h.addCols(
+            m,
+            cat.paid_hours[variants].astype(float),
+            np.zeros(m),
+            np.full(m, float(self.limits.max_per_variant)),
+            len(index),
+            np.asarray(starts, np.int32),
+            np.asarray(index, np.int32),
+            np.asarray(value),
+        )
 
     def price(self, k: str, duals: np.ndarray) -> np.ndarray:
         """Reduced cost of every catalogue variant for channel k."""
@@ -167,18 +190,23 @@ def solve_region(
     t0 = time.perf_counter()
     master = _Master(demand, limits, cover)
     h, rounds = master.h, 0
+    cat_cost = cover.catalogue.paid_hours
     lp_bound = 0.0
     while rounds < limits.max_rounds:
         h.run()
         duals = np.asarray(h.getSolution().row_dual)
-        # Lagrangian bound b'y + sum_j min(0, rc_j) ub_j: valid for the LP over the whole
-        # catalogue at any round; equal to the master's optimum once no rc is negative
-        bound = float(master.lower[: master.pt_row + 1] @ duals[: master.pt_row + 1])
+        farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
+        cover_value = float(master.lower[: master.n_cover] @ duals[: master.n_cover])
+        bound = cover_value
         if master.cap_row >= 0:
             bound += float(limits.headcount_cap or 0) * duals[master.cap_row]
+        ratio = 1.0
         added = 0
         for k in master.channels:
             rc = master.price(k, duals)
+            # Farley: y / max_j(a_j'y / c_j) is dual feasible for the LP without upper bounds;
+            # with a cap or a part-time row the Lagrangian b'y + sum_j min(0, rc_j) ub_j instead
+            ratio = max(ratio, float(((cat_cost - rc) / cat_cost).max()))
             bound += float(np.minimum(rc, 0.0).sum()) * limits.max_per_variant
             if master.have[k]:
                 rc[list(master.have[k])] = np.inf
@@ -187,17 +215,21 @@ def solve_region(
             if best.size:
                 master.add(k, best)
                 added += best.size
+        if farley:
+            bound = cover_value / ratio
         lp_bound = max(lp_bound, bound)
         rounds += 1
         if not added or time.perf_counter() - t0 > limits.pricing_budget_s:
             break
     t1 = time.perf_counter()
     n_slack = master.n_cover
+    _keep_promising(master, limits.mip_columns)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
         master.cols
     )
-    h.changeColsIntegrality(len(integrality), np.arange(len(integrality), dtype=np.int32),
-                            np.asarray(integrality))
+    h.changeColsIntegrality(
+        len(integrality), np.arange(len(integrality), dtype=np.int32), np.asarray(integrality)
+    )
     h.setOptionValue("mip_rel_gap", limits.mip_gap)
     h.setOptionValue("time_limit", limits.mip_time_limit_s)
     h.run()
@@ -207,9 +239,33 @@ def solve_region(
     return _result(region, master, values, lp_bound, objective, rounds, t1 - t0, t2 - t1)
 
 
+def _keep_promising(master: _Master, keep: int) -> None:
+    """Fix to 0 every generated column outside the LP's support and the ``keep`` lowest
+    reduced costs: branch and cut then works on a few hundred columns, not thousands."""
+    sol = master.h.getSolution()
+    n_slack = master.n_cover
+    values = np.asarray(sol.col_value)[n_slack:]
+    reduced = np.asarray(sol.col_dual)[n_slack:]
+    chosen = set(np.flatnonzero(values > 1e-6).tolist())
+    for i in np.argsort(reduced):
+        if len(chosen) >= keep:
+            break
+        chosen.add(int(i))
+    drop = np.asarray(sorted(set(range(values.size)) - chosen), dtype=np.int32) + n_slack
+    if drop.size:
+        zeros = np.zeros(drop.size)
+        master.h.changeColsBounds(drop.size, drop, zeros, zeros)
+
+
 def _result(
-    region: str, master: _Master, values: np.ndarray, lp_bound: float, objective: float,
-    rounds: int, lp_s: float, mip_s: float,
+    region: str,
+    master: _Master,
+    values: np.ndarray,
+    lp_bound: float,
+    objective: float,
+    rounds: int,
+    lp_s: float,
+    mip_s: float,
 ) -> ScheduleResult:
     cat = master.cover.catalogue
     n_slack = master.n_cover
@@ -225,8 +281,9 @@ def _result(
         under[k] = np.round(u, 6)
     paid = float(sum(cat.paid_hours[j] * a for (_, j), a in agents.items()))
     gap = (objective - lp_bound) / objective if objective > 0 else 0.0
-    return ScheduleResult(region, agents, paid, lp_bound, objective, max(gap, 0.0), under,
-                          len(master.cols), rounds, lp_s, mip_s)
+    return ScheduleResult(
+        region, agents, paid, lp_bound, objective, max(gap, 0.0), under, len(master.cols), rounds, lp_s, mip_s
+    )
 
 
 def planned_on_floor(result: ScheduleResult, cover: CoverageMatrix, channel: str) -> np.ndarray:

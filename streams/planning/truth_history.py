@@ -16,9 +16,26 @@ from pathlib import Path
 from streams.history.store import HistoryStore
 
 KPI_COLUMNS = (
-    "region", "channel", "bucket_start", "version", "offered", "answered", "answered_within_threshold",
-    "abandoned", "short_abandoned", "total_wait_ms", "handled", "talk_ms", "hold_ms", "acw_ms",
-    "transferred", "ended", "resolved_first_line", "surveys", "survey_score_sum", "top_box",
+    "region",
+    "channel",
+    "bucket_start",
+    "version",
+    "offered",
+    "answered",
+    "answered_within_threshold",
+    "abandoned",
+    "short_abandoned",
+    "total_wait_ms",
+    "handled",
+    "talk_ms",
+    "hold_ms",
+    "acw_ms",
+    "transferred",
+    "ended",
+    "resolved_first_line",
+    "surveys",
+    "survey_score_sum",
+    "top_box",
 )
 
 
@@ -26,12 +43,26 @@ def _rows(path: Path) -> Iterator[list[object]]:
     with path.open(newline="") as f:
         for r in csv.DictReader(f):
             yield [
-                r["region"], r["channel"], int(r["minute_ms"]) // 1000, 1, int(r["offered"]),
-                int(r["answered"]), int(r["answered_within_target"]),
+                r["region"],
+                r["channel"],
+                int(r["minute_ms"]) // 1000,
+                1,
+                int(r["offered"]),
+                int(r["answered"]),
+                int(r["answered_within_target"]),
                 int(r["abandoned"]) + int(r["short_abandoned"]),  # kpi_minute counts short ones in both
-                int(r["short_abandoned"]), int(r["wait_ms_answered"]), int(r["handled"]), int(r["talk_ms"]),
-                int(r["hold_ms"]), int(r["acw_ms"]), int(r["transferred"]), int(r["ended"]),
-                int(r["resolved_first_line"]), int(r["surveys"]), int(r["score_sum"]), int(r["top_box"]),
+                int(r["short_abandoned"]),
+                int(r["wait_ms_answered"]),
+                int(r["handled"]),
+                int(r["talk_ms"]),
+                int(r["hold_ms"]),
+                int(r["acw_ms"]),
+                int(r["transferred"]),
+                int(r["ended"]),
+                int(r["resolved_first_line"]),
+                int(r["surveys"]),
+                int(r["score_sum"]),
+                int(r["top_box"]),
             ]
 
 

@@ -79,7 +79,7 @@ def cmd_plan_forecast(args: argparse.Namespace, settings: Settings) -> int:
     for col in ("channel", "offered", "AHT s"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(r["channel"], f"{r['offered']:,}", str(r["aht_s"]))
+        table.add_row(str(r["channel"]), f"{r['offered']:,}", str(r["aht_s"]))
     console.print(table)
     return 0
 

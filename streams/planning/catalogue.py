@@ -162,7 +162,7 @@ def _break_layouts(config: CatalogueConfig, length: int) -> list[tuple[tuple[int
         if length <= 16:
             return [((length // 2, b, "BREAK"),)]
         return [((length // 4, b, "BREAK"), (3 * length // 4, b, "BREAK"))]
-    layouts = []
+    layouts: list[tuple[tuple[int, int, str], ...]] = []
     for shift in config.lunch_choices:
         lunch = length // 2 - config.lunch_slots // 2 + shift
         first = max(4, lunch // 2)

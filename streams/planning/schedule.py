@@ -143,7 +143,9 @@ class _Master:
 
     def add(self, k: str, variants: np.ndarray) -> None:
         cat, share = self.cover.catalogue, self.limits.min_part_time_share
-        starts, index, value = [], [], []
+        starts: list[int] = []
+        index: list[int] = []
+        value: list[float] = []
         for j in variants:
             rows = self.row_of[k][self.cover.column(int(j))]
             rows = rows[rows >= 0]

@@ -26,7 +26,7 @@ from streams.cli_common import (
     err_console,
 )
 from streams.cli_history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
-from streams.cli_plan_evaluate import add_evaluate_parser
+from streams.cli_plan import add_plan_parsers
 from streams.cli_schemas import add_schemas_parsers
 from streams.kafka_config import KafkaSecurityError
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
@@ -309,8 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_history_parsers(sub)
     add_schemas_parsers(sub)
-    plan = sub.add_parser("plan", help="workforce planning")  # the lead merges cli_plan.py here
-    add_evaluate_parser(plan.add_subparsers(dest="action", required=True))
+    add_plan_parsers(sub)
 
     simulate = sub.add_parser(
         "simulate",

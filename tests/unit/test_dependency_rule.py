@@ -14,7 +14,8 @@ pytestmark = pytest.mark.unit
 PACKAGE = Path(__file__).resolve().parents[2] / "streams"
 ALLOWED_IN_CODEC = {"streams.domain", "streams.contracts", "streams.schema_registry", "streams.records"}
 SETTINGS_READERS = {
-    "cli.py", "cli_common.py", "cli_history.py", "cli_schemas.py", "cli_plan.py", "cli_plan_evaluate.py",
+    "cli.py", "cli_common.py", "cli_history.py", "cli_schemas.py", "cli_plan.py", "cli_plan_commands.py",
+    "cli_plan_evaluate.py",
     "cli_plan_publish.py",
     "settings.py",
 }  # fmt: skip

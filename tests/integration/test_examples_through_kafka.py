@@ -15,7 +15,10 @@ from streams.smoke import build_messages, consume, produce
 pytestmark = pytest.mark.kafka
 
 
-def test_every_example_round_trips_through_apache_kafka(kafka: Any) -> None:
+def test_every_example_round_trips_through_apache_kafka(fresh_kafka: Any) -> None:
+    """A broker of its own: every topic is read from its start, and other tests publish to
+    the same topics on the shared broker (a plan on cc.staffing.plan, for one)."""
+    kafka = fresh_kafka
     codec = Codec.pinned()
     apply_topics(kafka.bootstrap_servers)
     sent = build_messages(codec)

@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from streams.engine import clients
-from streams.engine.read_to_end import read_to_end, watermarks
+from streams.engine.read_to_end import read_to_end
 
 log = logging.getLogger("ccpulse.engine.checkpoints")
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
@@ -90,16 +89,7 @@ def restore(consumer_config: dict[str, Any], app_id: str, partitions: list[int])
                 found[p] = message.value()  # type: ignore[assignment]
 
     take(_LOOKBACK, partitions)
-    if missing := [p for p in partitions if p not in found and _holds_records(consumer_config, changelog, p)]:
+    if missing := [p for p in partitions if p not in found]:  # read_to_end skips empty partitions
         take(None, missing)
     return found
 
-
-def _holds_records(consumer_config: dict[str, Any], topic: str, partition: int) -> bool:
-    probe = {**consumer_config, "group.id": f"{topic}-probe", "enable.auto.commit": False}
-    consumer = clients.consumer(probe)
-    try:
-        low, high = watermarks(consumer, TopicPartition(topic, partition))
-    finally:
-        consumer.close()
-    return high > low

@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 import pytest
+from support.truth import TRUTH_TO_SNAPSHOT
 
 from streams.domain.events import ContactEvent, SurveyEvent
 from streams.domain.intervals import ContactProgress, step, survey_delta
@@ -19,23 +20,8 @@ from streams.simulator.truth import MinuteKpi
 
 pytestmark = pytest.mark.unit
 
-FIELDS = {  # simulator truth name -> domain counter (abandoned is handled apart)
-    "offered": "offered",
-    "answered": "answered",
-    "answered_within_target": "answered_within_threshold",
-    "short_abandoned": "short_abandoned",
-    "wait_ms_answered": "total_wait_ms",
-    "handled": "handled",
-    "talk_ms": "talk_ms",
-    "hold_ms": "hold_ms",
-    "acw_ms": "acw_ms",
-    "transferred": "transferred",
-    "ended": "ended",
-    "resolved_first_line": "resolved_first_line",
-    "surveys": "surveys",
-    "top_box": "top_box",
-    "score_sum": "survey_score_sum",
-}
+# simulator truth name -> domain counter (abandoned is handled apart)
+FIELDS = {t: c for t, c in TRUTH_TO_SNAPSHOT.items() if t != "abandoned"}
 
 
 @pytest.mark.parametrize("edge_shapes", [False, True], ids=["plain", "edge shapes"])

@@ -10,7 +10,7 @@ own group (bench/kpi_paths.py, bench/faust_baseline.py, bench/quix_kpi_job.py):
 
   raw ceiling          confluent-kafka consume(10000) + codec decode, no processing
   Faust consume-only   faust-streaming agent, stream.take(10000, within=0.1), no work
-  current worker       streams/app/worker.py, full job (KPIs, snapshots, queue state, routing,
+  current worker       streams/jobs/worker.py, full job (KPIs, snapshots, queue state, routing,
                        checkpoints); also with routing off (what the Quix job does)
   Quix job             bench/quix_kpi_job.py, exactly-once, at --commit-interval and at Quix's
                        default 5 s
@@ -42,7 +42,7 @@ from kpi_paths import final_minutes, mismatches
 from rich.console import Console
 from rich.table import Table
 
-from streams.app.worker import SNAPSHOT_TOPIC
+from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.codec import Codec
 from streams.services.kafka import KafkaCluster
 from streams.services.topics import apply_topics

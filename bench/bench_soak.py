@@ -66,7 +66,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from soak_probe import Offsets, Scrape, Worker, quantile, start_workers, stop_workers, wait_group_stable
 
-from streams.app.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
+from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
 from streams.services.kafka import KafkaCluster
 from streams.services.topics import apply_topics
 from streams.simulator import Faults, SimConfig, Simulation

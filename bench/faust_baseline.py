@@ -21,7 +21,7 @@ import uuid
 
 import faust
 
-from streams.app.worker import INPUT_TOPICS
+from streams.jobs.worker import INPUT_TOPICS
 
 
 def main(argv: list[str] | None = None) -> None:

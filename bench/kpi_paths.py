@@ -26,7 +26,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
 
-from streams.app.worker import INPUT_TOPICS, SNAPSHOT_TOPIC, KpiWorker, WorkerOptions
+from streams.jobs.worker import INPUT_TOPICS, SNAPSHOT_TOPIC, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.regions import region_codes

@@ -8,10 +8,10 @@ changelog topics) over the three co-partitioned input topics merged with
 ``StreamingDataFrame.concat`` (Quix then aligns the topics' partitions by message
 timestamp). One stateful ``apply`` decodes each message with the project's codec
 (``streams/codec.py``; bad input becomes a dead letter), applies it with the
-project's own code (``streams.app.kpi.apply_contact / apply_survey /
+project's own code (``streams.jobs.kpi.apply_contact / apply_survey /
 apply_agent``, hence ``streams.domain.intervals.step``: no KPI rule is rewritten
 here) and returns the MINUTE snapshots it changed, encoded with the codec and keyed
-``region|channel|MINUTE|start`` like the current worker's (``streams.app.views``);
+``region|channel|MINUTE|start`` like the current worker's (``streams.jobs.views``);
 ``to_topic`` writes them (and dead letters) in the same transaction as the state.
 
 Keying: Quix state is per message key, and the producers key every input by region
@@ -52,10 +52,10 @@ from quix_state_view import UnitOfWork, load_meta, region_view, store_meta  # be
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
-from streams.app import kpi
-from streams.app.kpi import KpiConfig
-from streams.app.views import SeriesView, snapshot_key, snapshot_record
-from streams.app.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
+from streams.jobs import kpi
+from streams.jobs.kpi import KpiConfig
+from streams.jobs.views import SeriesView, snapshot_key, snapshot_record
+from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
 from streams.codec import Codec
 from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent

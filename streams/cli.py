@@ -118,9 +118,9 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from streams.app.kpi import KpiConfig
-    from streams.app.runner import run_worker
-    from streams.app.worker import WorkerOptions
+    from streams.jobs.kpi import KpiConfig
+    from streams.jobs.runner import run_worker
+    from streams.jobs.worker import WorkerOptions
     from streams.codec import Codec
     from streams.domain.kpi import ServiceLevelVariant
     from streams.domain.regions import region_codes
@@ -149,7 +149,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.app.snapshots import latest_snapshots
+    from streams.jobs.snapshots import latest_snapshots
     from streams.codec import Codec
     from streams.domain.kpi import COUNTERS, initialize
     from streams.domain.targets import channel_rows

@@ -28,11 +28,11 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from streams.app.collector import KpiCollector
-from streams.app.runner import make_observer
-from streams.app.state import PartitionState
-from streams.app.views import series_views
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.jobs.collector import KpiCollector
+from streams.jobs.runner import make_observer
+from streams.jobs.state import PartitionState
+from streams.jobs.views import series_views
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.events import Channel
 from streams.domain.kpi import COUNTERS, initialize, kpi_result

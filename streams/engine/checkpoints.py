@@ -2,7 +2,7 @@
 
 ``<app id>-changelog`` has the input topics' partition count; the checkpoint of
 partition p (of all input topics together) is one record (key ``<app id>|<p>``, the value
-is the job's own serialised state with its positions: streams/app/state.py) in
+is the job's own serialised state with its positions: streams/jobs/state.py) in
 changelog partition p. One record per checkpoint makes a checkpoint atomic: a reader sees the
 whole state with its position or the previous one. Compaction keeps the latest per key;
 restore reads the last record of the partition, so it costs one fetch, not a replay.

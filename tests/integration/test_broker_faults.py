@@ -53,7 +53,7 @@ from test_kpi_worker import (
     yesterday,
 )
 
-from streams.app.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
+from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
 from streams.records import CONTACT_TOPIC
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
@@ -240,7 +240,9 @@ def run_scenario(
     bootstrap = cluster.bootstrap_servers
     worker_log, sink_out, sink_log = tmp_path / "worker.log", tmp_path / "sink.json", tmp_path / "sink.log"
     deadline = time.monotonic() + 60
-    while f"{KPI_GROUP}-changelog" not in cluster.admin().list_topics(timeout=5).topics:
+    # Every broker's metadata must know the changelog, not only the one the first client asks:
+    # describe_topics opens a new client that may ask another broker (the one clean-clone failure).
+    while f"{KPI_GROUP}-changelog" not in describe_topics(bootstrap, [f"{KPI_GROUP}-changelog"]):
         assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
         time.sleep(0.2)
     assert_topics_replicated(cluster)

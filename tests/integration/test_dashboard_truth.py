@@ -27,10 +27,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 from support.waiting import wait_until
 
 from streams import dashboards
-from streams.app.collector import KpiCollector
-from streams.app.plan_table import GlobalPlanTable
-from streams.app.runner import make_observer
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.jobs.collector import KpiCollector
+from streams.jobs.plan_table import GlobalPlanTable
+from streams.jobs.runner import make_observer
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.history.chdb_store import ChdbStore

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from test_kpi_worker import read_truth, simulate  # the same simulated day and truth reader
 
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.history.kpi_sql import kpi_minute_select

@@ -26,8 +26,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import SecretStr
 
-from streams.app.snapshots import latest_snapshots
-from streams.app.worker import INPUT_TOPICS
+from streams.jobs.snapshots import latest_snapshots
+from streams.jobs.worker import INPUT_TOPICS
 from streams.cli import main as ccpulse_main
 from streams.codec import Codec
 from streams.kafka_config import KafkaSecurity, KafkaSecurityError, check_connection, client_config

@@ -24,11 +24,11 @@ from lag_probe import LagProbe
 from support.truth import TRUTH_TO_SNAPSHOT
 from support.waiting import wait_until
 
-import streams.app.worker as worker_module
-from streams.app.collector import KpiCollector
-from streams.app.runner import make_observer
-from streams.app.snapshots import latest_snapshots
-from streams.app.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, KpiWorker, WorkerOptions
+import streams.jobs.worker as worker_module
+from streams.jobs.collector import KpiCollector
+from streams.jobs.runner import make_observer
+from streams.jobs.snapshots import latest_snapshots
+from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.engine.read_to_end import read_to_end

@@ -23,8 +23,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from support.truth import TRUTH_TO_SNAPSHOT
 
-from streams.app.kpi import KpiConfig
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.jobs.kpi import KpiConfig
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import ContactEvent, ContactEventType, SurveyEvent
@@ -86,7 +86,7 @@ def net(counters: dict[str, int]) -> dict[str, int]:
 
 def too_late(messages: list[tuple[int, int, Any]], lateness_ms: int) -> list[Any]:
     """Events whose minute had closed more than the allowed lateness before their partition's
-    watermark when read: the worker's rule (streams/app/kpi.py), replayed in offset order."""
+    watermark when read: the worker's rule (streams/jobs/kpi.py), replayed in offset order."""
     watermark: dict[int, int] = defaultdict(int)
     late = []
     for partition, _, event in sorted(messages, key=lambda m: (m[0], m[1])):

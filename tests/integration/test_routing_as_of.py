@@ -27,8 +27,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from support.waiting import wait_until
 from test_kpi_worker import start_worker, wait_exit
 
-from streams.app.routing_agent import DECISIONS_TOPIC
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.jobs.router import DECISIONS_TOPIC
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.events import Channel
 from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS

@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
-from streams.app.routing_agent import DECISIONS_TOPIC
-from streams.app.runner import make_observer
-from streams.app.worker import KpiWorker, WorkerOptions
+from streams.jobs.router import DECISIONS_TOPIC
+from streams.jobs.runner import make_observer
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.simulator import run

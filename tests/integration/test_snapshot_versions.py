@@ -49,7 +49,7 @@ from test_kpi_worker import (
     yesterday,
 )
 
-from streams.app.worker import DEAD_LETTER_TOPIC, SNAPSHOT_TOPIC
+from streams.jobs.worker import DEAD_LETTER_TOPIC, SNAPSHOT_TOPIC
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.history.clickhouse_store import ClickHouseDriverStore

@@ -14,7 +14,7 @@ is the age of the oldest input message the group has not committed; the worker c
 only after its checkpoint and snapshots are acknowledged, so it is how stale the KPIs in
 cc.kpi.snapshots are. Parts of it, from the workers' logs: detection (the group notices
 the dead member only when its session times out: `session.timeout.ms` = 10 s in
-streams/app/worker.py), the restore of the partitions' checkpoints from the compacted
+streams/jobs/worker.py), the restore of the partitions' checkpoints from the compacted
 changelog (the "standby": one fetch of the last record per partition, no replay), then the
 catch-up of what arrived meanwhile.
 
@@ -52,7 +52,7 @@ from test_kpi_worker import (
     yesterday,
 )
 
-from streams.app.worker import INPUT_TOPICS
+from streams.jobs.worker import INPUT_TOPICS
 from streams.records import CONTACT_TOPIC
 
 pytestmark = pytest.mark.kafka

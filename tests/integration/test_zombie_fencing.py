@@ -41,8 +41,8 @@ from test_kpi_worker import (
 )
 from test_worker_recovery import assignments, log_tail
 
-from streams.app.state import loads
-from streams.app.worker import SNAPSHOT_TOPIC
+from streams.jobs.state import loads
+from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.engine.checkpoints import changelog_topic
 from streams.engine.read_to_end import read_to_end
 

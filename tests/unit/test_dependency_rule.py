@@ -67,7 +67,7 @@ def test_only_composition_roots_read_settings() -> None:
 
 
 ENGINE_MAY_NOT_IMPORT = (
-    "streams.app", "streams.history", "streams.simulator", "streams.planning", "streams.services",
+    "streams.jobs", "streams.history", "streams.simulator", "streams.planning", "streams.services",
     "streams.cli", "streams.settings", "streams.live", "streams.demo",
 )  # fmt: skip
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams import codec as codec_module
-from streams.app import kpi
-from streams.app.kpi import KpiConfig
-from streams.app.state import PartitionState, dumps, loads
+from streams.jobs import kpi
+from streams.jobs.kpi import KpiConfig
+from streams.jobs.state import PartitionState, dumps, loads
 from streams.codec import Codec
 from streams.contracts import load_examples
 from streams.domain import errors

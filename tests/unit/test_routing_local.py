@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from streams.app import kpi
-from streams.app.kpi import KpiConfig
-from streams.app.routing_agent import RoutingAgent
-from streams.app.routing_local import (
+from streams.jobs import kpi
+from streams.jobs.kpi import KpiConfig
+from streams.jobs.router import Router
+from streams.jobs.routing_local import (
     agents_as_of,
     capture,
     capture_boundary,
@@ -20,7 +20,7 @@ from streams.app.routing_local import (
     record_agent,
     release_boundaries,
 )
-from streams.app.state import PartitionState, dumps, loads
+from streams.jobs.state import PartitionState, dumps, loads
 from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
 from streams.domain.routing import QueueSnapshot
@@ -133,7 +133,7 @@ def test_boundaries_are_captured_once_and_released_when_the_agent_stream_passed_
 
 def test_a_decision_waits_for_the_agent_stream_and_reads_home_as_of_t() -> None:
     state, clock, producer = PartitionState(0), Clock(), Producer()
-    router = RoutingAgent(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
+    router = Router(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
     arrived = contact("c1", _T.ARRIVED, T0 + 10_000)
     kpi.apply_contact(state, arrived, CONFIG)
@@ -152,7 +152,7 @@ def test_a_decision_waits_for_the_agent_stream_and_reads_home_as_of_t() -> None:
 def test_remote_regions_not_current_hold_the_decision_until_the_wall_clock_bound() -> None:
     state, clock, producer, table = PartitionState(0), Clock(), Producer(), Table()
     table.lagging = {"RU-SPE"}
-    router = RoutingAgent(table, Codec.pinned(), max_wait_s=5.0, clock=clock)  # type: ignore[arg-type]
+    router = Router(table, Codec.pinned(), max_wait_s=5.0, clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
     arrived = contact("c1", _T.ARRIVED, T0 + 10_000)
     kpi.apply_contact(state, arrived, CONFIG)
@@ -167,7 +167,7 @@ def test_remote_regions_not_current_hold_the_decision_until_the_wall_clock_bound
 
 def test_a_late_duplicate_arrival_is_not_decided_again_and_pending_survives_a_restart() -> None:
     state, clock, producer = PartitionState(0), Clock(), Producer()
-    router = RoutingAgent(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
+    router = Router(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
     first = contact("c1", _T.ARRIVED, T0 + 1_000)
     kpi.apply_contact(state, first, CONFIG)
@@ -208,7 +208,7 @@ def test_history_is_kept_for_a_pending_decision_however_far_the_streams_moved_on
     apply_agent(state, agent("a1", AgentState.READY, T0))
     arrived = contact("c1", _T.ARRIVED, T0 + 1_000)
     kpi.apply_contact(state, arrived, CONFIG)
-    RoutingAgent(Table(), Codec.pinned()).on_arrival(state, arrived)  # type: ignore[arg-type]
+    Router(Table(), Codec.pinned()).on_arrival(state, arrived)  # type: ignore[arg-type]
     for i in range(1, 100):  # a backlog read on while c1 waits for other regions
         apply_agent(state, agent("a1", AgentState.NOT_READY if i % 2 else AgentState.READY, T0 + i * 60_000))
     state.watermarks["contact"] = T0 + 99 * 60_000
@@ -225,7 +225,7 @@ def test_events_at_the_same_millisecond_apply_in_stream_order() -> None:
 
 
 def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() -> None:
-    from streams.app.routing_agent import GlobalQueueTable
+    from streams.jobs.router import GlobalQueueTable
 
     table = GlobalQueueTable({}, Codec.pinned())  # not started: fed by hand
 
@@ -245,7 +245,7 @@ def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() ->
 
 @pytest.mark.parametrize("reason", ["NO_AGENTS_HOME", "NO_STATE"])
 def test_the_new_reasons_encode_with_the_pinned_schema(reason: str) -> None:
-    from streams.app.routing_agent import DECISIONS_TOPIC, decision_record
+    from streams.jobs.router import DECISIONS_TOPIC, decision_record
     from streams.domain.routing import Reason, RoutingParams, RoutingRequest, decide
 
     decision = decide(

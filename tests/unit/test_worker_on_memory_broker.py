@@ -17,8 +17,8 @@ import pytest
 from confluent_kafka.admin import NewTopic
 from support.truth import TRUTH_TO_SNAPSHOT
 
-from streams.app.snapshots import latest_snapshots
-from streams.app.worker import KpiWorker, WorkerOptions, WorkerStats
+from streams.jobs.snapshots import latest_snapshots
+from streams.jobs.worker import KpiWorker, WorkerOptions, WorkerStats
 from streams.codec import Codec
 from streams.contracts import load_topic_contracts
 from streams.domain.regions import region_codes

@@ -1,10 +1,10 @@
-"""The KPI worker's options and run statistics (streams/app/worker.py)."""
+"""The KPI worker's options and run statistics (streams/jobs/worker.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.app.kpi import KpiConfig
+from streams.jobs.kpi import KpiConfig
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)

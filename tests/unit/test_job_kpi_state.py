@@ -9,12 +9,12 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.app import kpi
-from streams.app.collector import KpiCollector
-from streams.app.kpi import KpiConfig, local_day_start
-from streams.app.queues import StaffingConfig, occupancy, queue_states, staffing
-from streams.app.state import PartitionState, dumps, loads
-from streams.app.views import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
+from streams.jobs import kpi
+from streams.jobs.collector import KpiCollector
+from streams.jobs.kpi import KpiConfig, local_day_start
+from streams.jobs.queues import StaffingConfig, occupancy, queue_states, staffing
+from streams.jobs.state import PartitionState, dumps, loads
+from streams.jobs.views import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.kpi import ServiceLevelVariant

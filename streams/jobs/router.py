@@ -2,8 +2,8 @@
 
 ``GlobalQueueTable`` reads every partition of cc.queue.state in a thread (no consumer
 group: every worker sees every region), keeps a short history of records per
-region|queue and each region's progress. ``RoutingAgent`` decides an arrival from its
-home queue as of t (streams/app/routing_local.py) and, for the other candidates, the
+region|queue and each region's progress. ``Router`` decides an arrival from its
+home queue as of t (streams/jobs/routing_local.py) and, for the other candidates, the
 latest record at or before t, once the inputs up to t are in (or after a wall-clock
 bound); it produces the decision to cc.routing.decisions keyed by contact_id and
 remembers the predicted wait; ``on_answered`` observes actual minus predicted wait
@@ -23,8 +23,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from streams.app.routing_local import capture, queue_record, region_has_agents
-from streams.app.state import PartitionState
+from streams.jobs.routing_local import capture, queue_record, region_has_agents
+from streams.jobs.state import PartitionState
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import Channel, ContactEvent
@@ -217,7 +217,7 @@ def decision_record(d: RoutingDecision) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class RoutingAgent:
+class Router:
     """Decides each ARRIVED once, as of its event time (docs/routing.md, "In the worker").
 
     ``on_arrival`` captures what the decision needs from the contact stream and queues it on

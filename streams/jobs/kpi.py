@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from streams.app.state import AgentView, BucketKey, PartitionState, SeriesKey
+from streams.jobs.state import AgentView, BucketKey, PartitionState, SeriesKey
 from streams.domain.events import AgentEvent, AgentState, ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import MINUTE_MS, initialize

@@ -2,7 +2,7 @@
 
 Both wait for the partition's agent stream to pass their event time (or for its partition to be
 read to the end the broker reports, after a grace for the producer's in-flight events), at most
-``routing_max_wait_s`` of wall time (streams/app/routing_local.py, routing_agent.py). A quiet
+``routing_max_wait_s`` of wall time (streams/jobs/routing_local.py, router.py). A quiet
 contact stream read to its end lets the agent watermark move the boundaries on. A region's
 queue-state records all go to one partition of cc.queue.state with a header giving how many the
 region published for that boundary (docs/routing.md).
@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streams.app.routing_agent import BOUNDARY_SIZE_HEADER, QUEUE_STATE_TOPIC, RoutingAgent
-from streams.app.routing_local import capture_boundary, release_boundaries
-from streams.app.state import PartitionState
+from streams.jobs.router import BOUNDARY_SIZE_HEADER, QUEUE_STATE_TOPIC, Router
+from streams.jobs.routing_local import capture_boundary, release_boundaries
+from streams.jobs.state import PartitionState
 from streams.codec import Codec
 from streams.engine.read_to_end import position_at_end
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC
 
 if TYPE_CHECKING:
-    from streams.app.worker import WorkerOptions
+    from streams.jobs.worker import WorkerOptions
 
 
 class EventTimeGate:
@@ -37,7 +37,7 @@ class EventTimeGate:
         self._options, self._delivered = options, on_delivery
         self._partitions: int | None = None
 
-    def release(self, states: Iterable[PartitionState], router: RoutingAgent | None) -> int:
+    def release(self, states: Iterable[PartitionState], router: Router | None) -> int:
         """Publish the boundaries and make the decisions that can be; returns records published."""
         o, now, published = self._options, time.monotonic(), 0
         states = list(states)

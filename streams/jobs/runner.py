@@ -13,9 +13,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, start_http_server
 
 from streams import metrics
-from streams.app.collector import KpiCollector
-from streams.app.plan_table import GlobalPlanTable
-from streams.app.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
+from streams.jobs.collector import KpiCollector
+from streams.jobs.plan_table import GlobalPlanTable
+from streams.jobs.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.kpi import ServiceLevelVariant
 from streams.engine.transactions import Fenced

@@ -18,9 +18,9 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streams.app.queues import StaffingConfig, occupancy, staffed_agents, staffing
-from streams.app.state import PartitionState
-from streams.app.views import WINDOWS, series_views
+from streams.jobs.queues import StaffingConfig, occupancy, staffed_agents, staffing
+from streams.jobs.state import PartitionState
+from streams.jobs.views import WINDOWS, series_views
 from streams.domain.kpi import ServiceLevelVariant, kpi_result
 
 _RATIOS = (
@@ -55,7 +55,7 @@ _PLANNED_HELP = "Agents the published plan puts on the floor in the current 15-m
 
 
 class PlanLookup(Protocol):
-    """The published plan (streams/app/plan_table.py GlobalPlanTable)."""
+    """The published plan (streams/jobs/plan_table.py GlobalPlanTable)."""
 
     def planned(self, region: str, channel: str, at_ms: int) -> int | None: ...
 

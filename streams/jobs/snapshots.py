@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.app.worker import SNAPSHOT_TOPIC
+from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.codec import Codec
 from streams.engine.read_to_end import read_to_end
 

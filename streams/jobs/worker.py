@@ -25,15 +25,15 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from streams.app import kpi
-from streams.app.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
-from streams.app.options import WorkerOptions as WorkerOptions
-from streams.app.options import WorkerStats
-from streams.app.routing_agent import GlobalQueueTable, RoutingAgent
-from streams.app.routing_local import capture_boundary, evict_routing, record_agent
-from streams.app.routing_release import EventTimeGate
-from streams.app.state import PartitionState, dumps, restored_states
-from streams.app.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
+from streams.jobs import kpi
+from streams.jobs.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
+from streams.jobs.options import WorkerOptions as WorkerOptions
+from streams.jobs.options import WorkerStats
+from streams.jobs.router import GlobalQueueTable, Router
+from streams.jobs.routing_local import capture_boundary, evict_routing, record_agent
+from streams.jobs.routing_release import EventTimeGate
+from streams.jobs.state import PartitionState, dumps, restored_states
+from streams.jobs.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
@@ -79,7 +79,7 @@ class KpiWorker:
         self._assigned_at = 0.0
         self._closing = False
         self._ends = PartitionEnds()  # --idle-exit: exit only with every partition read to its end
-        self.router: RoutingAgent | None = None
+        self.router: Router | None = None
         self._gate: EventTimeGate | None = None  # built with the consumer and producer
 
     # -- lifecycle -------------------------------------------------------------------
@@ -117,7 +117,7 @@ class KpiWorker:
             if not table.wait_ready(o.table_ready_timeout_s):  # decisions then wait on its progress
                 log.warning("cc.queue.state not read to its end in %.0f s", o.table_ready_timeout_s)
             regions = frozenset(o.routing_regions) if o.routing_regions else None
-            self.router = RoutingAgent(
+            self.router = Router(
                 table, self._codec, observe=self._observe, max_wait_s=o.routing_max_wait_s, regions=regions
             )
         self._consumer.subscribe(

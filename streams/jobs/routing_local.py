@@ -10,7 +10,7 @@ positions in the streams instead:
 - agent states come from each agent's short history of views by event time
   (``agent_history``), read *as of* the event time t: the latest view with time <= t, so
   agent events after t that are already applied do not leak in. The caller waits until
-  the agent stream has passed t (streams/app/routing_agent.py).
+  the agent stream has passed t (streams/jobs/router.py).
 
 Rates use only contact counters of the region x channel minute buckets in the windows
 ending with the minute of the contact watermark at the capture (surveys create buckets
@@ -23,7 +23,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from streams.app.state import AgentView, PartitionState
+from streams.jobs.state import AgentView, PartitionState
 from streams.domain.events import AgentEvent
 from streams.domain.kpi import MINUTE_MS
 

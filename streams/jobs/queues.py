@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from streams.app.kpi import AGENT_TIME
-from streams.app.state import PartitionState
-from streams.app.views import series_views
+from streams.jobs.kpi import AGENT_TIME
+from streams.jobs.state import PartitionState
+from streams.jobs.views import series_views
 from streams.domain.erlang import agents_for_service_level_a
 from streams.domain.events import Channel
 from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS, MINUTE_MS

@@ -62,7 +62,7 @@ class PartitionState:
     agent_minutes: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)  # (region, minute)
     queues: dict[str, tuple[str, str]] = field(default_factory=dict)  # "region|queue" -> (channel, language)
     predictions: dict[str, tuple[float, str, int]] = field(default_factory=dict)  # contact -> EWT, method, t
-    # routing as of event time (streams/app/routing_local.py): each agent's recent views by event
+    # routing as of event time (streams/jobs/routing_local.py): each agent's recent views by event
     # time; contacts decided (contact_id -> ARRIVED time, 26 h); decisions and queue-state
     # boundaries captured at their position in the contact stream, waiting for the agent stream
     agent_history: dict[str, list[AgentView]] = field(default_factory=dict)
@@ -205,7 +205,7 @@ def loads(data: bytes) -> PartitionState:
 def restored_states(
     consumer_config: dict[str, Any], app_id: str, numbers: list[int]
 ) -> dict[int, PartitionState]:
-    """The last checkpoint of each partition, decoded (any readable format: streams/app/state.py)."""
+    """The last checkpoint of each partition, decoded (any readable format: streams/jobs/state.py)."""
     restored = {}
     for p, data in restore(consumer_config, app_id, numbers).items():
         state = loads(data)

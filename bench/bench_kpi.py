@@ -42,8 +42,8 @@ from kpi_paths import final_minutes, mismatches
 from rich.console import Console
 from rich.table import Table
 
-from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.codec import Codec
+from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.services.kafka import KafkaCluster
 from streams.services.topics import apply_topics
 from streams.simulator import run

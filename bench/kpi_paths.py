@@ -26,10 +26,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
 
-from streams.jobs.worker import INPUT_TOPICS, SNAPSHOT_TOPIC, KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.regions import region_codes
+from streams.jobs.worker import INPUT_TOPICS, SNAPSHOT_TOPIC, KpiWorker, WorkerOptions
 from streams.records import CONTACT_TOPIC, SURVEY_TOPIC
 
 COUNTER_FIELDS_SKIPPED = ("version", "emitted_at_ms")

@@ -52,16 +52,16 @@ from quix_state_view import UnitOfWork, load_meta, region_view, store_meta  # be
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
-from streams.jobs.views import SeriesView, snapshot_key, snapshot_record
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
 from streams.codec import Codec
 from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
 from streams.domain.kpi import MINUTE_MS
 from streams.domain.regions import region_codes
+from streams.jobs import kpi
+from streams.jobs.kpi import KpiConfig
+from streams.jobs.views import SeriesView, snapshot_key, snapshot_record
+from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
 
 # concat aligns the topics by timestamp: a partition whose buffer ran empty holds back its whole
 # partition group until a fetch answers for it, and Quix refills its buffer with

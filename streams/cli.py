@@ -118,12 +118,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from streams.jobs.kpi import KpiConfig
-    from streams.jobs.runner import run_worker
-    from streams.jobs.worker import WorkerOptions
     from streams.codec import Codec
     from streams.domain.kpi import ServiceLevelVariant
     from streams.domain.regions import region_codes
+    from streams.jobs.kpi import KpiConfig
+    from streams.jobs.runner import run_worker
+    from streams.jobs.worker import WorkerOptions
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = WorkerOptions(
@@ -149,10 +149,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.jobs.snapshots import latest_snapshots
     from streams.codec import Codec
     from streams.domain.kpi import COUNTERS, initialize
     from streams.domain.targets import channel_rows
+    from streams.jobs.snapshots import latest_snapshots
     from streams.kpi_tables import channel_table
 
     snapshots = latest_snapshots(_client_config(args, settings), Codec.pinned())

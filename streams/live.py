@@ -28,11 +28,6 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from streams.jobs.collector import KpiCollector
-from streams.jobs.runner import make_observer
-from streams.jobs.state import PartitionState
-from streams.jobs.views import series_views
-from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.events import Channel
 from streams.domain.kpi import COUNTERS, initialize, kpi_result
@@ -50,6 +45,11 @@ from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
 from streams.history.report import render
 from streams.history.sink import HistorySink
+from streams.jobs.collector import KpiCollector
+from streams.jobs.runner import make_observer
+from streams.jobs.state import PartitionState
+from streams.jobs.views import series_views
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.kafka_config import client_config
 from streams.kpi_tables import channel_summary, channel_table, marked, pct, secs, summary_channel_table
 from streams.services.base import pid_alive, process_start_ticks, stop_pid

@@ -92,4 +92,3 @@ def restore(consumer_config: dict[str, Any], app_id: str, partitions: list[int])
     if missing := [p for p in partitions if p not in found]:  # read_to_end skips empty partitions
         take(None, missing)
     return found
-

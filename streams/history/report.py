@@ -72,8 +72,14 @@ def region_days(
         f"WHERE bucket >= {lo} AND bucket < {hi}"
     )
     days = {
-        r.code: RegionDay(r.code, r.name, [initialize() for _ in range(24)], initialize(), {},
-                          [initialize() for _ in range(24)])  # fmt: skip
+        r.code: RegionDay(
+            r.code,
+            r.name,
+            [initialize() for _ in range(24)],
+            initialize(),
+            {},
+            [initialize() for _ in range(24)],
+        )  # fmt: skip
         for r in load_regions()
     }
     for region, channel, bucket, *values in rows:
@@ -231,8 +237,18 @@ def render(
         rows.append(f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "".join(
         f"<th>{h}</th>"
-        for h in ("region", "name", "offered", "answered", "SL", "voice ASA s", "voice AHT s", "abandon",
-                  "FLR", "CSAT 5/5")  # fmt: skip
+        for h in (
+            "region",
+            "name",
+            "offered",
+            "answered",
+            "SL",
+            "voice ASA s",
+            "voice AHT s",
+            "abandon",
+            "FLR",
+            "CSAT 5/5",
+        )  # fmt: skip
     )
     document = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>ccpulse daily report {day.isoformat()}</title>

@@ -18,10 +18,10 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.domain.kpi import ServiceLevelVariant, kpi_result
 from streams.jobs.queues import StaffingConfig, occupancy, staffed_agents, staffing
 from streams.jobs.state import PartitionState
 from streams.jobs.views import WINDOWS, series_views
-from streams.domain.kpi import ServiceLevelVariant, kpi_result
 
 _RATIOS = (
     (

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from streams.jobs.state import AgentView, BucketKey, PartitionState, SeriesKey
 from streams.domain.events import AgentEvent, AgentState, ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import MINUTE_MS, initialize
 from streams.domain.regions import DAY_MS, local_day_start
+from streams.jobs.state import AgentView, BucketKey, PartitionState, SeriesKey
 
 _T = ContactEventType
 _LEAVES_QUEUE = frozenset({_T.ANSWERED, _T.ABANDONED, _T.ENDED, _T.ACW_ENDED})

@@ -23,8 +23,6 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from streams.jobs.routing_local import capture, queue_record, region_has_agents
-from streams.jobs.state import PartitionState
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import Channel, ContactEvent
@@ -38,6 +36,8 @@ from streams.domain.routing import (
 )
 from streams.engine import clients
 from streams.engine.read_to_end import watermarks
+from streams.jobs.routing_local import capture, queue_record, region_has_agents
+from streams.jobs.state import PartitionState
 
 log = logging.getLogger("ccpulse.app.routing")
 QUEUE_STATE_TOPIC, DECISIONS_TOPIC = "cc.queue.state", "cc.routing.decisions"

@@ -23,9 +23,9 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from streams.jobs.state import AgentView, PartitionState
 from streams.domain.events import AgentEvent
 from streams.domain.kpi import MINUTE_MS
+from streams.jobs.state import AgentView, PartitionState
 
 HISTORY_MS = 30 * MINUTE_MS  # agent views kept behind the slower of the contact and agent streams
 _ACTIVE = frozenset({"READY", "ON_CONTACT", "ACW", "NOT_READY", "LOGGED_IN"})

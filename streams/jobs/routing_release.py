@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from streams.codec import Codec
+from streams.engine.read_to_end import position_at_end
 from streams.jobs.router import BOUNDARY_SIZE_HEADER, QUEUE_STATE_TOPIC, Router
 from streams.jobs.routing_local import capture_boundary, release_boundaries
 from streams.jobs.state import PartitionState
-from streams.codec import Codec
-from streams.engine.read_to_end import position_at_end
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC
 
 if TYPE_CHECKING:

@@ -25,15 +25,6 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from streams.jobs import kpi
-from streams.jobs.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
-from streams.jobs.options import WorkerOptions as WorkerOptions
-from streams.jobs.options import WorkerStats
-from streams.jobs.router import GlobalQueueTable, Router
-from streams.jobs.routing_local import capture_boundary, evict_routing, record_agent
-from streams.jobs.routing_release import EventTimeGate
-from streams.jobs.state import PartitionState, dumps, restored_states
-from streams.jobs.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
@@ -47,6 +38,15 @@ from streams.engine.checkpoints import (
 from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser, dead_letter
 from streams.engine.read_to_end import PartitionEnds
 from streams.engine.transactions import OutputCommitter
+from streams.jobs import kpi
+from streams.jobs.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
+from streams.jobs.options import WorkerOptions as WorkerOptions
+from streams.jobs.options import WorkerStats
+from streams.jobs.router import GlobalQueueTable, Router
+from streams.jobs.routing_local import capture_boundary, evict_routing, record_agent
+from streams.jobs.routing_release import EventTimeGate
+from streams.jobs.state import PartitionState, dumps, restored_states
+from streams.jobs.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 log = logging.getLogger("ccpulse.app.worker")

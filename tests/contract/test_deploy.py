@@ -119,7 +119,9 @@ def test_kubernetes_manifests() -> None:
     from streams.services.apicurio import APICURIO_VERSION, CCOMPAT_PATH
 
     config = next(d for d in documents if d["kind"] == "ConfigMap")["data"]
-    assert config["CCPULSE_SCHEMA_REGISTRY_URL"] == f"http://ccpulse-schema-registry.ccpulse:8080{CCOMPAT_PATH}"
+    assert (
+        config["CCPULSE_SCHEMA_REGISTRY_URL"] == f"http://ccpulse-schema-registry.ccpulse:8080{CCOMPAT_PATH}"
+    )
     registry = next(d for d in documents if d["metadata"]["name"] == "ccpulse-schema-registry")
     container = registry["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == f"apicurio/apicurio-registry:{APICURIO_VERSION}"

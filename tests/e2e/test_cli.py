@@ -370,7 +370,8 @@ def test_demo_stops_a_leftover_and_moves_off_a_taken_port(tmp_path: Path) -> Non
     from streams.services.base import process_start_ticks
 
     leftover = subprocess.Popen(
-        [sys.executable, "-c", "import signal; signal.pause()"], start_new_session=True  # never exits
+        [sys.executable, "-c", "import signal; signal.pause()"],
+        start_new_session=True,  # never exits
     )
     (tmp_path / "demo").mkdir(parents=True)
     entry = {"name": "Tansu", "pid": leftover.pid, "start_ticks": process_start_ticks(leftover.pid)}

@@ -27,15 +27,15 @@ from prometheus_client import CollectorRegistry, start_http_server
 from support.waiting import wait_until
 
 from streams import dashboards
-from streams.jobs.collector import KpiCollector
-from streams.jobs.plan_table import GlobalPlanTable
-from streams.jobs.runner import make_observer
-from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
+from streams.jobs.collector import KpiCollector
+from streams.jobs.plan_table import GlobalPlanTable
+from streams.jobs.runner import make_observer
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.planning.plan import INTERVAL_MS, PlanInterval
 from streams.planning.publish import publish_plan
 from streams.simulator import run

@@ -23,8 +23,6 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from support.truth import TRUTH_TO_SNAPSHOT
 
-from streams.jobs.kpi import KpiConfig
-from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import ContactEvent, ContactEventType, SurveyEvent
@@ -35,6 +33,8 @@ from streams.history.migrate import migrate
 from streams.history.rows import STREAM_KPI_COUNTERS
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
+from streams.jobs.kpi import KpiConfig
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.records import CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator import SimConfig, run
 from streams.simulator.config import Faults

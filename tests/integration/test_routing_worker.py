@@ -12,11 +12,11 @@ import pytest
 from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
+from streams.codec import Codec
+from streams.domain.regions import region_codes
 from streams.jobs.router import DECISIONS_TOPIC
 from streams.jobs.runner import make_observer
 from streams.jobs.worker import KpiWorker, WorkerOptions
-from streams.codec import Codec
-from streams.domain.regions import region_codes
 from streams.simulator import run
 from streams.simulator.config import Faults
 

@@ -41,10 +41,10 @@ from test_kpi_worker import (
 )
 from test_worker_recovery import assignments, log_tail
 
-from streams.jobs.state import loads
-from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.engine.checkpoints import changelog_topic
 from streams.engine.read_to_end import read_to_end
+from streams.jobs.state import loads
+from streams.jobs.worker import SNAPSHOT_TOPIC
 
 pytestmark = pytest.mark.kafka
 

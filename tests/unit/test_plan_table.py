@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streams.codec import Codec
+from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
 from streams.jobs import kpi
 from streams.jobs.collector import KpiCollector
 from streams.jobs.kpi import KpiConfig
 from streams.jobs.plan_table import DAY_MS, GlobalPlanTable
 from streams.jobs.state import PartitionState
-from streams.codec import Codec
-from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
 from streams.planning.plan import INTERVAL_MS
 
 pytestmark = pytest.mark.unit

@@ -17,12 +17,12 @@ import pytest
 from confluent_kafka.admin import NewTopic
 from support.truth import TRUTH_TO_SNAPSHOT
 
-from streams.jobs.snapshots import latest_snapshots
-from streams.jobs.worker import KpiWorker, WorkerOptions, WorkerStats
 from streams.codec import Codec
 from streams.contracts import load_topic_contracts
 from streams.domain.regions import region_codes
 from streams.engine import memory_broker, memory_cluster
+from streams.jobs.snapshots import latest_snapshots
+from streams.jobs.worker import KpiWorker, WorkerOptions, WorkerStats
 from streams.services.topics import effective_configs
 from streams.simulator import SimConfig, run
 from streams.simulator.config import Faults
@@ -83,9 +83,7 @@ def test_worker_on_the_memory_broker_equals_truth_and_restores(
             }
             for r in csv.DictReader(f)
         }
-    minutes = {
-        k: s for k, s in latest_snapshots(memory_config, codec).items() if s["window"] == "MINUTE"
-    }
+    minutes = {k: s for k, s in latest_snapshots(memory_config, codec).items() if s["window"] == "MINUTE"}
     assert len(truth) > 300
     wrong = [
         k for k in set(truth) | set(minutes)

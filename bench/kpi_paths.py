@@ -101,13 +101,13 @@ def worker(args: argparse.Namespace) -> None:
         options, observer=observe,
     )  # fmt: skip
     times: list[float] = []
-    original = kpi_worker._process
+    original = kpi_worker.loop._process
 
     def timed(messages: list[Any]) -> None:
         if not times:
             times.append(time.time())
             if args.latency_out:
-                kpi_worker._producer = _StampingProducer(kpi_worker._producer, batch)  # type: ignore[assignment]
+                kpi_worker.loop.producer = _StampingProducer(kpi_worker.loop.producer, batch)  # type: ignore[assignment]
         if args.latency_out:
             batch[0] += 1
             batches[batch[0]] = [
@@ -118,7 +118,7 @@ def worker(args: argparse.Namespace) -> None:
         original(messages)
         times[1:] = [time.time()]
 
-    kpi_worker._process = timed  # type: ignore[method-assign]
+    kpi_worker.loop._process = timed  # type: ignore[method-assign]
     stop = threading.Event()
     if args.expect:
 

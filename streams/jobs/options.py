@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from streams.engine.loop import LoopOptions, LoopStats
 from streams.jobs.kpi import KpiConfig
 from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
@@ -11,32 +12,17 @@ INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)
 
 
 @dataclass
-class WorkerStats:
-    events: int = 0
-    replayed_skipped: int = 0
-    dead_letters: int = 0
+class WorkerStats(LoopStats):
     snapshots: int = 0
     decisions: int = 0
     queue_states: int = 0
-    checkpoints: int = 0
-    restored: dict[int, dict[str, int]] = field(default_factory=dict)  # partition -> positions resumed
-    epochs: dict[int, int] = field(default_factory=dict)  # partition -> restore epoch taken (recorded)
 
 
 @dataclass
-class WorkerOptions:
+class WorkerOptions(LoopOptions):
     group_id: str = "ccpulse-kpi"
     app_id: str = "ccpulse-kpi"
     topics: tuple[str, ...] = INPUT_TOPICS
-    batch_size: int = 10_000
-    poll_timeout_s: float = 0.1
-    checkpoint_interval_s: float = 2.0
-    idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
-    # Kafka transactions (needs idempotence; Apache Kafka only): fences zombies. Off by default
-    # (Tansu has none); deploy/ turns it on with --transactions (docs/kpi-engine.md)
-    transactional: bool = False
-    commit_interval_s: float = 0.25  # transactional: snapshots become visible at each commit
-    changelog_replication_factor: int | None = None
     queue_state_every_ms: int = 30_000  # cc.queue.state: every queue at each such event-time boundary
     routing: bool = True  # a decision per new ARRIVED contact (cc.routing.decisions)
     # a pending decision or boundary waits for its inputs (agent stream past t, remote regions'
@@ -46,7 +32,6 @@ class WorkerOptions:
     table_ready_timeout_s: float = 30.0  # cold start: cc.queue.state read to its end before routing
     # the regions a decision waits for (their cc.queue.state as of t); None: those in cc.queue.state
     routing_regions: tuple[str, ...] | None = None
-    auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
     kpi: KpiConfig = field(default_factory=KpiConfig)
     # CCPULSE_PSEUDONYM_KEY: identities in dead letters are pseudonymised with it, else withheld
     pseudonym_key: bytes | None = field(default=None, repr=False)

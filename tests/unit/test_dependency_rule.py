@@ -82,7 +82,7 @@ def test_engine_knows_no_job(path: Path) -> None:
 
 def test_engine_has_modules_to_check() -> None:
     assert {p.name for p in modules_under(PACKAGE / "engine")} >= {
-        "checkpoints.py", "read_to_end.py", "dead_letters.py",
+        "checkpoints.py", "read_to_end.py", "dead_letters.py", "loop.py", "transactions.py",
     }  # fmt: skip
 
 

@@ -91,10 +91,10 @@ def assign(monkeypatch: pytest.MonkeyPatch, restored: dict[int, PartitionState],
     monkeypatch.setattr(worker_module, "restored_states", lambda _config, _app, _numbers: restored)
     events: list[Any] = []
     worker = KpiWorker({"bootstrap.servers": "127.0.0.1:1"}, Codec.pinned())
-    worker._producer = FakeProducer(events, fail)  # type: ignore[assignment]
-    worker._out = OutputCommitter(worker._producer, transactional=False)  # Tansu's mode: flush, no commit
+    worker.loop.producer = FakeProducer(events, fail)  # type: ignore[assignment]
+    worker.loop._out = OutputCommitter(worker.loop.producer, transactional=False)  # Tansu: flush, no commit
     partitions = [TopicPartition(t, p) for t in ("cc.contact.events", "cc.survey.events") for p in (0, 1)]
-    worker._on_assign(FakeConsumer(events), partitions)  # type: ignore[arg-type]
+    worker.loop._on_assign(FakeConsumer(events), partitions)  # type: ignore[arg-type]
     return worker, events
 
 

@@ -210,8 +210,13 @@ class StreamLoop(Generic[S]):
                 state.epoch += 1  # outranks what earlier owners emitted (a job's output versions)
                 self.states[number] = state
                 self.stats.epochs[number] = state.epoch
+        recording = time.perf_counter()
         self._record_epochs(consumer, numbers)
         restore_s = time.perf_counter() - started
+        log.info(
+            "restore epochs %s recorded in %.3f s",
+            {n: self.states[n].epoch for n in numbers}, time.perf_counter() - recording,
+        )  # fmt: skip
         self._observe("restore_seconds", restore_s)
         self._assigned_at = self._clock()
         for tp in partitions:
@@ -219,10 +224,12 @@ class StreamLoop(Generic[S]):
             if position is not None:
                 tp.offset = position
         log.info(  # the restore time is the standby cost of a takeover (docs/reliability.md)
-            "assigned %d partitions (%d checkpoints restored, epochs %s, in %.3f s): %s",
-            len(partitions), len(restored), {n: self.states[n].epoch for n in numbers}, restore_s,
+            "assigned %d partitions (%d checkpoints restored in %.3f s): %s",
+            len(partitions),
+            len(restored),
+            restore_s,
             [f"{t.topic}[{t.partition}]" for t in partitions],
-        )  # fmt: skip
+        )  # fmt: skip (tests/integration/test_worker_recovery.py reads this line)
         consumer.assign(partitions)
 
     def _record_epochs(self, consumer: Consumer, numbers: list[int]) -> None:

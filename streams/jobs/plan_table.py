@@ -28,7 +28,7 @@ from streams.engine import clients
 from streams.planning.plan import INTERVAL_MS
 from streams.planning.publish import PLAN_TOPIC
 
-log = logging.getLogger("ccpulse.app.plan")
+log = logging.getLogger("ccpulse.jobs.plan")
 DAY_MS = 86_400_000
 
 

@@ -39,7 +39,7 @@ from streams.engine.read_to_end import watermarks
 from streams.jobs.routing_local import capture, queue_record, region_has_agents
 from streams.jobs.state import PartitionState
 
-log = logging.getLogger("ccpulse.app.routing")
+log = logging.getLogger("ccpulse.jobs.routing")
 QUEUE_STATE_TOPIC, DECISIONS_TOPIC = "cc.queue.state", "cc.routing.decisions"
 _ANSWERED_FIRST = "ANSWERED"  # a prediction slot holding the answer time of a contact not decided yet
 

@@ -20,7 +20,7 @@ from streams.jobs.collector import KpiCollector
 from streams.jobs.plan_table import GlobalPlanTable
 from streams.jobs.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
 
-log = logging.getLogger("ccpulse.app")
+log = logging.getLogger("ccpulse.jobs")
 PIPELINE_METRICS = (
     "ccpulse_events_in_total",
     "ccpulse_dead_letters_total",

@@ -63,7 +63,7 @@ CURRENT_S = 2.0  # a partition is current when its time lag is at most this
 RECOVERY_BOUND_S = 60.0
 BASELINE_MESSAGES = 8_000  # committed by the group before the kill (~10 s of the paced input)
 ASSIGNED = re.compile(
-    r"^(\S+ \S+) INFO ccpulse\.app\.worker assigned (\d+) partitions "
+    r"^(\S+ \S+) INFO ccpulse\.engine\.loop assigned (\d+) partitions "
     r"\((\d+) checkpoints restored in ([\d.]+) s\): \[(.*)\]$"
 )
 

@@ -94,7 +94,7 @@ def worker(args: argparse.Namespace) -> None:
     if args.latest:
         options = WorkerOptions(
             group_id=args.group, app_id=args.group, routing=not args.no_routing, poll_timeout_s=0.05,
-            batch_size=2000, auto_offset_reset="latest",
+            batch_size=2000, auto_offset_reset="latest", transactional=args.transactions,
         )  # fmt: skip
     kpi_worker = KpiWorker(
         {"bootstrap.servers": args.bootstrap_servers}, Codec.pinned(known_regions=region_codes()),

@@ -55,7 +55,7 @@ def raw(bootstrap: str, expect: int) -> None:
             first = time.time()
         for message in messages:
             try:
-                codec.decode(message.topic(), message.value())  # type: ignore[arg-type]
+                codec.decode(message.topic(), message.value())  # type: ignore[arg-type, unused-ignore]
             except InvalidEvent:
                 pass
         n += len(messages)
@@ -107,7 +107,7 @@ def worker(args: argparse.Namespace) -> None:
         if not times:
             times.append(time.time())
             if args.latency_out:
-                kpi_worker._producer = _StampingProducer(kpi_worker._producer, batch)  # type: ignore[assignment]
+                kpi_worker._producer = _StampingProducer(kpi_worker._producer, batch)  # type: ignore[assignment, unused-ignore]
         if args.latency_out:
             batch[0] += 1
             batches[batch[0]] = [
@@ -118,7 +118,7 @@ def worker(args: argparse.Namespace) -> None:
         original(messages)
         times[1:] = [time.time()]
 
-    kpi_worker._process = timed  # type: ignore[method-assign]
+    kpi_worker._process = timed  # type: ignore[method-assign, unused-ignore]
     stop = threading.Event()
     if args.expect:
 
@@ -152,7 +152,7 @@ def final_minutes(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 1
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        eof.add(int(message.partition()))  # type: ignore[arg-type]
+                        eof.add(int(message.partition()))  # type: ignore[arg-type, unused-ignore]
                     continue
                 key = (message.key() or b"").decode()
                 if "|MINUTE|" not in key:

@@ -53,11 +53,11 @@ from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
 from streams.codec import Codec
-from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
 from streams.domain.kpi import MINUTE_MS
 from streams.domain.regions import region_codes
+from streams.engine.dead_letters import DeadLetterSanitiser
 from streams.jobs import kpi
 from streams.jobs.kpi import KpiConfig
 from streams.jobs.views import SeriesView, snapshot_key, snapshot_record

@@ -82,7 +82,7 @@ class KpiBatches:
         self.codec, self.config = codec, config or KpiConfig()
         self.sanitiser = DeadLetterSanitiser(codec, None)
         self.states: dict[str, PartitionState] = {}
-        self.read = self.applied = self.skipped = self.dead_letters = self.snapshots = 0
+        self.read = self.applied = self.skipped = self.dead_letters = self.snapshots = self.table_writes = 0
         self.first_at = self.last_at = 0.0
         self._evicted_at = time.monotonic()
 
@@ -162,7 +162,7 @@ class KpiBatches:
         )
 
 
-def write_table(table: Any, states: dict[str, PartitionState], touched: dict[str, Any]) -> None:
+def write_table(table: Any, states: dict[str, PartitionState], touched: dict[str, Any]) -> int:
     """Each touched region's state into the Table, with Faust's current event set to an event
     of the region's partition (Faust takes the changelog partition from it)."""
     for region, event in touched.items():
@@ -171,6 +171,7 @@ def write_table(table: Any, states: dict[str, PartitionState], touched: dict[str
             table[region] = dumps(states[region])
         finally:
             faust_streams._current_event.reset(token)
+    return len(touched)
 
 
 def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
@@ -198,7 +199,7 @@ def _deadline(seconds: float, batches: KpiBatches) -> None:
 
 
 def build_app(args: argparse.Namespace, batches: KpiBatches) -> faust.App:
-    app_id = f"faust-kpi-{uuid.uuid4().hex[:8]}"
+    app_id = args.app_id or f"faust-kpi-{uuid.uuid4().hex[:8]}"
     ensure_topics(
         args.bootstrap_servers, [f"{app_id}-{TABLE}-changelog", args.snapshot_topic, DEAD_LETTER_TOPIC], 12
     )
@@ -230,7 +231,7 @@ def build_app(args: argparse.Namespace, batches: KpiBatches) -> faust.App:
                     batches.first_at = time.time()
                 touched, outputs = batches.apply(events, table)
                 outputs += batches.emit(list(touched))
-                write_table(table, batches.states, touched)
+                batches.table_writes += write_table(table, batches.states, touched)
                 for topic, key, value in outputs:
                     await (dead if topic else snapshots).send(key=key, value=value)
                 batches.last_at = time.time()
@@ -251,7 +252,7 @@ def finish(batches: KpiBatches) -> None:
         "seconds": round(seconds, 3), "events_per_s": batches.read / seconds,
         "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "applied": batches.applied,
         "replayed_skipped": batches.skipped, "dead_letters": batches.dead_letters,
-        "snapshots": batches.snapshots, "regions": len(batches.states),
+        "snapshots": batches.snapshots, "table_writes": batches.table_writes, "regions": len(batches.states),
         "loop": type(asyncio.get_event_loop()).__module__.split(".")[0],
     }  # fmt: skip
     print(json.dumps(result), flush=True)
@@ -268,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--within", type=float, default=0.1)
     parser.add_argument("--deadline", type=float, default=600.0, help="wall-clock seconds, then exit 2")
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--app-id", default=None, help="also the group; default: a new one per run")
     args = parser.parse_args(argv)
     batches = KpiBatches(Codec.pinned(known_regions=region_codes()))
     threading.Thread(target=_deadline, args=(args.deadline, batches), daemon=True).start()

@@ -71,6 +71,9 @@ def _json_line(text: str) -> dict[str, Any]:
     return json.loads(found[-1].strip())  # type: ignore[no-any-return, unused-ignore]
 
 
+_TIMING = ("events", "t_first", "t_last", "max_rss_kb", "events_per_s", "seconds")
+
+
 def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any]:
     """Run the commands at once; events/s over the first start to the last end, peak RSS (MB)."""
     started = [
@@ -97,6 +100,8 @@ def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any
         "events_per_s": rate,
         "processes": len(results),
         "peak_rss_mb": round(max(r["max_rss_kb"] for r in results) / 1024),
+        # what else a process reported (the Faust job: batches, where their time went, table writes)
+        "detail": [{k: v for k, v in r.items() if k not in _TIMING} for r in results],
     }
 
 
@@ -218,6 +223,8 @@ def throughput(
             console.print(f"  failed: {paths[name]['error']}")
             continue
         console.print(f"  {paths[name]['events']:,} events, {paths[name]['events_per_s']:,.0f}/s")
+        if name == "faust_full":
+            console.print(f"  {paths[name]['detail'][0]}")
     return paths, faithfulness(bootstrap, paths, {"quix": q[0], "faust_full": FAUST_TOPIC})
 
 

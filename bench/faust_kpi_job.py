@@ -44,7 +44,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import sys
 import threading
 import time
@@ -57,6 +56,7 @@ from typing import Any
 import faust
 from confluent_kafka.admin import AdminClient, NewTopic
 from faust import streams as faust_streams
+from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
@@ -85,6 +85,13 @@ class KpiBatches:
         self.read = self.applied = self.skipped = self.dead_letters = self.snapshots = self.table_writes = 0
         self.first_at = self.last_at = 0.0
         self._evicted_at = time.monotonic()
+        self.batches, self.seconds = 0, dict.fromkeys(("apply", "emit", "table", "send"), 0.0)
+
+    def timed(self, *marks: float) -> None:
+        """Where a batch's time went (perf_counter marks between the steps)."""
+        self.batches += 1
+        for step, start, end in zip(self.seconds, marks, marks[1:], strict=False):
+            self.seconds[step] += end - start
 
     def state_for(self, region: str, partition: int, table: Any) -> PartitionState:
         state = self.states.get(region)
@@ -229,11 +236,16 @@ def build_app(args: argparse.Namespace, batches: KpiBatches) -> faust.App:
             async for events in stream.take_events(args.take, within=args.within):
                 if not batches.first_at:
                     batches.first_at = time.time()
+                t0 = time.perf_counter()
                 touched, outputs = batches.apply(events, table)
+                t1 = time.perf_counter()
                 outputs += batches.emit(list(touched))
+                t2 = time.perf_counter()
                 batches.table_writes += write_table(table, batches.states, touched)
+                t3 = time.perf_counter()
                 for topic, key, value in outputs:
                     await (dead if topic else snapshots).send(key=key, value=value)
+                batches.timed(t0, t1, t2, t3, time.perf_counter())
                 batches.last_at = time.time()
                 if batches.read >= args.expect:
                     await app.producer.flush()  # the snapshots are readable before the result
@@ -250,8 +262,9 @@ def finish(batches: KpiBatches) -> None:
     result = {
         "events": batches.read, "t_first": batches.first_at, "t_last": batches.last_at,
         "seconds": round(seconds, 3), "events_per_s": batches.read / seconds,
-        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "applied": batches.applied,
+        "max_rss_kb": peak_rss_kb(), "applied": batches.applied,
         "replayed_skipped": batches.skipped, "dead_letters": batches.dead_letters,
+        "batches": batches.batches, "seconds_in": {k: round(v, 2) for k, v in batches.seconds.items()},
         "snapshots": batches.snapshots, "table_writes": batches.table_writes, "regions": len(batches.states),
         "loop": type(asyncio.get_event_loop()).__module__.split(".")[0],
     }  # fmt: skip

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
+from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
@@ -36,7 +36,7 @@ COUNTER_FIELDS_SKIPPED = ("version", "emitted_at_ms")
 
 
 def _result(events: int, t_first: float, t_last: float, **extra: Any) -> None:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = peak_rss_kb()
     print(json.dumps({"events": events, "t_first": t_first, "t_last": t_last, "max_rss_kb": rss, **extra}))
 
 

@@ -243,8 +243,12 @@ def build_app(args: argparse.Namespace, batches: KpiBatches) -> faust.App:
                 t2 = time.perf_counter()
                 batches.table_writes += write_table(table, batches.states, touched)
                 t3 = time.perf_counter()
-                for topic, key, value in outputs:
-                    await (dead if topic else snapshots).send(key=key, value=value)
+                if args.send == "await":
+                    for topic, key, value in outputs:
+                        await (dead if topic else snapshots).send(key=key, value=value)
+                else:  # into Faust's producer buffer, as the Table's changelog writes go
+                    for topic, key, value in outputs:
+                        (dead if topic else snapshots).send_soon(key=key, value=value)
                 batches.timed(t0, t1, t2, t3, time.perf_counter())
                 batches.last_at = time.time()
                 if batches.read >= args.expect:
@@ -282,6 +286,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--within", type=float, default=0.1)
     parser.add_argument("--deadline", type=float, default=600.0, help="wall-clock seconds, then exit 2")
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument(
+        "--send", choices=("await", "soon"), default="await", help="snapshots: topic.send / send_soon"
+    )
     parser.add_argument("--app-id", default=None, help="also the group; default: a new one per run")
     args = parser.parse_args(argv)
     batches = KpiBatches(Codec.pinned(known_regions=region_codes()))

@@ -51,7 +51,7 @@ import traceback
 import uuid
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -193,7 +193,7 @@ def ensure_topics(bootstrap: str, names: list[str], partitions: int) -> None:
             future.result()
 
 
-def fail(reason: str, code: int) -> None:
+def fail(reason: str, code: int) -> NoReturn:
     """One error line (no '{"events"': the benchmark then reports no result) and out."""
     print(json.dumps({"error": reason}), flush=True)
     sys.stderr.flush()
@@ -301,7 +301,11 @@ def main(argv: list[str] | None = None) -> None:
         except ImportError:
             pass
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = build_app(args, batches)
+    try:
+        app = build_app(args, batches)  # creates the changelog and output topics
+    except Exception as exc:  # noqa: BLE001 -- one error line, like every other failure here
+        traceback.print_exc()
+        fail(f"setup failed: {exc!r}", 1)
     try:
         faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False).execute_from_commandline()
     except BaseException as exc:  # noqa: BLE001 -- the worker returned or raised: the run failed

@@ -1,7 +1,8 @@
 """The stream-engine benchmark (issue 16): every candidate on the same data, in one run.
 
     .venv/bin/python bench/bench_kpi.py [--hours 4] [--quick] [--rate 5000] [--latency-seconds 30]
-                                        [--commit-interval 0.25] [--json]
+                                        [--commit-interval 0.25] [--json] [--paths raw,worker,...]
+                                        [--no-latency]
 
 Needs the bench extra (`pip install -e '.[dev,bench]'`). One fresh single-node Apache
 Kafka 4.1.1; `--hours` of simulated traffic of all 67 regions (0.1 % duplicates and
@@ -10,6 +11,8 @@ own group (bench/kpi_paths.py, bench/faust_baseline.py, bench/quix_kpi_job.py):
 
   raw ceiling          confluent-kafka consume(10000) + codec decode, no processing
   Faust consume-only   faust-streaming agent, stream.take(10000, within=0.1), no work
+  Faust full job       bench/faust_kpi_job.py: take_events(10000, within=0.1), the project's KPI
+                       code, per-region state written into a Table once per batch, snapshots
   current worker       streams/jobs/worker.py, full job (KPIs, snapshots, queue state, routing,
                        checkpoints); also with routing off (what the Quix job does)
   Quix job             bench/quix_kpi_job.py, exactly-once, at --commit-interval and at Quix's
@@ -17,8 +20,10 @@ own group (bench/kpi_paths.py, bench/faust_baseline.py, bench/quix_kpi_job.py):
   x2                   two processes of the current worker / of the Quix job in one group
 
 Events/s from each process's first to its last processed message (two processes: the
-sum of events over the first start to the last end). Faithfulness: the Quix job's final
-MINUTE counters against the current worker's. Latency at --rate live events/s for the
+sum of events over the first start to the last end). Faithfulness: the Quix job's and the
+Faust job's final MINUTE counters against the current worker's (buckets equal / all).
+``--paths`` runs a subset (names: see PATHS); a path that fails or times out is reported
+as failed and the others still run. Latency at --rate live events/s for the
 current worker and the Quix job (bench/kpi_latency.py). Progress goes to stderr; the
 table (or --json) to stdout. Figures are printed, never asserted.
 """
@@ -39,8 +44,8 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic
 from kpi_latency import measure
 from kpi_paths import final_minutes, mismatches
+from kpi_report import report
 from rich.console import Console
-from rich.table import Table
 
 from streams.codec import Codec
 from streams.jobs.worker import SNAPSHOT_TOPIC
@@ -50,6 +55,11 @@ from streams.simulator import run
 from streams.simulator.config import Faults
 
 BENCH = Path(__file__).resolve().parent
+PATHS = (
+    "raw", "faust_consume_only", "faust_full", "worker", "worker_no_routing", "worker_transactions", "quix",
+    "quix_default_commit", "worker_x2", "quix_x2",
+)  # fmt: skip
+FAUST_TOPIC = "bench.faust.kpi.snapshots"
 console = Console(stderr=True)
 
 
@@ -58,7 +68,10 @@ def _json_line(text: str) -> dict[str, Any]:
     if not found:
         msg = f"no result line in: {text[-2000:]}"
         raise RuntimeError(msg)
-    return json.loads(found[-1].strip())  # type: ignore[no-any-return]
+    return json.loads(found[-1].strip())  # type: ignore[no-any-return, unused-ignore]
+
+
+_TIMING = ("events", "t_first", "t_last", "max_rss_kb", "events_per_s", "seconds")
 
 
 def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any]:
@@ -66,10 +79,17 @@ def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any
     started = [
         subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
     ]
+    deadline = time.monotonic() + timeout_s
     results = []
-    for child in started:
-        out, err = child.communicate(timeout=timeout_s)
-        results.append(_json_line(out + err))  # Faust prints through its logger, on stderr
+    try:
+        for child in started:
+            out, err = child.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            results.append(_json_line(out + err))  # Faust prints through its logger, on stderr
+    finally:
+        for child in started:  # after a timeout or a failed child: none outlives its step
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
     events = sum(r["events"] for r in results)
     if "events_per_s" in results[0]:  # the Faust baseline times itself
         rate = results[0]["events_per_s"]
@@ -80,6 +100,8 @@ def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any
         "events_per_s": rate,
         "processes": len(results),
         "peak_rss_mb": round(max(r["max_rss_kb"] for r in results) / 1024),
+        # what else a process reported (the Faust job: batches, where their time went, table writes)
+        "detail": [{k: v for k, v in r.items() if k not in _TIMING} for r in results],
     }
 
 
@@ -123,10 +145,12 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
         future.result()
 
 
-def throughput(bootstrap: str, expect: int, tmp: Path, ci: float) -> tuple[dict[str, dict], int]:
+def throughput(
+    bootstrap: str, expect: int, tmp: Path, ci: float, selected: set[str]
+) -> tuple[dict[str, dict], dict[str, dict]]:
     e = str(expect)
     q = [f"bench.quix.{i}.snapshots" for i in range(5)]
-    create_topics(bootstrap, q)
+    create_topics(bootstrap, [*q, FAUST_TOPIC])
     paths: dict[str, dict] = {}
     steps: list[tuple[str, list[list[str]]]] = [
         (
@@ -156,6 +180,21 @@ def throughput(bootstrap: str, expect: int, tmp: Path, ci: float) -> tuple[dict[
                 ]
             ],
         ),
+        (
+            "faust_full",
+            [
+                [
+                    sys.executable,
+                    str(BENCH / "faust_kpi_job.py"),
+                    "--bootstrap-servers",
+                    bootstrap,
+                    "--expect",
+                    e,
+                    "--snapshot-topic",
+                    FAUST_TOPIC,
+                ]
+            ],
+        ),
         ("worker", [worker_command(bootstrap, "bench-worker", "--expect", e)]),
         ("worker_no_routing", [worker_command(bootstrap, "bench-worker-nr", "--expect", e, "--no-routing")]),
         ("worker_transactions", [worker_command(bootstrap, "bench-wtx", "--expect", e, "--transactions")]),
@@ -173,25 +212,40 @@ def throughput(bootstrap: str, expect: int, tmp: Path, ci: float) -> tuple[dict[
             ],
         ),
     ]
-    differ = -1
     for name, commands in steps:
+        if name not in selected:
+            continue
         console.print(f"{name} ...")
-        paths[name] = children(commands)
+        try:
+            paths[name] = children(commands)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            paths[name] = {"error": str(exc)[-300:]}
+            console.print(f"  failed: {paths[name]['error']}")
+            continue
         console.print(f"  {paths[name]['events']:,} events, {paths[name]['events_per_s']:,.0f}/s")
-        if name == "quix":
-            codec = Codec.pinned()
-            ours, theirs = (
-                final_minutes(bootstrap, SNAPSHOT_TOPIC, codec),
-                final_minutes(bootstrap, q[0], codec),
-            )
-            bad = mismatches(ours, theirs)
-            differ = len(bad)
-            console.print(
-                f"  faithfulness: {len(ours):,} worker / {len(theirs):,} Quix MINUTE keys, {differ} differ"
-            )
-            for key in bad[:5]:
-                console.print(f"    {key}: worker {ours.get(key)} quix {theirs.get(key)}")
-    return paths, differ
+        if name == "faust_full":
+            console.print(f"  {paths[name]['detail'][0]}")
+    return paths, faithfulness(bootstrap, paths, {"quix": q[0], "faust_full": FAUST_TOPIC})
+
+
+def faithfulness(bootstrap: str, paths: dict[str, dict], topics: dict[str, str]) -> dict[str, dict]:
+    """Per job: MINUTE buckets whose final counters equal the current worker's, of all buckets."""
+    done = [n for n in topics if "events" in paths.get(n, {})]
+    if "events" not in paths.get("worker", {}) or not done:
+        return {}
+    codec = Codec.pinned()
+    ours = final_minutes(bootstrap, SNAPSHOT_TOPIC, codec)
+    out = {}
+    for name in done:
+        theirs = final_minutes(bootstrap, topics[name], codec)
+        bad, total = mismatches(ours, theirs), len(set(ours) | set(theirs))
+        out[name] = {"equal": total - len(bad), "total": total, "differ": len(bad)}
+        console.print(
+            f"faithfulness {name}: {len(ours):,} worker / {len(theirs):,} MINUTE keys, {len(bad)} differ"
+        )
+        for key in bad[:5]:
+            console.print(f"    {key}: worker {ours.get(key)} {name} {theirs.get(key)}")
+    return out
 
 
 def latencies(bootstrap: str, tmp: Path, args: argparse.Namespace) -> dict[str, dict]:
@@ -251,77 +305,12 @@ def latencies(bootstrap: str, tmp: Path, args: argparse.Namespace) -> dict[str, 
         ),
     ]
     for name, command, file, topic, join_s in runs:
+        if name not in args.selected:
+            continue
         console.print(f"latency {name} at {args.rate}/s for {args.latency_seconds} s ...")
         out[name] = measure(command, file, bootstrap, topic, args.rate, args.latency_seconds, join_s)
         console.print(f"  {out[name]}")
     return out
-
-
-ROWS = [
-    ("raw", "raw ceiling: confluent-kafka consume(10000) + codec decode"),
-    ("faust_consume_only", "Faust consume-only agent, take(10000, within=0.1)"),
-    ("worker", "current worker, full job (KPIs, snapshots, queue state, routing)"),
-    ("worker_no_routing", "current worker, routing off"),
-    ("worker_transactions", "current worker, full job, --transactions (commit 0.25 s, checkpoint 2 s)"),
-    ("quix", "Quix job, exactly-once, commit every {ci} s"),
-    ("quix_default_commit", "Quix job, exactly-once, commit every 5 s (default)"),
-    ("worker_x2", "current worker, 2 processes"),
-    ("quix_x2", "Quix job, 2 processes, commit every {ci} s"),
-]
-
-
-def report(result: dict[str, Any], ci: float) -> None:
-    paths, raw, worker = result["paths"], result["paths"]["raw"], result["paths"]["worker"]
-    table = Table(
-        title=f"stream engines on Apache Kafka 4.1.1, {result['messages']:,} messages, "
-        f"load average {result['load_before']} -> {result['load_after']}"
-    )
-    for column in ("path", "events/s", "vs raw", "vs worker", "peak RSS MB"):
-        table.add_column(column, justify="left" if column == "path" else "right")
-    for key, label in ROWS:
-        if key in paths:
-            rate = paths[key]["events_per_s"]
-            table.add_row(
-                label.format(ci=ci),
-                f"{rate:,.0f}",
-                f"{rate / raw['events_per_s']:.2f}",
-                f"{rate / worker['events_per_s']:.2f}",
-                str(paths[key]["peak_rss_mb"]),
-            )
-    table.add_row("Faust full KPI job", "not measured in this run", "", "", "")
-    out = Console()
-    out.print(table)
-    out.print(f"faithfulness: {result['mismatching_minute_buckets']} MINUTE buckets differ (Quix vs worker)")
-    lat = Table(title=f"latency at {result['rate']:,} live events/s, ms")
-    for column in (
-        "job",
-        "achieved/s",
-        "state p50",
-        "state p99",
-        "readable p50",
-        "readable p99",
-        "readable max",
-    ):
-        lat.add_column(column, justify="left" if column == "job" else "right")
-    for name, figures in result["latency"].items():
-        s, r = figures["state"], figures["readable"]
-        lat.add_row(
-            name,
-            f"{figures['achieved_rate']:,}",
-            str(s["p50_ms"]),
-            str(s["p99_ms"]),
-            str(r["p50_ms"]),
-            str(r["p99_ms"]),
-            str(r["max_ms"]),
-        )
-    out.print(lat)
-    quix, w = paths["quix"]["events_per_s"], worker["events_per_s"]
-    p99 = result["latency"].get("quix", {}).get("state", {}).get("p99_ms")
-    out.print(
-        f"rule: Quix / worker = {quix / w:.2f} (>= 0.8 needed); Quix p99 event -> state {p99} ms, "
-        f"-> readable snapshot {result['latency'].get('quix', {}).get('readable', {}).get('p99_ms')} ms "
-        f"(<= 500 needed)"
-    )
 
 
 def main() -> None:
@@ -333,7 +322,12 @@ def main() -> None:
     parser.add_argument("--commit-interval", type=float, default=0.25, help="the Quix job's (Quix: 5 s)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--latency-only", action="store_true", help="only the live latency runs (JSON)")
+    parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset of: %(default)s")
+    parser.add_argument("--no-latency", action="store_true", help="skip the live latency runs")
     args = parser.parse_args()
+    args.selected = set(args.paths.split(","))
+    if args.selected - set(PATHS):
+        parser.error(f"unknown paths: {sorted(args.selected - set(PATHS))}; known: {', '.join(PATHS)}")
     if args.quick:
         args.hours, args.latency_seconds = 1.0, 15.0
     load_before = os.getloadavg()
@@ -360,8 +354,10 @@ def main() -> None:
                 faults=faults,
             )
             console.print(f"{summary.messages:,} messages")
-            paths, differ = throughput(bootstrap, summary.messages, tmp, args.commit_interval)
-            lat = latencies(bootstrap, tmp, args)
+            paths, faithful = throughput(
+                bootstrap, summary.messages, tmp, args.commit_interval, args.selected
+            )
+            lat = {} if args.no_latency else latencies(bootstrap, tmp, args)
         finally:
             cluster.stop()
     result = {
@@ -370,15 +366,19 @@ def main() -> None:
         "commit_interval_s": args.commit_interval,
         "rate": args.rate,
         "paths": paths,
-        "mismatching_minute_buckets": differ,
+        "mismatching_minute_buckets": faithful.get("quix", {}).get("differ", -1),  # the earlier key
+        "faithfulness": faithful,
         "latency": lat,
         "load_before": " ".join(f"{x:.2f}" for x in load_before),
         "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "seconds": round(time.monotonic() - started),
     }
+    bases = {b: paths[b]["events_per_s"] for b in ("raw", "worker") if "events_per_s" in paths.get(b, {})}
     for figures in paths.values():
-        figures["vs_raw"] = round(figures["events_per_s"] / paths["raw"]["events_per_s"], 3)
-        figures["vs_worker"] = round(figures["events_per_s"] / paths["worker"]["events_per_s"], 3)
+        if "events_per_s" not in figures:
+            continue
+        for base, rate in bases.items():
+            figures[f"vs_{base}"] = round(figures["events_per_s"] / rate, 3)
         figures["events_per_s"] = round(figures["events_per_s"])
     if args.json:
         print(json.dumps(result))

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 import uuid
 
 import faust
+from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
 from streams.jobs.worker import INPUT_TOPICS
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
             progress["n"] += len(batch)
             if progress["n"] >= args.expect:
                 n, elapsed = progress["n"], time.perf_counter() - progress["t0"]
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                rss = peak_rss_kb()
                 result = {"events": n, "seconds": elapsed, "events_per_s": n / elapsed, "max_rss_kb": rss}
                 print(json.dumps(result))
                 sys.stdout.flush()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import threading
 import time
 import uuid
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError
+from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
 from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
@@ -36,7 +36,7 @@ COUNTER_FIELDS_SKIPPED = ("version", "emitted_at_ms")
 
 
 def _result(events: int, t_first: float, t_last: float, **extra: Any) -> None:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = peak_rss_kb()
     print(json.dumps({"events": events, "t_first": t_first, "t_last": t_last, "max_rss_kb": rss, **extra}))
 
 
@@ -55,7 +55,7 @@ def raw(bootstrap: str, expect: int) -> None:
             first = time.time()
         for message in messages:
             try:
-                codec.decode(message.topic(), message.value())  # type: ignore[arg-type]
+                codec.decode(message.topic(), message.value())  # type: ignore[arg-type, unused-ignore]
             except InvalidEvent:
                 pass
         n += len(messages)
@@ -107,7 +107,8 @@ def worker(args: argparse.Namespace) -> None:
         if not times:
             times.append(time.time())
             if args.latency_out:
-                kpi_worker.loop.producer = _StampingProducer(kpi_worker.loop.producer, batch)  # type: ignore[assignment]
+                stamping = _StampingProducer(kpi_worker.loop.producer, batch)
+                kpi_worker.loop.producer = stamping  # type: ignore[assignment, unused-ignore]
         if args.latency_out:
             batch[0] += 1
             batches[batch[0]] = [
@@ -118,7 +119,7 @@ def worker(args: argparse.Namespace) -> None:
         original(messages)
         times[1:] = [time.time()]
 
-    kpi_worker.loop._process = timed  # type: ignore[method-assign]
+    kpi_worker.loop._process = timed  # type: ignore[method-assign, unused-ignore]
     stop = threading.Event()
     if args.expect:
 
@@ -152,7 +153,7 @@ def final_minutes(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 1
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        eof.add(int(message.partition()))  # type: ignore[arg-type]
+                        eof.add(int(message.partition()))  # type: ignore[arg-type, unused-ignore]
                     continue
                 key = (message.key() or b"").decode()
                 if "|MINUTE|" not in key:

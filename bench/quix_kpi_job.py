@@ -42,22 +42,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from peak_rss import peak_rss_kb  # bench/ is on sys.path
 from quix_state_view import UnitOfWork, load_meta, region_view, store_meta  # bench/ is on sys.path
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
 from streams.codec import Codec
-from streams.dead_letters import DeadLetterSanitiser
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
 from streams.domain.kpi import MINUTE_MS
 from streams.domain.regions import region_codes
+from streams.engine.dead_letters import DeadLetterSanitiser
 from streams.jobs import kpi
 from streams.jobs.kpi import KpiConfig
 from streams.jobs.views import SeriesView, snapshot_key, snapshot_record
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.latency_out).write_text(json.dumps(processor.latency))
     result = {
         "events": processor.events, "t_first": processor.first_at, "t_last": processor.last_at,
-        "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "max_rss_kb": peak_rss_kb(),
     }  # fmt: skip
     print(json.dumps(result), flush=True)
 

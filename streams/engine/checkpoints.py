@@ -84,9 +84,9 @@ def restore(consumer_config: dict[str, Any], app_id: str, partitions: list[int])
 
     def take(last: int | None, numbers: list[int]) -> None:
         for message in read_to_end(consumer_config, changelog, numbers, last=last, extra=extra):
-            p = int(message.partition())  # type: ignore[arg-type]
+            p = int(message.partition())  # type: ignore[arg-type, unused-ignore]
             if message.key() == checkpoint_key(app_id, p) and message.value():
-                found[p] = message.value()  # type: ignore[assignment]
+                found[p] = message.value()  # type: ignore[assignment, unused-ignore]
 
     take(_LOOKBACK, partitions)
     if missing := [p for p in partitions if p not in found]:  # read_to_end skips empty partitions

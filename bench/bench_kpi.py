@@ -251,58 +251,28 @@ def faithfulness(bootstrap: str, paths: dict[str, dict], topics: dict[str, str])
 def latencies(bootstrap: str, tmp: Path, args: argparse.Namespace) -> dict[str, dict]:
     create_topics(bootstrap, ["bench.quix.live.snapshots", "bench.quix.live5.snapshots"])
     out: dict[str, dict] = {}
+
+    def worker_run(name: str, group: str, *extra: str) -> tuple[str, list[str], Path, str, float]:
+        # --idle-exit counts from its assignment too: it must outlast the join wait below
+        out_file = tmp / f"{group}.json"
+        command = worker_command(bootstrap, group, "--latest", *extra, "--idle-exit", "20",
+                                 "--latency-out", str(out_file))  # fmt: skip
+        return name, command, out_file, SNAPSHOT_TOPIC, 10.0
+
+    def quix_run(
+        name: str, group: str, ci: float, topic: str, idle: str
+    ) -> tuple[str, list[str], Path, str, float]:
+        out_file = tmp / f"{group}.json"
+        command = quix_command(bootstrap, group, tmp / group, ci, topic, "--latest", "--idle-exit", idle,
+                               "--latency-out", str(out_file))  # fmt: skip
+        return name, command, out_file, topic, 25.0
+
     runs = [
-        (
-            "worker",
-            worker_command(
-                bootstrap,
-                "bench-live-w",
-                "--latest",
-                "--idle-exit",
-                "20",  # counts from its assignment too: it must outlast the join wait below
-                "--latency-out",
-                str(tmp / "lw.json"),
-            ),
-            tmp / "lw.json",
-            SNAPSHOT_TOPIC,
-            10.0,
-        ),
-        (
-            "quix",
-            quix_command(
-                bootstrap,
-                "bench-live-q",
-                tmp / "lq",
-                args.commit_interval,
-                "bench.quix.live.snapshots",
-                "--latest",
-                "--idle-exit",
-                "4",
-                "--latency-out",
-                str(tmp / "lq.json"),
-            ),
-            tmp / "lq.json",
-            "bench.quix.live.snapshots",
-            25.0,
-        ),
-        (
-            "quix_default_commit",
-            quix_command(
-                bootstrap,
-                "bench-live-q5",
-                tmp / "lq5",
-                5.0,
-                "bench.quix.live5.snapshots",
-                "--latest",
-                "--idle-exit",
-                "6",
-                "--latency-out",
-                str(tmp / "lq5.json"),
-            ),
-            tmp / "lq5.json",
-            "bench.quix.live5.snapshots",
-            25.0,
-        ),
+        worker_run("worker", "bench-live-w"),
+        # as deploy/ runs it: snapshots become readable at each 0.25 s transaction commit
+        worker_run("worker_transactions", "bench-live-wtx", "--transactions"),
+        quix_run("quix", "bench-live-q", args.commit_interval, "bench.quix.live.snapshots", "4"),
+        quix_run("quix_default_commit", "bench-live-q5", 5.0, "bench.quix.live5.snapshots", "6"),
     ]
     for name, command, file, topic, join_s in runs:
         if name not in args.selected:

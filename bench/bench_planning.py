@@ -1,7 +1,12 @@
 """Workforce planning figures (issue 18): catalogue size, forecast accuracy, a week's plan,
 and pyworkforce's CP-SAT MinRequiredResources beside ccpulse's solver on one region.
 
-    python bench/bench_planning.py --accuracy-chdb DIR --plan-chdb DIR [--json]
+    python bench/bench_planning.py --accuracy-chdb DIR --plan-chdb DIR [--budget 420] [--json]
+
+``--budget S`` shares S seconds of scheduling over the 67 regions by demand (else
+``--pricing-budget`` / ``--mip-time-limit`` per region). The week plan's summary gives the
+bound, the LP over the generated columns, the rounding heuristic alone and the gap per
+region beside the paid hours, so a gap can be read as "bound" or "integer solution".
 
 Both chdb directories hold kpi_minute history loaded from the simulator's ground truth
 (`ccpulse plan load-truth`); docs/planning.md says which simulation runs made them.

@@ -1,15 +1,18 @@
 """A planned week through the digital twin: where does the plan fall short, and why?
 
     .venv/bin/python bench/bench_plan_twin.py [--regions RU-MOW,RU-SPE,RU-PRI,RU-KGD] [--days 7] \
-        [--seed 1] [--json]
+        [--seed 1] [--plan PLAN.json] [--json]
 
-The plan is the Erlang baseline (streams/planning/baseline.py: the simulator's own
-15-minute Erlang A requirement covered by greedy 8 h shifts with a 15 min break and a
-30 min lunch) until the real scheduler exists. ``evaluate`` (streams/planning/twin.py) runs
-it in the twin. Printed per region x channel: SL, ASA and abandonment over the span against
-the targets, planned vs required agent-hours; per region x local day: voice SL and the
-day's busyness factor G (the simulator's hidden day-level factor, mean 1, that no forecast
-knows; read back from the arrival model with the same seed); and the intervals below the
+The plan is the scheduler's when ``--plan`` names a plan file (``ccpulse plan schedule --out``:
+agents per catalogue shift variant with its breaks and lunch, per region x channel, plus the
+forecast and requirement per interval), restricted to ``--regions``; without it, the Erlang
+baseline (streams/planning/baseline.py: the simulator's own 15-minute Erlang A requirement
+covered by greedy 8 h shifts with a 15 min break and a 30 min lunch). ``evaluate``
+(streams/planning/twin.py) runs it in the twin. Printed per region x channel: SL, ASA and
+abandonment over the span against the targets, planned vs required agent-hours; per
+region x channel x local day: SL against the 80 % target and the day's busyness factor G
+(the simulator's hidden day-level factor, mean 1, that no forecast knows; read back from
+the arrival model with the same seed); and the intervals below the
 80 % target with at least 10 contacts, each with its likeliest cause:
 
 - ``below requirement``: the plan puts fewer agents on the floor than required;
@@ -32,6 +35,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from streams.planning.baseline import erlang_plan
+from streams.planning.plan_file import PlanFile, read_plan
 from streams.planning.twin import Counts, Evaluation, IntervalResult, evaluate
 from streams.simulator.arrivals import HOUR_MS, ArrivalModel
 from streams.simulator.config import SimConfig
@@ -82,14 +86,15 @@ def analyse(result: Evaluation, plan_shifts: object) -> dict[str, object]:
     factors = day_factors(result, result.seed)
     misses: list[dict[str, object]] = []
     causes: Counter[str] = Counter()
-    by_day: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    by_day: dict[tuple[str, str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for i in result.intervals:
         c = i.counts
         local_day = (i.interval_start_ms // 1000 + offset[i.region]) // 86_400
-        if i.channel == "VOICE":
-            day = by_day[(i.region, local_day)]
-            for name in ("answered", "answered_within_target", "abandoned", "offered", "short_abandoned"):
-                day[name] += getattr(c, name)
+        day = by_day[(i.region, i.channel, local_day)]
+        for name in ("answered", "answered_within_target", "abandoned", "offered", "short_abandoned"):
+            day[name] += getattr(c, name)
+        day["intervals"] += 1
+        day["below"] += int(i.sl_mark.met is False)
         if c.answered + c.abandoned < MIN_CONTACTS or i.sl_mark.met is not False:
             continue
         why = cause(i, shifts.get((i.region, i.channel, i.interval_start_ms), 0))
@@ -101,17 +106,35 @@ def analyse(result: Evaluation, plan_shifts: object) -> dict[str, object]:
             "planned": i.planned_agents, "required": i.required_agents, "cause": why,
             "busyness": factors.get((i.region, local_day)),
         })  # fmt: skip
-    days = []
-    for (region, local_day), d in sorted(by_day.items()):
+    days, channel_days = [], []
+    for (region, channel, local_day), d in sorted(by_day.items()):
         base = d["answered"] + d["abandoned"]
         offered = d["offered"] - d["short_abandoned"]
-        days.append({
-            "region": region, "local_day": datetime.fromtimestamp(local_day * 86_400, UTC).date().isoformat(),
-            "busyness": factors.get((region, local_day)), "voice_offered": d["offered"],
-            "voice_sl": d["answered_within_target"] / base if base else None,
-            "voice_abandonment": d["abandoned"] / offered if offered > 0 else None,
-        })  # fmt: skip
-    return {"misses": misses, "causes": dict(causes), "voice_days": days}
+        row = {
+            "region": region, "channel": channel,
+            "local_day": datetime.fromtimestamp(local_day * 86_400, UTC).date().isoformat(),
+            "busyness": factors.get((region, local_day)), "offered": d["offered"],
+            "sl": d["answered_within_target"] / base if base else None,
+            "abandonment": d["abandoned"] / offered if offered > 0 else None,
+            "intervals_below": d["below"], "intervals": d["intervals"],
+        }  # fmt: skip
+        channel_days.append(row)
+        if channel == "VOICE":
+            days.append({
+                "region": region, "local_day": row["local_day"], "busyness": row["busyness"],
+                "voice_offered": row["offered"], "voice_sl": row["sl"],
+                "voice_abandonment": row["abandonment"],
+            })  # fmt: skip
+    return {"misses": misses, "causes": dict(causes), "voice_days": days, "channel_days": channel_days}
+
+
+def scheduler_plan(path: str, regions: list[str]) -> PlanFile:
+    """The scheduler's plan file restricted to ``regions`` (shifts and intervals)."""
+    plan = read_plan(__import__("pathlib").Path(path))
+    keep = set(regions)
+    shifts = tuple(s for s in plan.shifts if s.region in keep)
+    intervals = tuple(i for i in plan.intervals if i.region in keep)
+    return PlanFile(plan.plan_id, shifts, intervals)
 
 
 def own_staffing(result: Evaluation) -> dict[tuple[str, str], Counts]:
@@ -136,8 +159,8 @@ def busy_day_tally(analysis: dict[str, object], result: Evaluation) -> dict[str,
     """Misses on busy days (G >= 1.1) against the share of such days."""
     misses = analysis["misses"]
     days = analysis["voice_days"]
-    busy = [m for m in misses if (m["busyness"] or 0) >= 1.1]  # type: ignore[attr-defined,index]
-    busy_days = [d for d in days if (d["busyness"] or 0) >= 1.1]  # type: ignore[attr-defined,index]
+    busy = [m for m in misses if (m["busyness"] or 0) >= 1.1]  # type: ignore[attr-defined]
+    busy_days = [d for d in days if (d["busyness"] or 0) >= 1.1]  # type: ignore[attr-defined]
     return {"misses_on_busy_days": len(busy), "misses": len(misses),  # type: ignore[arg-type]
             "busy_days": len(busy_days), "days": len(days)}  # type: ignore[arg-type]  # fmt: skip
 
@@ -147,13 +170,19 @@ def main() -> None:
     parser.add_argument("--regions", default="RU-MOW,RU-SPE,RU-PRI,RU-KGD")
     parser.add_argument("--days", type=float, default=7.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--plan", default=None, help="the scheduler's plan file (ccpulse plan schedule --out)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     began = time.perf_counter()
-    plan = erlang_plan(regions, DEFAULT_START, days=args.days)
+    if args.plan:
+        plan = scheduler_plan(args.plan, regions)
+    else:
+        plan = erlang_plan(regions, DEFAULT_START, days=args.days)
     planned_s = time.perf_counter() - began
-    result = evaluate(plan, seed=args.seed)
+    result = evaluate(plan, seed=args.seed, days=args.days if args.plan else None)
     twin_s = time.perf_counter() - began - planned_s
     analysis = analyse(result, plan.shifts)
     analysis["busy_days"] = busy_day_tally(analysis, result)
@@ -163,9 +192,16 @@ def main() -> None:
          "abandonment": k.abandonment}
         for (r, c), k in sorted(own.items())
     ]  # fmt: skip
+    start = datetime.fromtimestamp(result.start_ms / 1000, UTC)
     summary = {
         "plan_id": plan.plan_id, "regions": regions, "days": args.days, "seed": args.seed,
-        "start": DEFAULT_START.isoformat(), "shift_assignments": len(plan.shifts),
+        "start": start.isoformat(), "loadavg": open("/proc/loadavg").read().split()[:3],
+        "intervals": [
+            {"region": i.region, "channel": i.channel, "start_ms": i.interval_start_ms,
+             "sl": i.counts.service_level, "offered": i.counts.offered, "planned": i.planned_agents,
+             "required": i.required_agents, "forecast": i.forecast_offered}
+            for i in result.intervals
+        ], "shift_assignments": len(plan.shifts),
         "contacts": result.contacts, "plan_s": round(planned_s, 2), "twin_s": round(twin_s, 2),
         "channels": [d.as_dict() for d in result.days], **analysis,
     }  # fmt: skip
@@ -173,7 +209,7 @@ def main() -> None:
         print(json.dumps(summary))
         return
     print(f"plan {plan.plan_id}: {len(plan.shifts)} shift assignments, {args.days:g} days from "
-          f"{DEFAULT_START:%Y-%m-%d} UTC, seed {args.seed}; {result.contacts} contacts; "
+          f"{start:%Y-%m-%d %H:%M} UTC, seed {args.seed}; {result.contacts} contacts; "
           f"plan {planned_s:.1f} s, twin {twin_s:.1f} s")  # fmt: skip
     print(f"{'region':8} {'channel':10} {'offered':>8} {'SL':>7} {'':6} {'ASA s':>7} {'':6} {'aband':>6} "
           f"{'<target':>9} {'plan ah':>8} {'req ah':>8}")  # fmt: skip
@@ -195,6 +231,14 @@ def main() -> None:
               f"offered {row['voice_offered']:5d} "
               f"SL {'-' if sl is None else f'{100 * sl:5.1f}%'} "
               f"abandon {100 * (row['voice_abandonment'] or 0):4.1f}%")  # fmt: skip
+    print("\nSL per region x channel x local day vs the 80 % target (intervals below / with contacts):")
+    for row in analysis["channel_days"]:  # type: ignore[attr-defined]
+        sl = row["sl"]
+        mark = "" if sl is None else ("met" if sl >= 0.8 else "MISSED")
+        print(f"  {row['region']:8} {row['channel']:10} {row['local_day']} G={row['busyness'] or 0:.2f} "
+              f"offered {row['offered']:5d} SL {'-' if sl is None else f'{100 * sl:5.1f}%'} {mark:6} "
+              f"abandon {100 * (row['abandonment'] or 0):4.1f}% "
+              f"below {row['intervals_below']}/{row['intervals']}")  # fmt: skip
     print(f"\nintervals below 80 % with >= {MIN_CONTACTS} contacts, by likeliest cause: {analysis['causes']}")
     for miss in analysis["misses"][:15]:  # type: ignore[index]
         print(f"  {miss['region']} {miss['channel']:9} {miss['interval_start']} "

@@ -1,7 +1,12 @@
 """Workforce planning figures (issue 18): catalogue size, forecast accuracy, a week's plan,
 and pyworkforce's CP-SAT MinRequiredResources beside ccpulse's solver on one region.
 
-    python bench/bench_planning.py --accuracy-chdb DIR --plan-chdb DIR [--json]
+    python bench/bench_planning.py --accuracy-chdb DIR --plan-chdb DIR [--budget 420] [--json]
+
+``--budget S`` shares S seconds of scheduling over the 67 regions by demand (else
+``--pricing-budget`` / ``--mip-time-limit`` per region). The week plan's summary gives the
+bound, the LP over the generated columns, the rounding heuristic alone and the gap per
+region beside the paid hours, so a gap can be read as "bound" or "integer solution".
 
 Both chdb directories hold kpi_minute history loaded from the simulator's ground truth
 (`ccpulse plan load-truth`); docs/planning.md says which simulation runs made them.
@@ -54,7 +59,9 @@ def forecast_accuracy(path: Path, start_ms: int, weeks: int) -> dict[str, Any]:
     return out
 
 
-def week_plan(path: Path, monday: date, history_weeks: int, limits: Limits) -> tuple[dict[str, Any], Any]:
+def week_plan(
+    path: Path, monday: date, history_weeks: int, limits: Limits, budget_s: float | None = None
+) -> tuple[dict[str, Any], Any]:
     store = ChdbStore(path, database="ccpulse")
     regions = [r.code for r in load_regions()]
     starts = week_starts(monday, regions)
@@ -64,8 +71,9 @@ def week_plan(path: Path, monday: date, history_weeks: int, limits: Limits) -> t
     fc = forecast(history, slots, "naive")
     model = RequirementModel(default_rules())
     t0 = time.perf_counter()
-    week = plan_week("bench", fc, model, build_catalogue(), starts, limits)
+    week = plan_week("bench", fc, model, build_catalogue(), starts, limits, budget_s=budget_s)
     results = list(week.results.values())
+    stat = lambda key: sum(r.stats.get(key, 0.0) for r in results)  # noqa: E731
     summary = {
         "regions": len(results),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -75,6 +83,13 @@ def week_plan(path: Path, monday: date, history_weeks: int, limits: Limits) -> t
         "gap_total": round(1 - sum(r.lp_bound for r in results) / sum(r.objective for r in results), 4),
         "max_gap": round(max(r.gap for r in results), 4),
         "under_covered_slots": sum(r.under_slots for r in results),
+        "lp_value_generated_columns": round(stat("lp_value")),
+        "rounding_heuristic": round(stat("heuristic")),
+        "channels_converged": int(stat("converged")),
+        "channels": sum(len(r.under) for r in results),
+        "regions_gap_le_1pct": sum(r.gap <= 0.01 for r in results),
+        "regions_gap_le_5pct": sum(r.gap <= 0.05 for r in results),
+        "gap_by_region": {r.region: round(r.gap, 4) for r in results},
         "lp_s": round(sum(r.lp_seconds for r in results), 1),
         "mip_s": round(sum(r.mip_seconds for r in results), 1),
     }
@@ -147,6 +162,7 @@ def main() -> None:
     p.add_argument("--plan-history-weeks", type=int, default=1)
     p.add_argument("--pricing-budget", type=float, default=3.0)
     p.add_argument("--mip-time-limit", type=float, default=3.0)
+    p.add_argument("--budget", type=float, default=None, help="seconds for all schedules, by demand")
     p.add_argument("--pyworkforce-region", default="RU-MOW")
     p.add_argument("--pyworkforce-seconds", type=float, default=60.0)
     p.add_argument("--skip", default="", help="comma list of: accuracy, plan, pyworkforce")
@@ -172,7 +188,7 @@ def main() -> None:
     ctx = None
     if "plan" not in skip or "pyworkforce" not in skip:
         report["plan"], ctx = week_plan(
-            args.plan_chdb, date.fromisoformat(args.plan_week), args.plan_history_weeks, limits
+            args.plan_chdb, date.fromisoformat(args.plan_week), args.plan_history_weeks, limits, args.budget
         )
         console.print("week plan:", report["plan"])
     if "pyworkforce" not in skip and ctx is not None:

@@ -76,3 +76,9 @@ def add_plan_parsers(sub: Any) -> None:
                 "--pricing-budget", type=float, default=20.0, help="column generation seconds/region"
             )
             p.add_argument("--mip-time-limit", type=float, default=20.0, help="MIP seconds per region")
+            p.add_argument(
+                "--budget",
+                type=float,
+                default=None,
+                help="seconds for all regions together, shared by demand (overrides the two above)",
+            )

@@ -145,6 +145,7 @@ def cmd_plan_schedule(args: argparse.Namespace, settings: Settings) -> int:
             limits,
             _caps(args.cap),
             progress=lambda _r: bar.advance(task),
+            budget_s=args.budget,
         )
     if args.out:
         write_plan(Path(args.out), week.plan)
@@ -184,6 +185,8 @@ def _summary(week: Any, variants: int) -> dict[str, Any]:
             "rounds": r.rounds,
             "lp_s": round(r.lp_seconds, 2),
             "mip_s": round(r.mip_seconds, 2),
+            "lp_value_generated_columns": r.stats.get("lp_value"),
+            "channels_converged": r.stats.get("converged"),
         }
         for r in week.results.values()
     ]
@@ -195,6 +198,7 @@ def _summary(week: Any, variants: int) -> dict[str, Any]:
         "lp_bound": sum(r["lp_bound"] for r in regions),
         "objective": sum(r["objective"] for r in regions),
         "max_gap": max((r["gap"] for r in regions), default=0.0),
+        "gap": 1 - sum(r["lp_bound"] for r in regions) / max(sum(r["objective"] for r in regions), 1e-9),
         "under_slots": sum(r["under_slots"] for r in regions),
     }
 

@@ -12,14 +12,17 @@ The integer program (per region; the channels are blocks linked by the region's 
 coverage; when a cap makes that impossible the model minimises weighted
 under-coverage instead and ``ScheduleResult.under`` says where it falls.
 
-58,000 variants x 4 channels is too large to hand to a MIP solver whole, and does not
-need to be: column generation on the LP relaxation (HiGHS simplex, warm-started as
-columns are added) prices every variant of the catalogue each round with one sparse
-product, adds the most negative reduced costs, and stops when none is negative. That
-LP optimum is the relaxation over the *whole* catalogue, a valid lower bound; the
-integer program is then solved by HiGHS branch and cut over the generated columns and
-the gap is reported against that bound (price-and-branch: the gap is honest, it may
-only be larger than a full branch-and-price would give).
+Without a cap or a part-time share the channels are independent and each is solved alone.
+58,000 variants are not handed to a MIP solver whole: column generation on the LP
+relaxation (HiGHS primal simplex without presolve, warm-started as columns are added)
+prices every variant each round with one sparse product and adds the most negative
+reduced costs. When none is negative the master's LP is the LP over the *whole*
+catalogue; before that the bound is Farley's / the Lagrangian one. Costs are whole hours,
+so the bound is rounded up. The integer program is then solved by HiGHS branch and cut
+over the promising columns, started from a rounding of the LP (streams/planning/rounding.py),
+and the gap is reported against the catalogue-wide bound, never the MIP's own bound
+over the restricted columns (price-and-branch: the gap is honest, possibly larger than a
+full branch-and-price would give).
 
 Solver: HiGHS (highspy), chosen over OR-Tools CP-SAT by measurement (docs/planning.md):
 it returns LP duals for pricing, warm-starts, and reports a MIP dual bound and gap.
@@ -28,13 +31,14 @@ it returns LP duals for pricing, warm-starts, and reports a MIP dual bound and g
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
 from scipy.sparse import csr_matrix
 
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
+from streams.planning.rounding import integer_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,9 @@ class _Master:
         self.h = highspy.Highs()
         self.h.setOptionValue("output_flag", False)
         self.h.setOptionValue("threads", 1)
+        # column generation re-solves from the last basis: presolve would throw it away
+        self.h.setOptionValue("presolve", "off")
+        self.h.setOptionValue("simplex_strategy", 4)  # primal: new columns keep the basis primal feasible
         self.cover, self.limits = cover, limits
         self.channels = list(demand)
         self.row_of: dict[str, np.ndarray] = {}
@@ -138,6 +145,7 @@ class _Master:
             np.arange(n, dtype=np.int32),
             np.ones(n),
         )
+        self.cost: list[float] = [limits.under_penalty] * n
         self.cols: list[tuple[str, int]] = []
         self.have: dict[str, set[int]] = {k: set() for k in self.channels}
 
@@ -160,6 +168,7 @@ class _Master:
             self.cols.append((k, int(j)))
             self.have[k].add(int(j))
         m = len(variants)
+        self.cost.extend(cat.paid_hours[variants].astype(float).tolist())
         self.h.addCols(
             m,
             cat.paid_hours[variants].astype(float),
@@ -187,17 +196,54 @@ class _Master:
 def solve_region(
     region: str, demand: dict[str, np.ndarray], cover: CoverageMatrix, limits: Limits | None = None
 ) -> ScheduleResult:
-    """Schedule one region's week; ``demand[channel]`` is agents to schedule per local slot."""
+    """Schedule one region's week; ``demand[channel]`` is agents to schedule per local slot.
+
+    Without a headcount cap or a part-time share nothing links the channels (agents are
+    single-skilled), so each channel is its own, smaller, problem; the region's figures are
+    the sums. The time budgets are the region's, shared out by the channels' demand."""
     limits = limits or Limits()
+    linked = limits.headcount_cap is not None or limits.min_part_time_share > 0.0
+    if linked:
+        return _solve_block(region, demand, cover, limits)
+    total = sum(float(d.sum()) for d in demand.values()) or 1.0
+    parts = []
+    for k, d in demand.items():
+        share = max(float(d.sum()) / total, 0.1)
+        block = replace(
+            limits,
+            pricing_budget_s=limits.pricing_budget_s * share,
+            mip_time_limit_s=limits.mip_time_limit_s * share,
+        )
+        parts.append(_solve_block(region, {k: d}, cover, block))
+    first = parts[0]
+    for p in parts[1:]:
+        first.agents.update(p.agents)
+        first.under.update(p.under)
+        first.paid_hours += p.paid_hours
+        first.lp_bound += p.lp_bound
+        first.objective += p.objective
+        first.columns += p.columns
+        first.rounds = max(first.rounds, p.rounds)
+        first.lp_seconds += p.lp_seconds
+        first.mip_seconds += p.mip_seconds
+        for key, v in p.stats.items():
+            first.stats[key] = first.stats.get(key, 0.0) + v
+    first.gap = max((first.objective - first.lp_bound) / first.objective, 0.0) if first.objective > 0 else 0.0
+    return first
+
+
+def _solve_block(
+    region: str, demand: dict[str, np.ndarray], cover: CoverageMatrix, limits: Limits
+) -> ScheduleResult:
     t0 = time.perf_counter()
     master = _Master(demand, limits, cover)
     h, rounds = master.h, 0
     cat_cost = cover.catalogue.paid_hours
-    lp_bound = 0.0
+    lp_bound, converged = 0.0, False
+    farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
     while rounds < limits.max_rounds:
         h.run()
         duals = np.asarray(h.getSolution().row_dual)
-        farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
         cover_value = float(master.lower[: master.n_cover] @ duals[: master.n_cover])
         bound = cover_value
         if master.cap_row >= 0:
@@ -221,24 +267,62 @@ def solve_region(
             bound = cover_value / ratio
         lp_bound = max(lp_bound, bound)
         rounds += 1
-        if not added or time.perf_counter() - t0 > limits.pricing_budget_s:
+        if not added:
+            # no negative reduced cost in the whole catalogue: the master's LP is the catalogue's
+            converged = True
+            lp_bound = max(lp_bound, h.getInfo().objective_function_value)
             break
+        if time.perf_counter() - t0 > limits.pricing_budget_s:
+            h.run()  # the LP over every column generated, for the rounding below
+            break
+    if np.all(cat_cost == np.round(cat_cost)) and float(limits.under_penalty).is_integer():
+        # every cost is a whole number and so is every integer solution's objective
+        lp_bound = float(np.ceil(lp_bound - 1e-6))
+    lp_value = h.getInfo().objective_function_value
     t1 = time.perf_counter()
     n_slack = master.n_cover
+    lp_values = np.asarray(h.getSolution().col_value)
     _keep_promising(master, limits.mip_columns)
+    incumbent = _rounded(master, lp_values)
+    heuristic = float(np.asarray(master.cost) @ incumbent)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
         master.cols
     )
     h.changeColsIntegrality(
         len(integrality), np.arange(len(integrality), dtype=np.int32), np.asarray(integrality)
     )
+    h.setOptionValue("presolve", "on")
     h.setOptionValue("mip_rel_gap", limits.mip_gap)
-    h.setOptionValue("time_limit", limits.mip_time_limit_s)
-    h.run()
+    h.setOptionValue("time_limit", max(limits.mip_time_limit_s, 0.1))
+    h.setSolution(incumbent.size, np.arange(incumbent.size, dtype=np.int32), incumbent)
+    values, objective = incumbent, heuristic
+    if heuristic > lp_bound * (1 + limits.mip_gap):
+        h.run()
+        info = h.getInfo()
+        found = np.round(np.asarray(h.getSolution().col_value), 6)
+        if info.primal_solution_status == 2 and float(np.asarray(master.cost) @ found) < heuristic - 1e-6:
+            values, objective = found, float(np.asarray(master.cost) @ found)
     t2 = time.perf_counter()
-    values = np.asarray(h.getSolution().col_value)
-    objective = h.getInfo().objective_function_value
-    return _result(region, master, values, lp_bound, objective, rounds, t1 - t0, t2 - t1)
+    result = _result(region, master, values, lp_bound, objective, rounds, t1 - t0, t2 - t1)
+    result.stats = {
+        "lp_value": lp_value,
+        "heuristic": heuristic,
+        "converged": float(converged),
+        "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
+    }
+    return result
+
+
+def _rounded(master: _Master, lp_values: np.ndarray) -> np.ndarray:
+    """A feasible integer start for the MIP (slacks first, as the master's columns)."""
+    n_slack = master.n_cover
+    rows = []
+    for k, j in master.cols:
+        r = master.row_of[k][master.cover.column(j)]
+        rows.append(r[r >= 0])
+    allowed = np.asarray(master.h.getLp().col_upper_)[n_slack:]
+    cost = np.asarray(master.cost)[n_slack:]
+    return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
 
 
 def _keep_promising(master: _Master, keep: int) -> None:

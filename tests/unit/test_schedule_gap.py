@@ -1,0 +1,73 @@
+"""The schedule's gap is measured against the catalogue-wide LP bound, on an instance whose
+LP and integer optima are computed independently (scipy's HiGHS over the whole catalogue)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import csc_matrix
+
+from streams.planning.catalogue import SLOTS_PER_WEEK, CatalogueConfig, _rotations, build_catalogue
+from streams.planning.rounding import floor_and_greedy, round_up_and_drop
+from streams.planning.schedule import CoverageMatrix, Limits, planned_on_floor, solve_region
+
+pytestmark = pytest.mark.unit
+
+
+def _instance() -> tuple[CoverageMatrix, np.ndarray, float, float]:
+    # 42 variants: starts every 4 h, 8 h shifts with breaks and a lunch, 5/2 patterns
+    cfg = CatalogueConfig(
+        start_step_slots=16, lengths_h=(8,), lunch_choices=(0,), patterns={"5/2": _rotations(5, 2)}
+    )
+    cat = build_catalogue(cfg)
+    indptr, indices = cat.coverage_csc()
+    a = csc_matrix((np.ones(indices.size), indices, indptr), shape=(SLOTS_PER_WEEK, cat.size))
+    rng = np.random.default_rng(7)
+    x0 = rng.integers(0, 2, cat.size) * (rng.random(cat.size) < 0.3)
+    demand = np.minimum(a @ x0, 2).astype(int)  # feasible (x0 covers it), LP optimum fractional
+    need = demand > 0
+    lp = linprog(cat.paid_hours, A_ub=-a[need], b_ub=-demand[need], bounds=(0, 50), method="highs")
+    ip = milp(
+        cat.paid_hours,
+        constraints=LinearConstraint(a[need], demand[need], np.inf),
+        integrality=np.ones(cat.size),
+        bounds=Bounds(0, 50),
+    )
+    return CoverageMatrix(cat), demand, float(lp.fun), float(ip.fun)
+
+
+def test_gap_is_against_the_catalogue_lp_bound_not_the_restricted_mip() -> None:
+    cover, demand, lp_opt, ip_opt = _instance()
+    assert ip_opt > lp_opt + 1  # an instance with an integrality gap: 280 h vs 266.7 h
+    result = solve_region("X", {"VOICE": demand}, cover, Limits(mip_gap=0.0, columns_per_round=5))
+    assert result.stats["converged"] == 1.0
+    # the bound is the LP over the whole catalogue (rounded up: every cost is whole hours) ...
+    assert result.lp_bound == pytest.approx(math.ceil(lp_opt - 1e-6))
+    assert result.lp_bound <= ip_opt
+    # ... the solution is the integer optimum, and the gap is between those two
+    assert result.objective == pytest.approx(ip_opt)
+    assert result.paid_hours == pytest.approx(ip_opt)
+    assert result.gap == pytest.approx((ip_opt - math.ceil(lp_opt)) / ip_opt)
+    assert result.gap > 0.04  # the restricted MIP's own bound (= its optimum) would say 0
+    assert result.stats["mip_dual_bound_restricted"] >= result.lp_bound
+    assert result.under_slots == 0
+    assert (planned_on_floor(result, cover, "VOICE") >= demand).all()
+
+
+def test_rounding_heuristics_cover_what_the_lp_covers() -> None:
+    rows = [np.array([0, 1]), np.array([1, 2]), np.array([2, 3]), np.array([0, 3])]
+    cost = np.array([8.0, 8.0, 8.0, 8.0])
+    demand = np.array([1.0, 1.0, 1.0, 1.0])
+    lp = np.array([0.5, 0.5, 0.5, 0.5])  # the LP optimum of a 4-cycle: 16 h
+    for x in (
+        round_up_and_drop(lp, rows, cost, demand, 50.0),
+        floor_and_greedy(lp, rows, cost, demand, np.full(4, 50.0)),
+    ):
+        covered = np.zeros(4)
+        for i, r in enumerate(rows):
+            covered[r] += x[i]
+        assert (covered >= demand).all()
+        assert cost @ x == 16.0  # two opposite edges: the integer optimum

@@ -14,6 +14,7 @@ partition is answered there, so its error is not observed (documented gap).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import logging
 import threading
 import time
@@ -60,8 +61,10 @@ class GlobalQueueTable:
     """Every region's cc.queue.state records, kept as a short history per queue (records are
     published at event-time boundaries), and each region's progress: the newest as_of whose
     records are all in. A record's ``ccpulse-boundary-size`` header says how many records its
-    region published for that as_of (they may sit on different partitions of the topic, so one
-    record seen says nothing of the others; a record without the header counts alone)."""
+    region published for that as_of (a record without the header counts alone). A region
+    publishes at each boundary only the queues that changed (at least one record): a queue
+    without a record at a boundary its region completed is read as its latest record, as of that
+    boundary (``as_of``), which is the record an every-queue publisher would have sent."""
 
     def __init__(
         self, client_config: dict[str, Any], codec: Codec, history_ms: int = 3_600_000,
@@ -69,6 +72,7 @@ class GlobalQueueTable:
     ) -> None:  # fmt: skip
         self._history: dict[tuple[str, str], list[QueueSnapshot]] = {}
         self._progress: dict[str, int] = {}
+        self._completed: dict[str, list[int]] = {}  # region -> the as_of of its complete boundaries
         self._arriving: dict[tuple[str, int], set[str]] = {}  # (region, as_of) -> queues read so far
         # records older than this are kept (a pending decision of this worker may read them), back to
         # ``max_history_ms`` behind the newest; the worker sets it from its partitions
@@ -120,23 +124,36 @@ class GlobalQueueTable:
                 return
             del self._arriving[(region, as_of)]
         self._progress[region] = as_of
+        completed = self._completed.setdefault(region, [])
+        completed.append(as_of)
+        floor = max(min(as_of - self._history_ms, self.keep_from_ms), as_of - self._max_history_ms)
+        if completed[0] < floor:
+            del completed[: max(0, bisect.bisect_left(completed, floor) - 1)]
         for done in [k for k in self._arriving if k[0] == region and k[1] <= as_of]:
             del self._arriving[done]
 
     def as_of(
         self, t: int, channel: Channel, names: frozenset[str], regions: frozenset[str] | None = None
     ) -> tuple[dict[tuple[str, str], QueueSnapshot], set[str]]:
-        """The latest record at or before ``t`` of every queue of the channel named in ``names``,
-        and which of ``regions`` (default: every region the table knows) have not published all
-        their state as of ``t`` yet (a region without any record counts as not there yet)."""
+        """The latest record at or before ``t`` of every queue of the channel named in ``names``
+        (as of its region's latest complete boundary at or before ``t`` when that is newer: the
+        queue did not change since), and which of ``regions`` (default: every region the table
+        knows) have not published all their state as of ``t`` yet (a region without any record
+        counts as not there yet)."""
         found: dict[tuple[str, str], QueueSnapshot] = {}
         with self._lock:
             for key, history in self._history.items():
                 if key[1] not in names or history[-1].channel is not channel:
                     continue
                 index = bisect.bisect_right(history, t, key=_as_of)
-                if index:
-                    found[key] = history[index - 1]
+                if not index:
+                    continue
+                snapshot = history[index - 1]
+                completed = self._completed.get(key[0], ())
+                at = bisect.bisect_right(completed, t)
+                if at and completed[at - 1] > snapshot.as_of_ms:
+                    snapshot = dataclasses.replace(snapshot, as_of_ms=completed[at - 1])
+                found[key] = snapshot
             progress = dict(self._progress)
         expected = regions if regions is not None else progress.keys()
         return found, {r for r in expected if progress.get(r, -1) < t}

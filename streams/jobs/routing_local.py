@@ -88,6 +88,20 @@ def agents_as_of(state: PartitionState, region: str, t: int) -> Iterator[tuple[s
             yield aid, history[index - 1]
 
 
+def agents_by_region(state: PartitionState, t: int) -> dict[str, list[tuple[str, AgentView]]]:
+    """``agents_as_of`` for every region of the partition in one pass over the agent histories."""
+    found: dict[str, list[tuple[str, AgentView]]] = {}
+    for aid, history in state.agent_history.items():
+        view = history[-1]
+        if view.event_time_ms > t:
+            index = bisect_right(history, t, key=_time)
+            if not index:
+                continue
+            view = history[index - 1]
+        found.setdefault(history[-1].region, []).append((aid, view))
+    return found
+
+
 def _rates(state: PartitionState, region: str, channel: str) -> list[float | None]:
     """[aht_seconds (60 min), arrival_rate_per_s (15 min), abandon_rate_per_s (15 min)]."""
     wm = state.watermarks.get("contact", 0)
@@ -134,14 +148,20 @@ def capture(state: PartitionState, keys: list[str]) -> Capture:
     }
 
 
-def queue_record(state: PartitionState, captured: Capture, key: str, t: int) -> dict[str, Any] | None:
-    """The cc.queue.state record of ``key`` as of ``t``: contacts from the capture, agents as of t.
-    None when the capture does not know the queue."""
+def queue_record(
+    state: PartitionState, captured: Capture, key: str, t: int,
+    region_agents: list[tuple[str, AgentView]] | None = None,
+) -> dict[str, Any] | None:  # fmt: skip
+    """The cc.queue.state record of ``key`` as of ``t``: contacts from the capture, agents as of t
+    (``region_agents``: the region's, from ``agents_by_region``; else read here). None when the
+    capture does not know the queue."""
     if key not in captured["queues"]:
         return None
     region, queue = key.split("|", 1)
     channel, language = captured["queues"][key]
-    agents = [(aid, v) for aid, v in agents_as_of(state, region, t) if queue in v.skills]
+    if region_agents is None:
+        region_agents = list(agents_as_of(state, region, t))
+    agents = [(aid, v) for aid, v in region_agents if queue in v.skills]
     by_state = {
         s: sum(1 for _, v in agents if v.state == s) for s in ("READY", "ON_CONTACT", "ACW", "NOT_READY")
     }
@@ -201,7 +221,9 @@ def capture_boundary(state: PartitionState, t: int, every_ms: int, now: float) -
 def release_boundaries(
     state: PartitionState, agent_ready: Callable[[int, float], bool], now: float, max_wait_s: float
 ) -> list[list[dict[str, Any]]]:
-    """The queue-state records of each captured boundary whose agent states are in, in order."""
+    """The queue-state records of each captured boundary whose agent states are in, in order:
+    per region, the records of the queues whose content changed since the region's last published
+    one (``changed_records``). Agents as of the boundary are read in one pass per boundary."""
     released: list[list[dict[str, Any]]] = []
     pending = state.pending_boundaries
     done = 0
@@ -209,13 +231,41 @@ def release_boundaries(
         waited = now - item.setdefault("since", now)  # restored from a checkpoint: waits anew
         if not agent_ready(item["t"], waited) and waited < max_wait_s:
             break
+        t, captured = item["t"], item["capture"]
+        agents = agents_by_region(state, t)
         records = [
-            queue_record(state, item["capture"], key, item["t"]) for key in sorted(item["capture"]["queues"])
+            queue_record(state, captured, key, t, agents.get(key.split("|", 1)[0], []))
+            for key in sorted(captured["queues"])
         ]
-        released.append([r for r in records if r is not None])
+        released.append(changed_records(state, [r for r in records if r is not None]))
         done += 1
     del pending[:done]
     return released
+
+
+def _content(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "as_of_ms"}
+
+
+def changed_records(state: PartitionState, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of one boundary's records, those whose content (all but ``as_of_ms``) differs from their
+    queue's last published record, and per region at least its first record: a region publishes
+    something at every boundary, so readers see its progress (``GlobalQueueTable``), and a queue
+    without a record at a boundary its region completed is unchanged since its latest record.
+    What was published is remembered in memory only (``published``): a restored or reassigned
+    partition publishes every queue at its first boundary."""
+    kept: list[dict[str, Any]] = []
+    regions: dict[str, dict[str, Any]] = {}  # region -> its first record of the boundary
+    for record in records:
+        region = record["region"]
+        regions.setdefault(region, record)
+        key, content = f"{region}|{record['queue']}", _content(record)
+        if state.published.get(key) != content:
+            state.published[key] = content
+            kept.append(record)
+    with_records = {r["region"] for r in kept}
+    kept += [first for region, first in regions.items() if region not in with_records]
+    return sorted(kept, key=lambda r: (r["region"], r["queue"]))
 
 
 def evict_routing(state: PartitionState) -> None:

@@ -75,6 +75,8 @@ class PartitionState:
     # not persisted: what changed since the last emission
     dirty_minutes: set[BucketKey] = field(default_factory=set, repr=False)
     dirty_series: set[SeriesKey] = field(default_factory=set, repr=False)
+    # "region|queue" -> the content of its last cc.queue.state record (streams/jobs/routing_local.py)
+    published: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def watermark_ms(self) -> int:

@@ -36,7 +36,7 @@ from streams.jobs.state import PartitionState, dumps, restored_states
 from streams.jobs.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
 
 log = logging.getLogger("ccpulse.jobs.worker")
-SNAPSHOT_TOPIC, QUEUE_STATE_TOPIC = "cc.kpi.snapshots", "cc.queue.state"
+SNAPSHOT_TOPIC = "cc.kpi.snapshots"
 
 
 class KpiWorker:
@@ -139,10 +139,13 @@ class KpiWorker:
             record_agent(state, event)
 
     def after_batch(self, states: Iterable[PartitionState]) -> None:
-        self.on_idle(states)
+        self._release(states)
         self._emit_snapshots(states)
 
     def on_idle(self, states: Iterable[PartitionState]) -> None:
+        self._release(states)  # what waited on wall time only
+
+    def _release(self, states: Iterable[PartitionState]) -> None:
         """Queue-state records and routing decisions whose inputs up to their event time are in."""
         assert self._gate is not None
         self.stats.queue_states += self._gate.release(states, self.router)

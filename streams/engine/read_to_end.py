@@ -4,7 +4,8 @@ Two questions come up everywhere in a stream job, and each has one answer here:
 
 - "Give me what a partition holds now": ``read_to_end`` assigns the partitions from a
   start offset (``BEGINNING`` or the last ``n`` records) and yields every record until
-  librdkafka's partition-EOF event says each of them is read to its end. Restore reads
+  each is read to the end offset it had when the call started (or librdkafka's
+  partition-EOF event says so). Restore reads
   checkpoints with it, ``ccpulse kpi show`` reads snapshots with it.
 - "Has my live consumer read everything there is": ``PartitionEnds`` remembers the
   partition-EOF events of a running consumer and compares them with the broker's end
@@ -67,9 +68,13 @@ def read_to_end(
     extra: dict[str, Any] | None = None,
 ) -> Iterator[Message]:
     """Every record of ``topic``'s ``partitions`` (all when None) from the beginning, or only
-    from the last ``last`` offsets, to the end each had when it was reached. Never joins a
-    group (the group id is throw-away and nothing is committed). Raises after ``timeout_s``
-    rather than return less than the partitions hold."""
+    from the last ``last`` offsets, to the end offset each had when this started. A partition
+    is done at that offset or at a partition-EOF event, whichever comes first: under a writer
+    that never pauses EOF may never come (a clean-clone CI run timed out chasing it), and a
+    transaction's commit marker or aborted records may sit just before the end, where only EOF
+    or the next record tells that nothing more is readable. Records past a done partition's
+    end are not yielded. Never joins a group (the group id is throw-away and nothing is
+    committed). Raises after ``timeout_s`` rather than return less than the partitions held."""
     consumer = clients.consumer(
         {
             **client_config,
@@ -81,27 +86,31 @@ def read_to_end(
     )
     try:
         numbers = partitions_of(consumer, topic) if partitions is None else partitions
-        starts = []
+        starts, ends = [], {}
         for p in numbers:
             low, high = watermarks(consumer, TopicPartition(topic, p))
             if high > low:
                 start = BEGINNING if last is None else max(low, high - last)
                 starts.append(TopicPartition(topic, p, start))
+                ends[p] = high
         if not starts:
             return
         consumer.assign(starts)
-        pending = {tp.partition for tp in starts}
+        pending = set(ends)
         deadline = time.monotonic() + timeout_s
         while pending:
             if time.monotonic() > deadline:
                 msg = f"timed out reading partitions {sorted(pending)} of {topic} to their end"
                 raise TimeoutError(msg)
             for message in consumer.consume(5000, 0.5):
-                error = message.error()
+                error, partition = message.error(), int(message.partition())
                 if error is None:
-                    yield message
+                    if partition in pending:
+                        yield message
+                        if int(message.offset()) >= ends[partition] - 1:
+                            pending.discard(partition)
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(int(message.partition()))
+                    pending.discard(partition)
                 else:
                     raise KafkaException(error)
     finally:

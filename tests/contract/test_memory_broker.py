@@ -5,6 +5,7 @@ were checked on the real broker first. What is asserted is what the engine relie
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -326,3 +327,49 @@ def test_a_closed_consumer_refuses_calls(broker: Broker) -> None:
         reader.consume(1, 0.1)
     with pytest.raises(RuntimeError):
         reader.assignment()
+
+
+# -- reading to the end (streams/engine/read_to_end.py) -------------------------------------------
+
+
+def test_read_to_end_stops_at_the_end_it_found_while_a_writer_keeps_appending(broker: Broker) -> None:
+    """A clean-clone CI run timed out in read_to_end chasing partition-EOF on a topic a paced
+    worker kept writing; it must stop at the end offsets it found when it started."""
+    from streams.engine.read_to_end import read_to_end
+
+    topic = broker.topic(2)
+    produce_all(broker, topic, [(b"k", str(i).encode()) for i in range(200)], partition=0)
+    produce_all(broker, topic, [(b"k", b"one")], partition=1)
+    stop, written = threading.Event(), [0]
+
+    def keep_writing() -> None:
+        out = broker.producer(**{"linger.ms": 0})
+        while not stop.is_set():
+            out.produce(topic, b"more", b"k", partition=0)
+            written[0] += 1
+            out.poll(0)
+            if written[0] % 50 == 0:  # at most about 5,000 a second: ten times the reader
+                out.flush(10)
+                time.sleep(0.01)
+        out.flush(30)
+
+    writer = threading.Thread(target=keep_writing, daemon=True)
+    writer.start()
+    try:
+        wait_until(lambda: written[0] > 500, DEADLINE_S, "the writer under way", seen=lambda: written)
+        read = []
+        for m in read_to_end(broker.config, topic, timeout_s=DEADLINE_S):
+            read.append((m.partition(), m.offset(), m.value()))
+            if len(read) % 50 == 0:  # about 500 a second, slower than the writer: it never catches up
+                time.sleep(0.1)
+        assert not stop.is_set() and writer.is_alive()  # it returned while the writer still wrote
+        wait_until(lambda: written[0] > 500 + len(read), DEADLINE_S, "the writer past what was read")
+    finally:
+        stop.set()
+        writer.join(60)
+    p0 = [(o, v) for p, o, v in read if p == 0]
+    assert p0[:200] == [(i, str(i).encode()) for i in range(200)]  # everything there at the start
+    assert [o for o, _ in p0] == list(range(len(p0)))  # in order, no gaps, nothing twice
+    _, high = broker.consumer().get_watermark_offsets(TopicPartition(topic, 0), timeout=10, cached=False)
+    assert len(p0) < high  # it stopped short of what the writer appended afterwards
+    assert [(o, v) for p, o, v in read if p == 1] == [(0, b"one")]

@@ -17,13 +17,13 @@ from support.registry import CountingRegistry, empty_registry
 from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.store import HistoryStore
-from streams.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry
 from streams.services.alertmanager import AlertmanagerServer
 from streams.services.apicurio import ApicurioRegistry
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
 from streams.services.tansu import TansuBroker
+from streams.wire.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
 def fresh_kafka(tmp_path: Path) -> Iterator[KafkaCluster]:
     """A broker of its own, with the contract topics: for tests that read the input topics
     from the start (event-time watermarks would mix other tests' traffic)."""
-    from streams.services.topics import apply_topics
+    from streams.wire.topic_admin import apply_topics
 
     broker = KafkaCluster(tmp_path / "kafka", nodes=1).start()
     try:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.cli import build_parser
+from streams.cli.main import build_parser
 
 pytestmark = pytest.mark.contract
 ROOT = Path(__file__).resolve().parents[2]

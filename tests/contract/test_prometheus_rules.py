@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.metrics import CATALOGUE
+from streams.observability.metrics import CATALOGUE
 
 pytestmark = [pytest.mark.contract, pytest.mark.prometheus]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from streams.domain.events import AgentEvent, AgentState
-from streams.planning.plan import Break, PlanInterval, ShiftAssignment
+from streams.domain.shift_plan import Break, PlanInterval, ShiftAssignment
 from streams.planning.plan_file import PlanFile, write_plan
-from streams.simulator.sinks import read_records
+from streams.wire.record_file import read_records
 
 pytestmark = pytest.mark.e2e
 T0 = int(datetime(2026, 5, 11, 8, tzinfo=UTC).timestamp() * 1000)
@@ -72,7 +72,7 @@ def test_simulate_follows_the_plan(tmp_path: Path) -> None:
     result = ccpulse(tmp_path, "simulate", "--plan", str(tmp_path / "plan.json"), "--hours", "2",
                      "--path", str(out), "--seed", "2")  # fmt: skip  # starts at the plan's first shift
     assert result.returncode == 0, result.stderr
-    from streams.codec import Codec
+    from streams.wire.codec import Codec
 
     codec = Codec.pinned()
     agents = [codec.decode(r.topic, r.value) for r in read_records(out) if r.topic == "cc.agent.events"]

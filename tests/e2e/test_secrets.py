@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.cli import build_parser, main
+from streams.cli.main import build_parser, main
 from streams.services.base import free_port
 from streams.settings import Settings, load_settings
 

@@ -55,13 +55,12 @@ from test_kpi_worker import (
 )
 
 from streams.engine.read_to_end import watermarks
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
-from streams.records import CONTACT_TOPIC
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics, describe_topics
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.output import MalformedValue
+from streams.wire.topic_admin import apply_topics, describe_topics
+from streams.wire.topics import CONTACT_TOPIC, DEAD_LETTER_TOPIC, INPUT_TOPICS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

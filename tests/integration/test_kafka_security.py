@@ -26,13 +26,13 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import SecretStr
 
-from streams.cli import main as ccpulse_main
-from streams.codec import Codec
-from streams.jobs.snapshots import latest_snapshots
-from streams.jobs.worker import INPUT_TOPICS
-from streams.kafka_config import KafkaSecurity, KafkaSecurityError, check_connection, client_config
+from streams.cli.main import main as ccpulse_main
+from streams.jobs.snapshot_reader import latest_snapshots
 from streams.services.kafka import KafkaCluster
 from streams.settings import load_settings
+from streams.wire.codec import Codec
+from streams.wire.kafka_config import KafkaSecurity, KafkaSecurityError, check_connection, client_config
+from streams.wire.topics import INPUT_TOPICS
 
 pytestmark = pytest.mark.kafka
 

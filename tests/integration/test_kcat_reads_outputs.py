@@ -45,9 +45,9 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from support.waiting import wait_until
 
-from streams.codec import Codec
-from streams.schema_registry import ConfluentSchemaRegistry
 from streams.simulator import run
+from streams.wire.codec import Codec
+from streams.wire.schema_registry import ConfluentSchemaRegistry
 
 pytestmark = [pytest.mark.kafka, pytest.mark.registry, pytest.mark.kcat]
 

@@ -25,15 +25,16 @@ from support.truth import TRUTH_TO_SNAPSHOT
 from support.waiting import wait_until
 
 import streams.jobs.worker as worker_module
-from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.engine.read_to_end import read_to_end
 from streams.jobs.collector import KpiCollector
 from streams.jobs.runner import make_observer
-from streams.jobs.snapshots import latest_snapshots
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, KpiWorker, WorkerOptions
+from streams.jobs.snapshot_reader import latest_snapshots
+from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.simulator import SimConfig, run
 from streams.simulator.config import Faults
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC, INPUT_TOPICS
 
 pytestmark = pytest.mark.kafka
 

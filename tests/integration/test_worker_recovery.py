@@ -52,8 +52,7 @@ from test_kpi_worker import (
     yesterday,
 )
 
-from streams.jobs.worker import INPUT_TOPICS
-from streams.records import CONTACT_TOPIC
+from streams.wire.topics import CONTACT_TOPIC, INPUT_TOPICS
 
 pytestmark = pytest.mark.kafka
 

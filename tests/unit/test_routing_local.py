@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
 from streams.domain.routing import QueueSnapshot
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
+from streams.jobs import kpi_apply as kpi
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.router import Router
 from streams.jobs.routing_local import (
     agents_as_of,
@@ -24,6 +23,7 @@ from streams.jobs.routing_local import (
     release_boundaries,
 )
 from streams.jobs.state import PartitionState, dumps, loads
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 T0 = 1_795_400_000_000 - 1_795_400_000_000 % 60_000
@@ -246,7 +246,8 @@ def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() ->
 @pytest.mark.parametrize("reason", ["NO_AGENTS_HOME", "NO_STATE"])
 def test_the_new_reasons_encode_with_the_pinned_schema(reason: str) -> None:
     from streams.domain.routing import Reason, RoutingParams, RoutingRequest, decide
-    from streams.jobs.router import DECISIONS_TOPIC, decision_record
+    from streams.jobs.router import decision_record
+    from streams.wire.topics import DECISIONS_TOPIC
 
     decision = decide(
         RoutingRequest("c1", "e1", "RU-TOM", "voice", Channel.VOICE, "ru", 0, T0), {}, RoutingParams()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streams.cli_common import (
+from streams.cli.common import (
     KAFKA_SECURITY_EPILOG,
     _check_secured,
     _client_config,
@@ -25,12 +25,12 @@ from streams.cli_common import (
     console,
     err_console,
 )
-from streams.cli_history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
-from streams.cli_plan import add_plan_parsers
-from streams.cli_schemas import add_schemas_parsers
-from streams.kafka_config import KafkaSecurityError
+from streams.cli.history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
+from streams.cli.plan import add_plan_parsers
+from streams.cli.schemas import add_schemas_parsers
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
 from streams.settings import Settings, load_settings
+from streams.wire.kafka_config import KafkaSecurityError
 
 if TYPE_CHECKING:
     pass
@@ -86,7 +86,7 @@ def cmd_services_prepare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services.topics import apply_topics
+    from streams.wire.topic_admin import apply_topics
 
     bootstrap, security = _kafka_target(args, settings)
     changes = apply_topics(bootstrap, security=security)
@@ -95,8 +95,8 @@ def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.simulator.__main__ import main as simulate_main
-    from streams.simulator.__main__ import parse_args
+    from streams.cli.simulate import main as simulate_main
+    from streams.cli.simulate import parse_args
 
     argv = list(args.args)
     if "--bootstrap-servers" not in argv:
@@ -108,7 +108,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     key = settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
     codec = None
     if (settings.schema_registry_url or "").strip():  # frames carry the registry's ids, as the worker's
-        from streams.codec import Codec
+        from streams.wire.codec import Codec
 
         codec = Codec.for_registry_url(settings.schema_registry_url)
     simulate_main(argv, security=security, pseudonym_key=key, codec=codec)
@@ -118,12 +118,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from streams.codec import Codec
     from streams.domain.kpi import ServiceLevelVariant
     from streams.domain.regions import region_codes
-    from streams.jobs.kpi import KpiConfig
+    from streams.jobs.kpi_apply import KpiConfig
     from streams.jobs.runner import run_worker
     from streams.jobs.worker import WorkerOptions
+    from streams.wire.codec import Codec
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = WorkerOptions(
@@ -149,11 +149,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.codec import Codec
+    from streams.cli.kpi_tables import channel_table
     from streams.domain.kpi import COUNTERS, initialize
     from streams.domain.targets import channel_rows
-    from streams.jobs.snapshots import latest_snapshots
-    from streams.kpi_tables import channel_table
+    from streams.jobs.snapshot_reader import latest_snapshots
+    from streams.wire.codec import Codec
 
     snapshots = latest_snapshots(_client_config(args, settings), Codec.pinned())
     rows: list[dict[str, object]] = []
@@ -238,10 +238,10 @@ def cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.contract:
-        from streams.demo import run_contract_demo
+        from streams.cli.demo_contract import run_contract_demo
 
         return run_contract_demo(console=console, json_output=args.json, state_dir=settings.state_dir)
-    from streams.live import DemoOptions, run_demo
+    from streams.cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         duration_s=args.duration,

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from streams.contracts import SCHEMAS_DIR, load_topic_contracts
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_topic_contracts
 
 if TYPE_CHECKING:
-    from streams.schema_registry import SchemaRegistry
+    from streams.wire.schema_registry import SchemaRegistry
 from streams.domain.errors import InvalidEvent
-from streams.records import (
+from streams.wire.avro_records import (
     BINDING_BY_TYPE,
     INPUT_BINDINGS,
     InputBinding,
@@ -179,7 +179,7 @@ class Codec:
         """Ids from a Schema Registry: each topic's schema is registered (or found) under
         ``<topic>-value``; every earlier version of the subject stays decodable."""
         if registry is None:
-            from streams.schema_registry import ConfluentSchemaRegistry
+            from streams.wire.schema_registry import ConfluentSchemaRegistry
 
             registry = ConfluentSchemaRegistry(url)
         current: dict[str, tuple[int, Any]] = {}

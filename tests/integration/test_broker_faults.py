@@ -42,9 +42,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from lag_probe import TP, LagProbe, PacedSimulation
+from support.lag_probe import TP, LagProbe, PacedSimulation
 from support.waiting import wait_until
-from test_kpi_worker import (
+from support.workers import (
     FAULTS,
     REGIONS,
     assert_snapshots_equal_truth,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_kpi_worker import read_truth, simulate  # the same simulated day and truth reader
+from support.workers import read_truth, simulate  # the same simulated day and truth reader
 
 from streams.domain.regions import region_codes
 from streams.history.event_rows import STREAM_KPI_COUNTERS

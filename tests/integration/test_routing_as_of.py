@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from support.waiting import wait_until
-from test_kpi_worker import start_worker, wait_exit
+from support.workers import start_worker, wait_exit
 
 from streams.domain.events import Channel
 from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS

@@ -37,11 +37,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from lag_probe import PacedSimulation
-from test_kpi_worker import (
+from support.lag_probe import PacedSimulation
+from support.truth import TRUTH_TO_SNAPSHOT
+from support.workers import (
     FAULTS,
     REGIONS,
-    TRUTH_TO_SNAPSHOT,
     read_truth,
     start_worker,
     summaries,

@@ -28,18 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lag_probe import PacedSimulation
+from support.lag_probe import PacedSimulation
 from support.waiting import wait_until
-from test_kpi_worker import (
+from support.workers import (
     FAULTS,
     REGIONS,
     assert_snapshots_equal_truth,
+    assignments,
+    log_tail,
     read_truth,
     start_worker,
     wait_exit,
     yesterday,
 )
-from test_worker_recovery import assignments, log_tail
 
 from streams.engine.checkpoints import changelog_topic
 from streams.engine.read_to_end import read_to_end

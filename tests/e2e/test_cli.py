@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import ccpulse as run_ccpulse
 from support.waiting import wait_until
 
 from streams.services.base import pid_alive, stop_pid
@@ -22,17 +23,11 @@ pytestmark = pytest.mark.e2e
 def ccpulse(
     state_dir: Path, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
-    env["CCPULSE_STATE_DIR"] = str(state_dir)
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    if extra_env:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
+        env.update(extra_env, CCPULSE_STATE_DIR=str(state_dir))
+        return run_ccpulse(*args, env=env, timeout_s=timeout)
+    return run_ccpulse(*args, state_dir=state_dir, timeout_s=timeout)
 
 
 def test_services_up_status_topics_down(tmp_path: Path) -> None:

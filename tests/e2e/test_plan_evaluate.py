@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.cli import ccpulse as run_ccpulse
 
 from streams.domain.events import AgentEvent, AgentState
 from streams.domain.shift_plan import Break, PlanInterval, ShiftAssignment
@@ -22,12 +21,7 @@ H, Q = 3_600_000, 900_000
 
 
 def ccpulse(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
-    env["CCPULSE_STATE_DIR"] = str(state_dir)
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "streams.cli", *args], env=env, capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
+    return run_ccpulse(*args, state_dir=state_dir, timeout_s=300)
 
 
 def small_plan(path: Path) -> PlanFile:

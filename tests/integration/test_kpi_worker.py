@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.lag_probe import LagProbe
+from support.lag_probe import LagProbe, PacedSimulation
 from support.waiting import wait_until
 from support.workers import (
+    FAULTS,
     KPI_GROUP,
+    REGIONS,
     assert_snapshots_equal_truth,
     read_truth,
     simulate,
     start_worker,
     summaries,
     wait_exit,
+    yesterday,
 )
 
 import streams.jobs.worker as worker_module
@@ -35,6 +38,7 @@ from streams.engine.read_to_end import read_to_end
 from streams.jobs.collector import KpiCollector
 from streams.jobs.runner import make_observer
 from streams.jobs.worker import KpiWorker, WorkerOptions
+from streams.simulator import SimConfig
 from streams.wire.codec import Codec
 from streams.wire.topics import DEAD_LETTER_TOPIC, INPUT_TOPICS
 
@@ -171,11 +175,15 @@ def wait_committed(
     )  # fmt: skip
 
 
-def paced_simulation(bootstrap: str, truth: Path) -> threading.Thread:
-    """Six simulated hours in about 20 s, so that workers are killed and started mid-stream."""
-    thread = threading.Thread(target=simulate, args=(bootstrap, truth, 6.0, 6 * 3600 / 20), daemon=True)
-    thread.start()
-    return thread
+def paced_simulation(bootstrap: str, truth: Path) -> PacedSimulation:
+    """Six simulated hours in about 20 s, so that workers are killed and started mid-stream
+    (the input of ``simulate``, paced; its error, if any, fails ``result``)."""
+    producer = PacedSimulation(
+        regions=REGIONS, duration_s=6 * 3600, seed=11, bootstrap_servers=bootstrap, start=yesterday(),
+        faults=FAULTS, truth_path=truth, speed=6 * 3600 / 20, config=SimConfig().with_edge_shapes(),
+    )  # fmt: skip
+    producer.start()
+    return producer
 
 
 def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp_path: Path) -> None:
@@ -197,7 +205,7 @@ def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp
     finally:
         probe.stop()
     second = start_worker(bootstrap, KPI_GROUP, log)
-    producer.join(timeout=120)
+    producer.result(timeout_s=120)
     assert wait_exit(second) == 0, log.read_text()[-2000:]
     (summary,) = summaries(log)  # the killed one printed nothing
     assert summary["restored"], "the restarted worker did not restore a checkpoint"
@@ -221,7 +229,7 @@ def test_two_workers_split_the_partitions_and_still_equal_truth(fresh_kafka: Any
     finally:
         probe.stop()
     workers.append(start_worker(bootstrap, KPI_GROUP, logs[1]))  # joins mid-stream: a rebalance
-    producer.join(timeout=120)
+    producer.result(timeout_s=120)
     for worker, log in zip(workers, logs, strict=True):
         assert wait_exit(worker) == 0, log.read_text()[-2000:]
     events = [summaries(log)[0]["events"] for log in logs]

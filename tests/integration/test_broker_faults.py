@@ -23,7 +23,7 @@ Every topic has replication factor 3 and min.insync.replicas 2 (the contracts; t
 worker's changelog likewise), producers use acks=all with idempotence. At the end every
 MINUTE snapshot equals the ground truth (16 counters) and each history table holds exactly
 the distinct event ids the simulator produced. The figures (stalls and time lags per
-fault, see lag_probe.py) are printed; run with ``-s`` to see them.
+fault, see tests/support/lag_probe.py) are printed; run with ``-s`` to see them.
 """
 
 from __future__ import annotations
@@ -360,7 +360,7 @@ def failed_over(
 
 
 def lag_figures(probe: LagProbe, t0: float, t1: float) -> dict[str, Any]:
-    """The largest time lags of the worker and the sink between t0 and t1 (lag_probe.py)."""
+    """The largest time lags of the worker and the sink between t0 and t1 (tests/support/lag_probe.py)."""
     kpi, kpi_at = probe.max_lag(KPI_GROUP, t0, t1)
     history, _ = probe.max_lag(HISTORY_GROUP, t0, t1)
     return {"kpi_max_time_lag_s": round(kpi, 2), "kpi_worst_partition": kpi_at,

@@ -9,7 +9,7 @@ each of its busy cc.contact.events partitions, and (b) the time lag of each of i
 partitions is at most 2 s. "Where the killed one stopped" is the group's committed offset
 at the last sample before a survivor logged the takeover: the killed worker may have
 committed between the last sample before the kill and the kill itself (it checkpoints
-every 0.5 s), which must not count as a survivor's progress. The time lag (lag_probe.py)
+every 0.5 s), which must not count as a survivor's progress. The time lag (tests/support/lag_probe.py)
 is the age of the oldest input message the group has not committed; the worker commits
 only after its checkpoint and snapshots are acknowledged, so it is how stale the KPIs in
 cc.kpi.snapshots are. Parts of it, from the workers' logs: detection (the group notices

@@ -26,7 +26,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from streams.domain.errors import InvalidEvent
 from streams.engine import clients
@@ -88,7 +96,9 @@ class LoopOptions:
     transactional: bool = False
     commit_interval_s: float = 0.25  # transactional: outputs become visible at each commit
     changelog_replication_factor: int | None = None
-    auto_offset_reset: str = "earliest"  # for a group without positions; "latest" skips the backlog
+    auto_offset_reset: str = (
+        "earliest"  # where a partition the state has no position for starts; "latest": its end
+    )
 
 
 @dataclass
@@ -220,10 +230,15 @@ class StreamLoop(Generic[S]):
         )  # fmt: skip
         self._observe("restore_seconds", restore_s)
         self._assigned_at = self._clock()
+        # Each partition starts where its state says, never at the group's committed offset: a
+        # transactional commit of outputs between checkpoints moves that past what the last
+        # checkpoint applied, and a topic the state has no position for had nothing applied
+        # from it (a clean-clone CI run lost events of a topic a frozen worker's first
+        # checkpoint had not read yet). auto_offset_reset decides where "nothing" starts.
+        nothing_read = OFFSET_BEGINNING if self.options.auto_offset_reset == "earliest" else OFFSET_END
         for tp in partitions:
             position = self.states[tp.partition].next_offsets.get(tp.topic)
-            if position is not None:
-                tp.offset = position
+            tp.offset = nothing_read if position is None else position
         log.info(  # the restore time is the standby cost of a takeover (docs/reliability.md)
             "assigned %d partitions (%d checkpoints restored in %.3f s): %s",
             len(partitions),

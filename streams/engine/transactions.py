@@ -90,7 +90,12 @@ class OutputCommitter:
         member lost its partitions, so what it produced since its last commit may be stale."""
         if self.transactional:
             self._abort_quietly()
-            self.producer.begin_transaction()
+            try:
+                self.producer.begin_transaction()
+            except KafkaException as exc:
+                # fenced or a commit still pending (it timed out: "retry call to resume"): this
+                # producer commits nothing more; the next commit raises Fenced and the run ends
+                log.warning("no new transaction after losing partitions: %s", exc.args[0])
 
     def close(self) -> None:
         """Abort what is open (uncommitted outputs are discarded, as a crash would); flush otherwise."""

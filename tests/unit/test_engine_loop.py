@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from streams.domain.errors import InvalidEvent
@@ -157,3 +158,36 @@ def test_a_job_of_its_own_counts_exactly_across_a_crash_and_a_restart(config: di
     renamed = LoopOptions(group_id="wc-new", app_id="wc", topics=TOPICS, checkpoint_interval_s=0.0)
     _, fresh_group = run(config, WordCount(), renamed)
     assert fresh_group.events == 0 and counted(config, "wc") == expected + more
+
+
+def test_a_topic_the_checkpoint_never_read_starts_at_its_beginning(config: dict[str, Any]) -> None:
+    """A clean-clone CI run lost events after a takeover: the checkpoint had no position for
+    a topic it had not read yet, and the consumer fell back to the group's committed offset,
+    which a transactional commit of outputs between checkpoints had moved past events the
+    checkpointed state never saw. The state is the only truth about what was applied."""
+    options = LoopOptions(group_id="wc", app_id="wc", topics=TOPICS, batch_size=50, checkpoint_interval_s=0.0)
+    producer = memory_broker.Producer(config)
+    first = ["abc"[i % 3] * (1 + i % 2) for i in range(90)]
+    for word in first:
+        producer.produce(TOPICS[0], word.encode(), word.encode())
+    assert producer.flush(10) == 0
+    run(config, WordCount(), options)
+    assert counted(config, "wc") == Counter(first)
+    assert all(
+        set(s.next_offsets) <= {TOPICS[0]}
+        for s in map(WordCount().loads, restore(config, "wc", list(range(PARTITIONS))).values())
+    )
+
+    later = ["xyz"[i % 3] for i in range(60)]
+    for word in later:
+        producer.produce(TOPICS[1], word.encode(), word.encode())
+    assert producer.flush(10) == 0
+    member = memory_broker.Consumer({**config, "group.id": "wc", "enable.auto.commit": False})
+    ends = [TopicPartition(TOPICS[1], p, member.get_watermark_offsets(TopicPartition(TOPICS[1], p))[1])
+            for p in range(PARTITIONS)]  # fmt: skip
+    member.commit(offsets=ends, asynchronous=False)  # the group's offsets past what any checkpoint holds
+    member.close()
+
+    _, stats = run(config, WordCount(), options)
+    assert counted(config, "wc") == Counter(first) + Counter(later)  # the 60 on words.b were applied
+    assert stats.events == len(later)

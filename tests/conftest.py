@@ -104,25 +104,22 @@ ManagedProcess.start = _guarded(ManagedProcess.start)  # type: ignore[method-ass
 KafkaCluster.start = _guarded(KafkaCluster.start)  # type: ignore[method-assign]
 
 
-def _tool(name: str, package: str) -> str:
-    found = shutil.which(name)
-    assert found, f"{name} is not installed: apt-get install {package} (make test does it)"
+def _tool(name: str, package: str) -> Any:
+    """A session fixture ``name``: the path of the external tool, or the test fails saying how
+    to install it (never a skip)."""
+
+    @pytest.fixture(scope="session", name=name)
+    def found() -> str:
+        path = shutil.which(name)
+        assert path, f"{name} is not installed: apt-get install {package} (make test does it)"
+        return path
+
     return found
 
 
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    return _tool("promtool", "prometheus")
-
-
-@pytest.fixture(scope="session")
-def amtool() -> str:
-    return _tool("amtool", "prometheus-alertmanager")
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    return _tool("chromium", "chromium")
+promtool = _tool("promtool", "prometheus")
+amtool = _tool("amtool", "prometheus-alertmanager")
+chromium = _tool("chromium", "chromium")
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,14 @@ class Clock:
         return self.now
 
 
+def arrive(state: PartitionState, router: Router, contact_id: str, t: int) -> Any:
+    """An ARRIVED event applied to the KPIs and handed to the router, as the worker does."""
+    arrived = contact(contact_id, _T.ARRIVED, t)
+    kpi.apply_contact(state, arrived, CONFIG)
+    router.on_arrival(state, arrived)
+    return arrived
+
+
 def test_agent_states_as_of_t_ignore_later_events_already_applied() -> None:
     state = PartitionState(0)
     apply_agent(state, agent("a1", AgentState.READY, T0))
@@ -135,9 +143,7 @@ def test_a_decision_waits_for_the_agent_stream_and_reads_home_as_of_t() -> None:
     state, clock, producer = PartitionState(0), Clock(), Producer()
     router = Router(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
-    arrived = contact("c1", _T.ARRIVED, T0 + 10_000)
-    kpi.apply_contact(state, arrived, CONFIG)
-    router.on_arrival(state, arrived)
+    arrive(state, router, "c1", T0 + 10_000)
     router.release(state, lambda t, waited: state.watermarks["agent"] > t, producer, None)
     assert producer.values == [] and len(state.pending_arrivals) == 1  # the agent stream is behind
     apply_agent(state, agent("a1", AgentState.LOGGED_OUT, T0 + 5_000))  # before t: counts
@@ -154,9 +160,7 @@ def test_remote_regions_not_current_hold_the_decision_until_the_wall_clock_bound
     table.lagging = {"RU-SPE"}
     router = Router(table, Codec.pinned(), max_wait_s=5.0, clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
-    arrived = contact("c1", _T.ARRIVED, T0 + 10_000)
-    kpi.apply_contact(state, arrived, CONFIG)
-    router.on_arrival(state, arrived)
+    arrive(state, router, "c1", T0 + 10_000)
     clock.now = 4.9
     router.release(state, lambda t, waited: True, producer, None)
     assert producer.values == []
@@ -169,9 +173,7 @@ def test_a_late_duplicate_arrival_is_not_decided_again_and_pending_survives_a_re
     state, clock, producer = PartitionState(0), Clock(), Producer()
     router = Router(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
-    first = contact("c1", _T.ARRIVED, T0 + 1_000)
-    kpi.apply_contact(state, first, CONFIG)
-    router.on_arrival(state, first)
+    arrive(state, router, "c1", T0 + 1_000)
     # a crash while c1 is pending: the checkpoint holds it, with its capture
     restored = loads(dumps(state))
     assert restored.pending_arrivals[0]["request"][0] == "c1" and "since" not in restored.pending_arrivals[0]

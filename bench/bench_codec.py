@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.domain.regions import region_codes
-from streams.wire.codec import HEADER_SIZE, Codec, wire_schema
+from streams.wire.codec import HEADER_SIZE, Codec
 from streams.wire.topic_contracts import SCHEMAS_DIR, load_examples
+from streams.wire.wire_schemas import wire_schema
 
 TOPIC = "cc.contact.events"
 

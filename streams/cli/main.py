@@ -10,8 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from streams.cli.common import (
     KAFKA_SECURITY_EPILOG,
@@ -20,7 +18,6 @@ from streams.cli.common import (
     _default_bootstrap,
     _emit,
     _fmt,
-    _kafka_target,
     _pseudonym_key,
     console,
     err_console,
@@ -28,70 +25,18 @@ from streams.cli.common import (
 from streams.cli.history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
 from streams.cli.plan import add_plan_parsers
 from streams.cli.schemas import add_schemas_parsers
+from streams.cli.services import (
+    DEFAULT_UP,
+    SERVICE_NAMES,
+    cmd_services_down,
+    cmd_services_prepare,
+    cmd_services_status,
+    cmd_services_up,
+    cmd_topics_apply,
+)
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
 from streams.settings import Settings, load_settings
 from streams.wire.kafka_config import KafkaSecurityError
-
-if TYPE_CHECKING:
-    pass
-
-SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu", "apicurio")
-DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
-
-
-def cmd_services_up(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services import start_services
-
-    names = args.names or list(DEFAULT_UP)
-    unknown = sorted(set(names) - set(SERVICE_NAMES))
-    if unknown:
-        expected = ", ".join(SERVICE_NAMES)
-        err_console.print(f"[red]unknown service(s) {', '.join(unknown)}[/red]; expected {expected}")
-        return 2
-    infos = start_services(names, state_dir=settings.state_dir / "services")
-    _emit(args, [info.as_row() for info in infos.values()], "services up")
-    return 0
-
-
-def cmd_services_down(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services import stop_services
-
-    stopped = stop_services(settings.state_dir / "services")
-    _emit(args, [{"service": name, "state": "stopped"} for name in stopped], "services down")
-    return 0
-
-
-def cmd_services_status(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services import services_status
-
-    statuses = services_status(settings.state_dir / "services")
-    _emit(args, [status.as_row() for status in statuses], "services")
-    return 0
-
-
-def cmd_services_prepare(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services.kafka import ensure_kafka_jars
-
-    libs = ensure_kafka_jars(args.kafka_version, Path(args.cache_dir))
-    rows: list[dict[str, object]] = [
-        {"service": f"kafka {args.kafka_version}", "files": len(list(libs.glob("*.jar"))), "dir": libs}
-    ]
-    if args.registry:
-        from streams.services.apicurio import APICURIO_VERSION, ensure_apicurio_app
-
-        runner = ensure_apicurio_app(APICURIO_VERSION, Path(args.cache_dir))
-        rows.append({"service": f"apicurio {APICURIO_VERSION}", "files": 1, "dir": runner.parent})
-    _emit(args, rows, "prepare")
-    return 0
-
-
-def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.wire.topic_admin import apply_topics
-
-    bootstrap, security = _kafka_target(args, settings)
-    changes = apply_topics(bootstrap, security=security)
-    _emit(args, [change.as_row() for change in changes], f"topics on {bootstrap}")
-    return 0
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:

@@ -27,8 +27,9 @@ from streams.domain.events import (
     SurveyEvent,
 )
 from streams.settings import load_settings
-from streams.wire.codec import HEADER_SIZE, Codec, wire_schema
+from streams.wire.codec import HEADER_SIZE, Codec
 from streams.wire.topic_contracts import SCHEMAS_DIR, load_examples, load_topic_contracts
+from streams.wire.wire_schemas import wire_schema
 
 pytestmark = pytest.mark.unit
 

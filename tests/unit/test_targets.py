@@ -94,7 +94,8 @@ def test_the_terminal_tables_show_each_channel_against_its_own_target() -> None:
     console = Console(record=True, width=160, color_system=None)
     console.print(channel_table(by_channel, "per channel"))
     lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if "│" in line}
-    assert "90.0 % met" in lines["VOICE"] and "30 s met" in lines["VOICE"] and "150 s MISSED" in lines["VOICE"]
+    voice = lines["VOICE"]
+    assert "90.0 % met" in voice and "30 s met" in voice and "150 s MISSED" in voice
     assert "40 s" in lines["VOICE"] and "24 h" in lines["EMAIL"]  # each channel's own SL threshold
     assert "7200 s met" in lines["EMAIL"] and "(no target)" in lines["EMAIL"]  # e-mail AHT: none
     assert "–" in lines["CHAT"]  # no traffic, no figures

@@ -52,7 +52,7 @@ lint: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest -m "(unit or contract) and not registry" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not services" $(PYTEST_ARGS)
 
 test: install system-deps kafka-jars registry-app lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_codec.py [--n 100000] [--json]
 
-Prints events/s for encode and decode through streams.codec (validating against
+Prints events/s for encode and decode through streams.wire.codec (validating against
 the region catalogue and not), the raw fastavro reader/writer on the same bytes,
 and the ratio codec/raw measured in the same run.
 """
@@ -20,9 +20,10 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from rich.console import Console
 from rich.table import Table
 
-from streams.codec import HEADER_SIZE, Codec, wire_schema
-from streams.contracts import SCHEMAS_DIR, load_examples
 from streams.domain.regions import region_codes
+from streams.wire.codec import HEADER_SIZE, Codec
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_examples
+from streams.wire.wire_schemas import wire_schema
 
 TOPIC = "cc.contact.events"
 

@@ -27,8 +27,8 @@ from rich.table import Table
 
 from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
+from streams.history.event_rows import TABLE_OF_TOPIC, event_row
 from streams.history.migrate import migrate
-from streams.history.rows import TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryStore, InsertPipeline
 from streams.services.clickhouse import ClickHouseServer
 from streams.simulator import SimConfig, Simulation

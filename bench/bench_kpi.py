@@ -47,12 +47,12 @@ from kpi_paths import final_minutes, mismatches
 from kpi_report import report
 from rich.console import Console
 
-from streams.codec import Codec
-from streams.jobs.worker import SNAPSHOT_TOPIC
 from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics
 from streams.simulator import run
 from streams.simulator.config import Faults
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics
+from streams.wire.topics import SNAPSHOT_TOPIC
 
 BENCH = Path(__file__).resolve().parent
 PATHS = (

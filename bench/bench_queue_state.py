@@ -30,14 +30,14 @@ from typing import Any
 
 from confluent_kafka.admin import NewTopic
 
-from streams.codec import Codec
-from streams.contracts import load_topic_contracts
 from streams.domain.regions import region_codes
 from streams.engine import memory_broker, memory_cluster
 from streams.jobs.worker import KpiWorker, WorkerOptions, WorkerStats
-from streams.services.topics import effective_configs
 from streams.simulator import run
-from streams.simulator.sinks import read_records
+from streams.wire.codec import Codec
+from streams.wire.record_file import read_records
+from streams.wire.topic_admin import effective_configs
+from streams.wire.topic_contracts import load_topic_contracts
 
 # the functions whose cumulative time is "queue-state code" (none calls another of the set)
 QUEUE_STATE_FUNCTIONS = {

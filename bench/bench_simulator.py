@@ -45,7 +45,7 @@ def measure_kafka(
     regions: tuple[str, ...] | None, duration_s: float, seed: int, start, expected: int
 ) -> float:  # type: ignore[no-untyped-def]
     from streams.services.kafka import KafkaCluster
-    from streams.services.topics import apply_topics
+    from streams.wire.topic_admin import apply_topics
 
     with tempfile.TemporaryDirectory() as tmp:
         cluster = KafkaCluster(Path(tmp), nodes=1).start()

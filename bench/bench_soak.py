@@ -66,14 +66,14 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from soak_probe import Offsets, Scrape, Worker, quantile, start_workers, stop_workers, wait_group_stable
 
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
 from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics
 from streams.simulator import Faults, SimConfig, Simulation
 from streams.simulator.arrivals import HOUR_MS, ArrivalModel
 from streams.simulator.model import MALFORMED, RawItem
 from streams.simulator.run import DEFAULT_START, select_regions, start_ms_of, topic_of
 from streams.simulator.sinks import KafkaSink
+from streams.wire.topic_admin import apply_topics
+from streams.wire.topics import DEAD_LETTER_TOPIC, INPUT_TOPICS
 
 console = Console(stderr=True)
 SAMPLE_S = 5.0

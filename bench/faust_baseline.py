@@ -21,7 +21,7 @@ import uuid
 import faust
 from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
-from streams.jobs.worker import INPUT_TOPICS
+from streams.wire.topics import INPUT_TOPICS
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,12 +6,12 @@
 Shape: one ``faust.App`` (aiokafka transport, in-memory table store with a changelog
 topic), one agent over the three co-partitioned input topics (concurrency 1: issue
 #606), ``stream.take_events(take, within)`` batches. Each message is decoded with the
-project's codec (``streams/codec.py``; bad input becomes a dead letter) and applied with
-the project's own code (``streams.jobs.kpi.apply_contact / apply_survey / apply_agent``)
+project's codec (``streams/wire/codec.py``; bad input becomes a dead letter) and applied with
+the project's own code (``streams.jobs.kpi_apply.apply_contact / apply_survey / apply_agent``)
 to a ``PartitionState`` per region (the message key, as in bench/quix_kpi_job.py). Once
 per batch, for each region the batch touched: eviction (at most every 2 s, as the
 worker's checkpoints do), the changed MINUTE buckets and series windows as snapshot
-records (``streams.jobs.views.dirty_views``, the worker's own emission, version = the
+records (``streams.jobs.windows.dirty_views``, the worker's own emission, version = the
 region's position sum) to ``--snapshot-topic``, and the region's state
 (``streams.jobs.state.dumps``, with its per-topic positions) written into a Faust Table.
 
@@ -58,17 +58,16 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from faust import streams as faust_streams
 from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
 from streams.domain.regions import region_codes
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
-from streams.jobs.options import INPUT_TOPICS
+from streams.engine.dead_letters import DeadLetterSanitiser
+from streams.jobs import kpi_apply as kpi
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.state import PartitionState, dumps, loads
-from streams.jobs.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
-from streams.jobs.worker import SNAPSHOT_TOPIC
+from streams.jobs.windows import dirty_views, snapshot_key, snapshot_record, snapshot_version
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
 
 TABLE = "kpi-state"
 EVICT_EVERY_S = 2.0  # the worker evicts at each checkpoint (every 2 s)

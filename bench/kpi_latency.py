@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
-from streams.codec import Codec
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.output import materialise
+from streams.wire.codec import Codec
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 TOPIC_OF = {"ContactEvent": CONTACT_TOPIC, "AgentEvent": AGENT_TOPIC, "SurveyEvent": SURVEY_TOPIC}
 

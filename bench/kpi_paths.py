@@ -26,11 +26,11 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError
 from peak_rss import peak_rss_kb  # bench/ is on sys.path
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.regions import region_codes
-from streams.jobs.worker import INPUT_TOPICS, SNAPSHOT_TOPIC, KpiWorker, WorkerOptions
-from streams.records import CONTACT_TOPIC, SURVEY_TOPIC
+from streams.jobs.worker import KpiWorker, WorkerOptions
+from streams.wire.codec import Codec
+from streams.wire.topics import CONTACT_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC, SURVEY_TOPIC
 
 COUNTER_FIELDS_SKIPPED = ("version", "emitted_at_ms")
 

@@ -7,11 +7,11 @@ Shape: one ``Application`` (``processing_guarantee="exactly-once"``, RocksDB sta
 changelog topics) over the three co-partitioned input topics merged with
 ``StreamingDataFrame.concat`` (Quix then aligns the topics' partitions by message
 timestamp). One stateful ``apply`` decodes each message with the project's codec
-(``streams/codec.py``; bad input becomes a dead letter), applies it with the
-project's own code (``streams.jobs.kpi.apply_contact / apply_survey /
+(``streams/wire/codec.py``; bad input becomes a dead letter), applies it with the
+project's own code (``streams.jobs.kpi_apply.apply_contact / apply_survey /
 apply_agent``, hence ``streams.domain.intervals.step``: no KPI rule is rewritten
 here) and returns the MINUTE snapshots it changed, encoded with the codec and keyed
-``region|channel|MINUTE|start`` like the current worker's (``streams.jobs.views``);
+``region|channel|MINUTE|start`` like the current worker's (``streams.jobs.windows``);
 ``to_topic`` writes them (and dead letters) in the same transaction as the state.
 
 Keying: Quix state is per message key, and the producers key every input by region
@@ -52,16 +52,16 @@ from quix_state_view import UnitOfWork, load_meta, region_view, store_meta  # be
 from quixstreams import Application, message_context
 from quixstreams.models.serializers import Serializer
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
 from streams.domain.kpi import MINUTE_MS
 from streams.domain.regions import region_codes
 from streams.engine.dead_letters import DeadLetterSanitiser
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
-from streams.jobs.views import SeriesView, snapshot_key, snapshot_record
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
+from streams.jobs import kpi_apply as kpi
+from streams.jobs.kpi_apply import KpiConfig
+from streams.jobs.windows import SeriesView, snapshot_key, snapshot_record
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC, INPUT_TOPICS, SNAPSHOT_TOPIC
 
 # concat aligns the topics by timestamp: a partition whose buffer ran empty holds back its whole
 # partition group until a fetch answers for it, and Quix refills its buffer with

@@ -1,6 +1,6 @@
 """A ``PartitionState`` whose tables live in Quix Streams' keyed RocksDB state, for one message.
 
-``streams.jobs.kpi.apply_contact / apply_survey / apply_agent`` work on a
+``streams.jobs.kpi_apply.apply_contact / apply_survey / apply_agent`` work on a
 ``PartitionState`` (plain dicts). The Quix KPI job (bench/quix_kpi_job.py) reuses
 them unchanged by giving them a ``PartitionState`` whose dict fields are
 ``StateTable`` views over the ``quixstreams.State`` of the current message key
@@ -65,7 +65,7 @@ class UnitOfWork:
 
 
 class StateTable:
-    """The dict interface ``streams/jobs/kpi.py`` uses, over keys ``<name>:<key>`` in the State."""
+    """The dict interface ``streams/jobs/kpi_apply.py`` uses, over keys ``<name>:<key>`` in the State."""
 
     __slots__ = ("_name", "_uow", "_encode", "_decode")
 

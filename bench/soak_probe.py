@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, ConsumerGroupState, KafkaException, TopicP
 from confluent_kafka.admin import AdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.jobs.worker import INPUT_TOPICS
+from streams.wire.topics import INPUT_TOPICS
 
 GROUP = "ccpulse-soak"
 

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import FilePath, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streams.kafka_config import EndpointIdentification, KafkaSecurity, SaslMechanism, SecurityProtocol
+from streams.wire.kafka_config import EndpointIdentification, KafkaSecurity, SaslMechanism, SecurityProtocol
 
 ENV_PREFIX = "CCPULSE_"
 _SECRET_FIELDS = ("pseudonym_key", "clickhouse_password", "kafka_sasl_password", "kafka_ssl_key_password")
@@ -77,7 +77,7 @@ class Settings(BaseSettings):
         return self
 
     def kafka_security(self) -> KafkaSecurity:
-        """The Kafka client security as plain values for library code (see streams.kafka_config)."""
+        """The Kafka client security as plain values for library code (see streams.wire.kafka_config)."""
         return KafkaSecurity(
             protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,

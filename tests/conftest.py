@@ -2,10 +2,19 @@
 
 A fixture that cannot start its service fails the test with the service's log
 tail: never a skip. Every service listens on 127.0.0.1 on free ports.
+
+Markers come from the fixtures: a test that uses a service or an external tool (directly,
+through another fixture, or by a parameter that asks for one) is marked ``services`` and
+the service's own marker at collection, so ``make unit`` (``-m "not services"``) selects
+none of them. Tests that start a service of their own (a 3-broker cluster, a SASL_SSL
+broker) carry the service's marker on the module, which implies ``services``. And a guard:
+a service process started while a test not marked ``services`` runs fails that test.
 """
 
 from __future__ import annotations
 
+import functools
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,13 +26,100 @@ from support.registry import CountingRegistry, empty_registry
 from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.store import HistoryStore
-from streams.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry
 from streams.services.alertmanager import AlertmanagerServer
 from streams.services.apicurio import ApicurioRegistry
+from streams.services.base import ManagedProcess
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
 from streams.services.tansu import TansuBroker
+from streams.wire.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry
+
+# fixture -> the marker of what it starts or runs
+SERVICE_FIXTURES = {
+    "kafka": "kafka", "fresh_kafka": "kafka", "kafka_cluster": "kafka",
+    "clickhouse_server": "clickhouse", "tansu": "tansu",
+    "prometheus_factory": "prometheus", "alertmanager_factory": "prometheus",
+    "promtool": "prometheus", "amtool": "prometheus",
+    "apicurio": "registry", "registry_url": "registry", "registry_client": "registry",
+    "chromium": "chromium",
+}  # fmt: skip
+# (parametrised fixture, parameter) -> the marker of the service that parameter starts
+SERVICE_PARAMS = {
+    ("history_store", "clickhouse-18.16"): "clickhouse",
+    ("schema_registry", "apicurio"): "registry",
+    ("broker", "kafka"): "kafka",
+}
+
+
+SERVICE_MARKERS = {"kafka", "tansu", "clickhouse", "prometheus", "registry", "kcat", "chromium", "e2e"}
+
+
+def services_of(item: pytest.Item) -> set[str]:
+    names = set(getattr(item, "fixturenames", ()))
+    found = {marker for fixture, marker in SERVICE_FIXTURES.items() if fixture in names}
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    found |= {marker for (fixture, value), marker in SERVICE_PARAMS.items() if params.get(fixture) == value}
+    found |= {m.name for m in item.iter_markers() if m.name in SERVICE_MARKERS}  # e.g. a module's own cluster
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        found = services_of(item)
+        for marker in sorted(found):
+            item.add_marker(marker)
+        if found:
+            item.add_marker("services")
+
+
+# The guard: a service process started while a test not marked ``services`` runs (its setup,
+# call or teardown) fails that test, however the test reached it.
+_running: list[pytest.Item] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _running.append(item)
+    yield
+    _running.pop()
+
+
+def _guarded(start: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(start)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = _running[-1] if _running else None
+        if item is not None and item.get_closest_marker("services") is None:
+            msg = (
+                f"{item.nodeid} starts {type(self).__name__} but is not marked services: mark the module "
+                "with the service's marker, or add its fixture to SERVICE_FIXTURES in tests/conftest.py"
+            )
+            raise RuntimeError(msg)
+        return start(self, *args, **kwargs)
+
+    return guarded
+
+
+ManagedProcess.start = _guarded(ManagedProcess.start)  # type: ignore[method-assign]
+KafkaCluster.start = _guarded(KafkaCluster.start)  # type: ignore[method-assign]
+
+
+def _tool(name: str, package: str) -> Any:
+    """A session fixture ``name``: the path of the external tool, or the test fails saying how
+    to install it (never a skip)."""
+
+    @pytest.fixture(scope="session", name=name)
+    def found() -> str:
+        path = shutil.which(name)
+        assert path, f"{name} is not installed: apt-get install {package} (make test does it)"
+        return path
+
+    return found
+
+
+promtool = _tool("promtool", "prometheus")
+amtool = _tool("amtool", "prometheus-alertmanager")
+chromium = _tool("chromium", "chromium")
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +134,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
 def fresh_kafka(tmp_path: Path) -> Iterator[KafkaCluster]:
     """A broker of its own, with the contract topics: for tests that read the input topics
     from the start (event-time watermarks would mix other tests' traffic)."""
-    from streams.services.topics import apply_topics
+    from streams.wire.topic_admin import apply_topics
 
     broker = KafkaCluster(tmp_path / "kafka", nodes=1).start()
     try:

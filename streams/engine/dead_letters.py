@@ -17,13 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.codec import WITHHELD, Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import CUSTOMER_REF_PATTERN
 from streams.domain.pseudonym import pseudonymise
-from streams.records import CONTACT_TOPIC
+from streams.wire.codec import WITHHELD, Codec
+from streams.wire.topics import CONTACT_TOPIC, DEAD_LETTER_TOPIC
 
-DEAD_LETTER_TOPIC = "cc.dead-letter"
 # Fields that carry a subscriber identity, by topic (the schema docs say "Pseudonymised";
 # tests/unit/test_dead_letters.py keeps this table and the schemas in step).
 IDENTITY_FIELDS: Mapping[str, tuple[str, ...]] = {CONTACT_TOPIC: ("customer_ref",)}

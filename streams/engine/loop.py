@@ -44,9 +44,10 @@ from streams.engine.checkpoints import (
     checkpoint_key,
     ensure_changelog_topic,
 )
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser, dead_letter
+from streams.engine.dead_letters import DeadLetterSanitiser, dead_letter
 from streams.engine.read_to_end import PartitionEnds
 from streams.engine.transactions import OutputCommitter
+from streams.wire.topics import DEAD_LETTER_TOPIC
 
 log = logging.getLogger("ccpulse.engine.loop")
 SLOW_CHECKPOINT_S = 2.0  # a checkpoint slower than this is logged (a broker failing over, mostly)

@@ -22,15 +22,14 @@ from concurrent.futures import Future
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
-from confluent_kafka.admin import BrokerMetadata, ClusterMetadata, NewTopic, PartitionMetadata, TopicMetadata
+from confluent_kafka.admin import ClusterMetadata, NewTopic
 
 from streams.engine.memory_cluster import (
-    BROKER_ID,
     TIMESTAMP_CREATE_TIME,
-    MemoryCluster,
     Record,
     cluster,
     forget,
+    metadata,
 )
 from streams.engine.memory_consumer import Consumer, cluster_of
 
@@ -52,35 +51,6 @@ def clients(config: dict[str, Any]) -> tuple[Any, Any, Any]:
     from confluent_kafka.admin import AdminClient as KafkaAdmin
 
     return KafkaProducer, KafkaConsumer, KafkaAdmin
-
-
-def metadata(memory: MemoryCluster, topic: str | None = None) -> ClusterMetadata:
-    """list_topics() as librdkafka returns it; a missing topic asked for by name comes back with
-    UNKNOWN_TOPIC_OR_PART (auto-creation is off, as on the project's brokers)."""
-    result: Any = ClusterMetadata()  # its attributes are typed None in confluent-kafka's stubs
-    result.cluster_id, result.controller_id, result.orig_broker_id = memory.cluster_id, BROKER_ID, BROKER_ID
-    result.orig_broker_name = f"memory://{memory.name}/{BROKER_ID}"
-    broker: Any = BrokerMetadata()
-    broker.id, broker.host, broker.port = BROKER_ID, memory.name, 0
-    result.brokers = {BROKER_ID: broker}
-    with memory.changed:
-        names = [topic] if topic is not None else sorted(memory.topics)
-        for name in names:
-            entry = TopicMetadata()
-            entry.topic = name
-            known = memory.topics.get(name)
-            if known is None:
-                entry.error = KafkaError(
-                    KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition"
-                )
-            else:
-                for p in range(len(known.partitions)):
-                    partition = PartitionMetadata()
-                    partition.id, partition.leader = p, BROKER_ID
-                    partition.replicas, partition.isrs = [BROKER_ID], [BROKER_ID]
-                    entry.partitions[p] = partition
-            result.topics[name] = entry
-    return result
 
 
 def _encoded(value: str | bytes | None) -> bytes | None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import BrokerMetadata, ClusterMetadata, PartitionMetadata, TopicMetadata
 
 from streams.engine.partitioner import partition_of
 
@@ -243,3 +244,32 @@ def forget(name: str) -> None:
     """Drop a cluster (tests: a fresh one per test under a new name needs no forgetting)."""
     with _CLUSTERS_LOCK:
         _CLUSTERS.pop(name, None)
+
+
+def metadata(memory: MemoryCluster, topic: str | None = None) -> ClusterMetadata:
+    """list_topics() as librdkafka returns it; a missing topic asked for by name comes back with
+    UNKNOWN_TOPIC_OR_PART (auto-creation is off, as on the project's brokers)."""
+    result: Any = ClusterMetadata()  # its attributes are typed None in confluent-kafka's stubs
+    result.cluster_id, result.controller_id, result.orig_broker_id = memory.cluster_id, BROKER_ID, BROKER_ID
+    result.orig_broker_name = f"memory://{memory.name}/{BROKER_ID}"
+    broker: Any = BrokerMetadata()
+    broker.id, broker.host, broker.port = BROKER_ID, memory.name, 0
+    result.brokers = {BROKER_ID: broker}
+    with memory.changed:
+        names = [topic] if topic is not None else sorted(memory.topics)
+        for name in names:
+            entry = TopicMetadata()
+            entry.topic = name
+            known = memory.topics.get(name)
+            if known is None:
+                entry.error = KafkaError(
+                    KafkaError.UNKNOWN_TOPIC_OR_PART, "Broker: Unknown topic or partition"
+                )
+            else:
+                for p in range(len(known.partitions)):
+                    partition = PartitionMetadata()
+                    partition.id, partition.leader = p, BROKER_ID
+                    partition.replicas, partition.isrs = [BROKER_ID], [BROKER_ID]
+                    entry.partitions[p] = partition
+            result.topics[name] = entry
+    return result

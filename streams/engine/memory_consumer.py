@@ -30,7 +30,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from streams.engine.memory_cluster import MemoryCluster, cluster, kafka_error
+from streams.engine.memory_cluster import MemoryCluster, cluster, kafka_error, metadata
 
 RESETS = {"earliest": "earliest", "smallest": "earliest", "beginning": "earliest",
           "latest": "latest", "largest": "latest", "end": "latest", "error": "error"}  # fmt: skip
@@ -206,7 +206,6 @@ class Consumer:
         return self._cluster.watermarks(partition.topic, partition.partition)
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
-        from streams.engine.memory_broker import metadata  # the one metadata builder
 
         self._check_open()
         return metadata(self._cluster, topic)

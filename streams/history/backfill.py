@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.engine.dead_letters import DeadLetterSanitiser
+from streams.history.event_rows import COLUMNS_OF_TABLE, TABLE_OF_TOPIC, event_row
 from streams.history.kpi_sql import recompute_kpi_minutes
-from streams.history.rows import COLUMNS_OF_TABLE, TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryStore
+from streams.wire.codec import Codec
 
 
 @dataclass

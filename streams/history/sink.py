@@ -30,13 +30,14 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from streams import metrics
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
+from streams.engine.dead_letters import DeadLetterSanitiser
 from streams.engine.read_to_end import PartitionEnds
-from streams.history.rows import TABLE_OF_TOPIC, event_row
+from streams.history.event_rows import TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryError, HistoryStore
+from streams.observability import metrics
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC
 
 _KAFKA_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 log = logging.getLogger("ccpulse.history.sink")

@@ -21,7 +21,8 @@ from prometheus_client.registry import Collector
 from streams.domain.kpi import ServiceLevelVariant, kpi_result
 from streams.jobs.queues import StaffingConfig, occupancy, staffed_agents, staffing
 from streams.jobs.state import PartitionState
-from streams.jobs.views import WINDOWS, series_views
+from streams.jobs.windows import WINDOWS, series_views
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 _RATIOS = (
     (
@@ -46,7 +47,7 @@ _COUNTERS = (  # metric (without _total), counter(s), scale
     ("ccpulse_handle_seconds", ("talk_ms", "hold_ms", "acw_ms"), 0.001),
 )
 AGENT_STATES = ("LOGGED_IN", "READY", "NOT_READY", "ON_CONTACT", "ACW")
-_STREAMS = {"contact": "cc.contact.events", "agent": "cc.agent.events", "survey": "cc.survey.events"}
+_STREAMS = {"contact": CONTACT_TOPIC, "agent": AGENT_TOPIC, "survey": SURVEY_TOPIC}
 _GAP_HELP = "Agents required by Erlang A for the SL target minus agents staffed."
 _OCCUPANCY_HELP = "(On contact + ACW) / (on contact + ACW + ready) agent time."
 _STAFFED_HELP = "Agents logged in with a skill of the channel's queues."
@@ -91,8 +92,8 @@ class KpiCollector(Collector):
                 for window, span in WINDOWS.items()
                 for region, value in occupancy(state, span).items()
             }
-            late = {"cc.contact.events": sum(s.late_events for s in states),
-                    "cc.survey.events": sum(s.late_surveys for s in states)}  # fmt: skip
+            late = {CONTACT_TOPIC: sum(s.late_events for s in states),
+                    SURVEY_TOPIC: sum(s.late_surveys for s in states)}  # fmt: skip
             marks = {
                 stream: max((s.watermarks.get(stream, 0) for s in states), default=0) for stream in _STREAMS
             }

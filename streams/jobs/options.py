@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from streams.engine.loop import LoopOptions, LoopStats
-from streams.jobs.kpi import KpiConfig
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
-
-INPUT_TOPICS = (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC)
+from streams.jobs.kpi_apply import KpiConfig
+from streams.wire.topics import INPUT_TOPICS
 
 
 @dataclass

@@ -22,11 +22,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
+from streams.domain.shift_plan import INTERVAL_MS
 from streams.engine import clients
-from streams.planning.plan import INTERVAL_MS
-from streams.planning.publish import PLAN_TOPIC
+from streams.wire.codec import Codec
+from streams.wire.topics import PLAN_TOPIC
 
 log = logging.getLogger("ccpulse.jobs.plan")
 DAY_MS = 86_400_000

@@ -18,9 +18,9 @@ from typing import Any
 from streams.domain.erlang import agents_for_service_level_a
 from streams.domain.events import Channel
 from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS, MINUTE_MS
-from streams.jobs.kpi import AGENT_TIME
+from streams.jobs.kpi_apply import AGENT_TIME
 from streams.jobs.state import PartitionState
-from streams.jobs.views import series_views
+from streams.jobs.windows import series_views
 
 _ACTIVE = frozenset({"READY", "ON_CONTACT", "ACW", "NOT_READY", "LOGGED_IN"})
 

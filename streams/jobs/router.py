@@ -24,7 +24,6 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import Channel, ContactEvent
 from streams.domain.routing import (
@@ -39,9 +38,10 @@ from streams.engine import clients
 from streams.engine.read_to_end import watermarks
 from streams.jobs.routing_local import capture, queue_record, region_has_agents
 from streams.jobs.state import PartitionState
+from streams.wire.codec import Codec
+from streams.wire.topics import DECISIONS_TOPIC, QUEUE_STATE_TOPIC
 
 log = logging.getLogger("ccpulse.jobs.routing")
-QUEUE_STATE_TOPIC, DECISIONS_TOPIC = "cc.queue.state", "cc.routing.decisions"
 _ANSWERED_FIRST = "ANSWERED"  # a prediction slot holding the answer time of a contact not decided yet
 
 

@@ -18,15 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from streams.codec import Codec
 from streams.engine.read_to_end import position_at_end
-from streams.jobs.router import BOUNDARY_SIZE_HEADER, QUEUE_STATE_TOPIC, Router
+from streams.jobs.router import BOUNDARY_SIZE_HEADER, Router
 from streams.jobs.routing_local import capture_boundary, release_boundaries
 from streams.jobs.state import PartitionState
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC
+from streams.wire.codec import Codec
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, QUEUE_STATE_TOPIC
 
 if TYPE_CHECKING:
-    from streams.jobs.worker import WorkerOptions
+    from streams.jobs.options import WorkerOptions
 
 
 class EventTimeGate:

@@ -12,13 +12,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from streams import metrics
-from streams.codec import Codec
 from streams.domain.kpi import ServiceLevelVariant
 from streams.engine.transactions import Fenced
 from streams.jobs.collector import KpiCollector
 from streams.jobs.plan_table import GlobalPlanTable
 from streams.jobs.worker import SLOW_CHECKPOINT_S, KpiWorker, WorkerOptions
+from streams.observability import metrics
+from streams.wire.codec import Codec
 
 log = logging.getLogger("ccpulse.jobs")
 PIPELINE_METRICS = (

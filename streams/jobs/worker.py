@@ -2,7 +2,7 @@
 
 It runs on the engine's consumer loop (streams/engine/loop.py: batching, restore, positions,
 checkpoints, commits, dead letters, rebalances); this module is what is about contact
-centres. Per event: apply it to its partition's state (streams/jobs/kpi.py), record agent
+centres. Per event: apply it to its partition's state (streams/jobs/kpi_apply.py), record agent
 history for queue state and routing, and hand new arrivals and answers to the router. After
 each batch: publish the queue-state boundaries and routing decisions whose inputs are in
 (streams/jobs/routing_release.py), then emit the changed MINUTE buckets and the
@@ -19,24 +19,22 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from streams.codec import Codec
 from streams.domain.events import AgentEvent, ContactEvent, ContactEventType, SurveyEvent
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC as DEAD_LETTER_TOPIC  # re-exported
 from streams.engine.dead_letters import DeadLetterSanitiser
 from streams.engine.loop import SLOW_CHECKPOINT_S as SLOW_CHECKPOINT_S  # re-exported for the runner
 from streams.engine.loop import StreamLoop
-from streams.jobs import kpi
-from streams.jobs.options import INPUT_TOPICS as INPUT_TOPICS  # re-exported: the worker's public names
+from streams.jobs import kpi_apply as kpi
 from streams.jobs.options import WorkerOptions as WorkerOptions
 from streams.jobs.options import WorkerStats
 from streams.jobs.router import GlobalQueueTable, Router
 from streams.jobs.routing_local import capture_boundary, evict_routing, record_agent
 from streams.jobs.routing_release import EventTimeGate
 from streams.jobs.state import PartitionState, dumps, restored_states
-from streams.jobs.views import dirty_views, snapshot_key, snapshot_record, snapshot_version
+from streams.jobs.windows import dirty_views, snapshot_key, snapshot_record, snapshot_version
+from streams.wire.codec import Codec
+from streams.wire.topics import SNAPSHOT_TOPIC
 
 log = logging.getLogger("ccpulse.jobs.worker")
-SNAPSHOT_TOPIC = "cc.kpi.snapshots"
 
 
 class KpiWorker:

@@ -1,4 +1,4 @@
 """Workforce planning: forecast, requirements, shift catalogue, schedule, plan records.
 
-The one shared vocabulary of the planning modules is streams/planning/plan.py.
+The one shared vocabulary of the planning modules is streams/domain/shift_plan.py.
 """

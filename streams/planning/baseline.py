@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from streams.planning.plan import INTERVAL_MS, Break, PlanInterval, ShiftAssignment, planned_agents
+from streams.domain.shift_plan import INTERVAL_MS, Break, PlanInterval, ShiftAssignment, planned_agents
 from streams.planning.plan_file import PlanFile
 from streams.simulator.arrivals import HOUR_MS, ArrivalModel
 from streams.simulator.config import SimConfig

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streams.planning.plan import INTERVAL_MS, Break, ShiftAssignment
+from streams.domain.shift_plan import INTERVAL_MS, Break, ShiftAssignment
 
 SLOTS_PER_DAY = 96
 SLOTS_PER_WEEK = 7 * SLOTS_PER_DAY

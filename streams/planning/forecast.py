@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streams.domain.shift_plan import INTERVAL_MS
 from streams.history.store import HistoryStore
-from streams.planning.plan import INTERVAL_MS
 
 WEEK = 672
 DAY = 96

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime
 import numpy as np
 
 from streams.domain.regions import DAY_MS, utc_offset_ms
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval, ShiftAssignment
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
 from streams.planning.forecast import Forecast
-from streams.planning.plan import INTERVAL_MS, PlanInterval, ShiftAssignment
 from streams.planning.plan_file import PlanFile
 from streams.planning.requirements import RequirementModel
 from streams.planning.schedule import CoverageMatrix, Limits, ScheduleResult, planned_on_floor, solve_region

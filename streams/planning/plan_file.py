@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.planning.plan import Break, PlanInterval, ShiftAssignment
+from streams.domain.shift_plan import Break, PlanInterval, ShiftAssignment
 
 FORMAT = 1
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from streams.codec import Codec
 from streams.domain.events import Channel
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval
 from streams.history.store import HistoryStore
-from streams.planning.plan import INTERVAL_MS, PlanInterval
+from streams.wire.codec import Codec
+from streams.wire.topics import PLAN_TOPIC
 
-PLAN_TOPIC = "cc.staffing.plan"
 PLAN_TABLE = "staffing_plan"
 PLAN_COLUMNS = (
     "region", "channel", "interval_start", "plan_id", "forecast_offered", "forecast_aht_seconds",

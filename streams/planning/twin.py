@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from streams.domain.events import Channel
+from streams.domain.shift_plan import INTERVAL_MS, ShiftAssignment
 from streams.domain.targets import ASA_TARGET_S, SERVICE_LEVEL_TARGET, Mark
-from streams.planning.plan import INTERVAL_MS, ShiftAssignment
 from streams.planning.plan_file import PlanFile
 from streams.simulator.arrivals import HOUR_MS
 from streams.simulator.config import SimConfig

@@ -32,9 +32,9 @@ from confluent_kafka.admin import (
 )
 from pydantic import SecretStr
 
-from streams.kafka_config import KafkaSecurity, SaslMechanism, client_config
 from streams.services.base import ManagedProcess, ServiceError, free_port, require_binary, signal_group, tail
 from streams.services.tls import LocalCa, make_local_ca
+from streams.wire.kafka_config import KafkaSecurity, SaslMechanism, client_config
 
 KAFKA_VERSION = "4.1.1"
 POM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka"

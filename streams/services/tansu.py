@@ -10,8 +10,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from streams.kafka_config import client_config
 from streams.services.base import ManagedProcess, ServiceError, free_port
+from streams.wire.kafka_config import client_config
 
 
 def tansu_binary() -> str:

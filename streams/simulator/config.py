@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from streams.domain.events import Channel, Platform
 
 if TYPE_CHECKING:
-    from streams.planning.plan import ShiftAssignment
+    from streams.domain.shift_plan import ShiftAssignment
 
 Distribution = Literal["lognormal", "exponential"]
 MONTH_DAYS = 365.25 / 12

@@ -160,7 +160,7 @@ class Engine:
     def _push(self, t: int, kind: int, subject: object) -> None:
         heapq.heappush(self._heap, (t, self._next_seq(), kind, subject))
 
-    def _emit(self, t: int, kind: int, subject: object, a: object, b: object = None) -> None:
+    def emit(self, t: int, kind: int, subject: object, a: object, b: object = None) -> None:
         self.out.append((t, self._next_no(), kind, subject, a, b))
 
     def _step(self, entry: tuple[int, int, int, object]) -> None:
@@ -177,17 +177,17 @@ class Engine:
             if contact.state == Contact.WAITING:
                 self._abandon(contact, t)
         elif kind == _HOLD_START:
-            self._emit(t, CONTACT, contact, _T.HOLD_STARTED, contact.agent.ref)  # type: ignore[union-attr]
+            self.emit(t, CONTACT, contact, _T.HOLD_STARTED, contact.agent.ref)  # type: ignore[union-attr]
             if not contact.end_on_hold:
                 self._push(t + int(contact.talk_ms * 0.2), _HOLD_END, contact)
         elif kind == _HOLD_END:
-            self._emit(t, CONTACT, contact, _T.HOLD_ENDED, contact.agent.ref)  # type: ignore[union-attr]
+            self.emit(t, CONTACT, contact, _T.HOLD_ENDED, contact.agent.ref)  # type: ignore[union-attr]
         elif kind == _SURVEY:
             self._survey(contact, t)
         elif kind == _TRANSFER:
-            self._emit(t, CONTACT, contact, _T.TRANSFERRED, contact.agent.ref)  # type: ignore[union-attr]
+            self.emit(t, CONTACT, contact, _T.TRANSFERRED, contact.agent.ref)  # type: ignore[union-attr]
         elif kind == _CLOSE:  # the channel closes an abandoned contact (edge shape)
-            self._emit(t, CONTACT, contact, _T.ENDED, (None, Resolution.UNRESOLVED))
+            self.emit(t, CONTACT, contact, _T.ENDED, (None, Resolution.UNRESOLVED))
             self.active -= 1
 
     # -- contacts -----------------------------------------------------------------------
@@ -204,7 +204,7 @@ class Engine:
             msg = f"routing sent {contact.contact_id} to {target.region!r}, not a simulated region"
             raise ValueError(msg)
         contact.region, contact.queue = target.region, target.queue
-        queue = self._queue(target.region, target.queue)
+        queue = self.queue_of(target.region, target.queue)
         truth = contact.truth = self.truth[(contact.region, contact.channel)]
         if contact.direct:
             self._direct(contact, queue, t)
@@ -308,7 +308,7 @@ class Engine:
         mac.update(phone_digits.encode())
         return mac.hexdigest()[:32]
 
-    def _queue(self, region: str, name: str) -> QueueState:
+    def queue_of(self, region: str, name: str) -> QueueState:
         queue = self.queues.get((region, name))
         if queue is None:
             queue = self.queues[(region, name)] = QueueState(region, name)
@@ -345,9 +345,9 @@ class Engine:
 
     def _abandon(self, contact: Contact, t: int) -> None:
         contact.state = Contact.ABANDONED
-        self._queue(contact.region, contact.queue).n_waiting -= 1
+        self.queue_of(contact.region, contact.queue).n_waiting -= 1
         contact.truth.abandoned += 1
-        self._emit(t, CONTACT, contact, _T.ABANDONED, None)
+        self.emit(t, CONTACT, contact, _T.ABANDONED, None)
         if contact.abandon_end_ms >= 0:
             self._push(t + contact.abandon_end_ms, _CLOSE, contact)
         else:
@@ -362,7 +362,7 @@ class Engine:
             resolution = Resolution.RESOLVED_FIRST_LINE
         elif (u - flr) / (1.0 - flr) < cfg.escalated_share_of_rest:
             resolution = Resolution.ESCALATED_SECOND_LINE
-            self._emit(t, CONTACT, contact, _T.ESCALATED, agent.ref)
+            self.emit(t, CONTACT, contact, _T.ESCALATED, agent.ref)
         else:
             resolution = Resolution.UNRESOLVED
         append, next_no = self.out.append, self._next_no
@@ -374,7 +374,7 @@ class Engine:
     def _acw_end(self, contact: Contact, t: int) -> None:
         agent = contact.agent
         assert agent is not None
-        self._emit(t, CONTACT, contact, _T.ACW_ENDED, agent.ref)
+        self.emit(t, CONTACT, contact, _T.ACW_ENDED, agent.ref)
         if contact.survey_u < self.config.survey_share:
             self._push(t + contact.survey_delay_ms, _SURVEY, contact)
         else:
@@ -390,7 +390,7 @@ class Engine:
             if u < 0:
                 score = value
                 break
-        self._emit(t, SURVEY, contact, score)
+        self.emit(t, SURVEY, contact, score)
         self.active -= 1
 
     # -- agents -------------------------------------------------------------------------
@@ -403,13 +403,13 @@ class Engine:
                 leave(self, agent, queue, t)
             return
         if agent.busy == 0:
-            self._emit(t, AGENT, agent, AgentState.READY)
+            self.emit(t, AGENT, agent, AgentState.READY)
         if not agent.in_ready:
             queue.ready.append(agent)
             agent.in_ready = True
-        self._serve_waiting(queue, t)
+        self.serve_waiting(queue, t)
 
-    def _serve_waiting(self, queue: QueueState, t: int) -> None:
+    def serve_waiting(self, queue: QueueState, t: int) -> None:
         while queue.ready and queue.n_waiting:
             contact = queue.next_contact()
             if contact is None:
@@ -417,16 +417,16 @@ class Engine:
             queue.n_waiting -= 1
             self._answer(contact, queue, queue.ready[0], t)
 
-    def _log_out(self, agent: Agent, queue: QueueState, t: int) -> None:
+    def log_out(self, agent: Agent, queue: QueueState, t: int) -> None:
         agent.logged_in = agent.leaving = False
-        self._emit(t, AGENT, agent, AgentState.NOT_READY)
-        self._emit(t, AGENT, agent, AgentState.LOGGED_OUT)
+        self.emit(t, AGENT, agent, AgentState.NOT_READY)
+        self.emit(t, AGENT, agent, AgentState.LOGGED_OUT)
         queue.spare.append(agent)
 
     def _log_out_all(self, t: int) -> None:
         for queue in self.queues.values():
             for agent in list(queue.staffed):
-                self._log_out(agent, queue, t)
+                self.log_out(agent, queue, t)
             queue.staffed.clear()
             queue.ready.clear()
 
@@ -439,5 +439,5 @@ class Engine:
             # the run is over; after MAX_DRAIN_MS, contacts a routing policy left in an unstaffed
             # queue stay unfinished rather than the run going on for ever
             return
-        apply_staffing(self, t)
+        apply_staffing(self, self.plan, t)
         self._push(t + INTERVAL_MS, _STAFF, None)

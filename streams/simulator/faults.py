@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from streams.simulator.config import Faults
 from streams.simulator.model import MALFORMED, RawItem
-from streams.simulator.output import EncodedRecord
+from streams.wire.record_file import EncodedRecord
 
 MALFORMED_KINDS = ("bad_magic", "unknown_schema_id", "truncated", "trailing_bytes")
 UNKNOWN_SCHEMA_ID = 999_999

@@ -13,8 +13,6 @@ import json
 import struct
 from typing import Any, NamedTuple
 
-from streams.codec import Codec
-from streams.contracts import SCHEMAS_DIR
 from streams.domain.events import (
     AgentEvent,
     AgentState,
@@ -26,8 +24,11 @@ from streams.domain.events import (
     Segment,
     SurveyEvent,
 )
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator.model import AGENT, CONTACT, SURVEY, Agent, Contact, RawItem
+from streams.wire.codec import Codec
+from streams.wire.record_file import EncodedRecord
+from streams.wire.topic_contracts import SCHEMAS_DIR
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 _FRAME = struct.Struct(">Iq")  # file record: length of the rest, timestamp
 _ARRIVED = ContactEventType.ARRIVED
@@ -44,13 +45,6 @@ class SimRecord(NamedTuple):
     topic: str
     key: str
     event: ContactEvent | AgentEvent | SurveyEvent | MalformedValue
-    timestamp_ms: int
-
-
-class EncodedRecord(NamedTuple):
-    topic: str
-    key: bytes
-    value: bytes
     timestamp_ms: int
 
 

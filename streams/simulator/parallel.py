@@ -39,6 +39,7 @@ from typing import Any
 
 from streams.domain.regions import Region
 from streams.simulator.config import Faults, SimConfig
+from streams.simulator.summary import RunSummary
 
 
 # SimConfig holds read-only mappings; a worker process gets them as plain copies.
@@ -78,14 +79,12 @@ def _init(progress: Any) -> None:
     _progress = progress
 
 
-def _shard(index: int, kwargs: dict[str, Any]) -> Any:
-    from streams.simulator.run import run
-
+def _shard(index: int, run_one: Callable[..., RunSummary], kwargs: dict[str, Any]) -> RunSummary:
     def report(messages: int, simulated_ms: int) -> None:
         _progress[2 * index] = messages
         _progress[2 * index + 1] = simulated_ms
 
-    return run(on_progress=report, **kwargs)
+    return run_one(on_progress=report, **kwargs)
 
 
 def run_sharded(
@@ -100,9 +99,10 @@ def run_sharded(
     config: SimConfig,
     truth_path: Path | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-) -> Any:  # RunSummary (imported lazily: run.py imports this module)
-    from streams.simulator.run import RunSummary
-
+    run_one: Callable[..., RunSummary],
+) -> RunSummary:
+    """``run_one`` simulates one shard in a worker process (run.run, passed in by run.py: this
+    module does not import run.py, which imports it); it must be a module-level function."""
     groups = shard_regions(regions, workers)
     parts = [path.with_name(f"{path.name}.part{i}") for i in range(workers)]
     truths = [None if truth_path is None else truth_path.with_name(f"{truth_path.name}.part{i}")
@@ -127,6 +127,7 @@ def run_sharded(
                 pool.submit(
                     _shard,
                     i,
+                    run_one,
                     {
                         "regions": groups[i],
                         "duration_s": duration_s,

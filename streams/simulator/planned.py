@@ -38,12 +38,11 @@ from typing import TYPE_CHECKING
 
 from streams.domain.events import AgentState, Channel
 from streams.simulator.config import DEFAULT_CHANNELS, SimConfig
+from streams.simulator.floor import Floor, new_agent
 from streams.simulator.model import AGENT, Agent, QueueState
-from streams.simulator.shifts import _new_agent
 
 if TYPE_CHECKING:
-    from streams.planning.plan import ShiftAssignment
-    from streams.simulator.engine import Engine
+    from streams.domain.shift_plan import ShiftAssignment
 
 STEP_MS = 900_000  # the engine's staffing step
 OFF, ON = "OFF", "ON"  # cohort statuses; a break's reason (BREAK, LUNCH) is the third kind
@@ -100,17 +99,17 @@ class ShiftFollower:
         """True when the plan staffs this queue (the WeChat queue never: see the module doc)."""
         return region in self.regions and queue in self._queues
 
-    def apply(self, engine: Engine, t: int) -> None:
+    def apply(self, engine: Floor, t: int) -> None:
         for (region, name), cohorts in self.cohorts.items():
-            queue = engine._queue(region, name)
+            queue = engine.queue_of(region, name)
             for cohort in cohorts:
                 wanted = cohort.wanted(t)
                 if wanted != cohort.status:
                     _move(engine, queue, cohort, wanted, t)
-            engine._serve_waiting(queue, t)
+            engine.serve_waiting(queue, t)
 
 
-def _move(engine: Engine, queue: QueueState, cohort: Cohort, wanted: str, t: int) -> None:
+def _move(engine: Floor, queue: QueueState, cohort: Cohort, wanted: str, t: int) -> None:
     was, cohort.status = cohort.status, wanted
     if was == OFF:
         cohort.members = [_log_in(engine, queue, t) for _ in range(cohort.shift.agents)]
@@ -128,17 +127,17 @@ def _move(engine: Engine, queue: QueueState, cohort: Cohort, wanted: str, t: int
         elif agent.leaving:  # one break straight after another: still finishing a contact
             agent.leaving = wanted
         else:
-            engine._emit(t, AGENT, agent, AgentState.NOT_READY, wanted)
+            engine.emit(t, AGENT, agent, AgentState.NOT_READY, wanted)
     if wanted == OFF:
         cohort.members = []
 
 
-def _log_in(engine: Engine, queue: QueueState, t: int) -> Agent:
-    agent = queue.spare.pop() if queue.spare else _new_agent(engine, queue)
+def _log_in(engine: Floor, queue: QueueState, t: int) -> Agent:
+    agent = queue.spare.pop() if queue.spare else new_agent(engine, queue)
     agent.logged_in, agent.busy, agent.leaving = True, 0, False
     queue.staffed.append(agent)
-    engine._emit(t, AGENT, agent, AgentState.LOGGED_IN)
-    engine._emit(t, AGENT, agent, AgentState.READY)
+    engine.emit(t, AGENT, agent, AgentState.LOGGED_IN)
+    engine.emit(t, AGENT, agent, AgentState.READY)
     queue.ready.append(agent)
     agent.in_ready = True
     return agent
@@ -150,32 +149,32 @@ def _not_ready_for_contacts(queue: QueueState, agent: Agent) -> None:
         agent.in_ready = False
 
 
-def _go_on_break(engine: Engine, queue: QueueState, agent: Agent, reason: str, t: int) -> None:
+def _go_on_break(engine: Floor, queue: QueueState, agent: Agent, reason: str, t: int) -> None:
     _not_ready_for_contacts(queue, agent)
     if agent.busy:
         agent.leaving = reason  # NOT_READY with the reason when its contacts end (shifts.leave)
     else:
-        engine._emit(t, AGENT, agent, AgentState.NOT_READY, reason)
+        engine.emit(t, AGENT, agent, AgentState.NOT_READY, reason)
 
 
-def _back_from_break(engine: Engine, queue: QueueState, agent: Agent, t: int) -> None:
+def _back_from_break(engine: Floor, queue: QueueState, agent: Agent, t: int) -> None:
     if agent.leaving:  # still on its pre-break contacts: it just stays
         agent.leaving = False
     else:
-        engine._emit(t, AGENT, agent, AgentState.READY)
+        engine.emit(t, AGENT, agent, AgentState.READY)
     if agent.busy < agent.concurrency and not agent.in_ready:
         queue.ready.append(agent)
         agent.in_ready = True
 
 
-def _log_off(engine: Engine, queue: QueueState, agent: Agent, on_break: bool, t: int) -> None:
+def _log_off(engine: Floor, queue: QueueState, agent: Agent, on_break: bool, t: int) -> None:
     queue.staffed.remove(agent)
     _not_ready_for_contacts(queue, agent)
     if agent.busy:
         agent.leaving = True  # logs out when its contacts end (Engine._release)
     elif on_break:
         agent.logged_in = agent.leaving = False
-        engine._emit(t, AGENT, agent, AgentState.LOGGED_OUT)
+        engine.emit(t, AGENT, agent, AgentState.LOGGED_OUT)
         queue.spare.append(agent)
     else:
-        engine._log_out(agent, queue, t)
+        engine.log_out(agent, queue, t)

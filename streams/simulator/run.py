@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from streams.domain.regions import Region, get_region, load_regions
-from streams.kafka_config import KafkaSecurity
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator.arrivals import HOUR_MS
 from streams.simulator.config import Faults, SimConfig
 from streams.simulator.engine import Engine
@@ -28,10 +26,13 @@ from streams.simulator.model import AGENT, CONTACT, MALFORMED, SURVEY, HomeRegio
 from streams.simulator.output import FastEncoder, SimRecord, event_id_prefix, materialise
 from streams.simulator.parallel import run_sharded
 from streams.simulator.sinks import FileSink, KafkaSink, Pacer
+from streams.simulator.summary import RunSummary as RunSummary  # re-exported: callers import it from here
 from streams.simulator.truth import COLUMNS, GroundTruth, MinuteKpi, observe
+from streams.wire.kafka_config import KafkaSecurity
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 if TYPE_CHECKING:
-    from streams.codec import Codec
+    from streams.wire.codec import Codec
 
 DEFAULT_START = datetime(2026, 5, 11, tzinfo=UTC)  # a Monday
 
@@ -92,20 +93,6 @@ class Simulation:
         for batch in self.batches():
             for item in batch:
                 yield materialise(item, prefix)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    messages: int
-    by_topic: dict[str, int]
-    contacts: int
-    simulated_s: float
-    wall_s: float
-    malformed: int = 0  # damaged copies sent on purpose (faults); each must reach cc.dead-letter
-
-    @property
-    def messages_per_s(self) -> float:
-        return self.messages / self.wall_s if self.wall_s > 0 else float("inf")
 
 
 def run(
@@ -194,6 +181,7 @@ def _run_sharded(
     return run_sharded(
         regions=select_regions(config.regions), workers=workers, duration_s=duration_s, seed=seed, path=path,
         start=start, faults=config.faults, config=config, truth_path=truth_path, on_progress=on_progress,
+        run_one=run,
     )  # fmt: skip
 
 

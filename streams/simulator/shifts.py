@@ -12,16 +12,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from streams.domain.events import AgentState
-from streams.simulator.config import ZH_QUEUE
+from streams.simulator.floor import Floor, new_agent
 from streams.simulator.model import AGENT, Agent, QueueState
 
 if TYPE_CHECKING:
-    from streams.simulator.engine import Engine
+    from streams.simulator.staffing import StaffingPlan
 
 
-def apply_staffing(engine: Engine, t: int) -> None:
+def apply_staffing(engine: Floor, plan: StaffingPlan, t: int) -> None:
     offsets = engine.model.offsets_s(t)
-    plan = engine.plan
     follower = plan.follower
     if follower is not None:
         follower.apply(engine, t)
@@ -34,42 +33,32 @@ def apply_staffing(engine: Engine, t: int) -> None:
             target = plan.agents(index, name, t, offsets[index])
             if factor != 1.0:
                 target = max(0, round(target * factor))
-            queue = engine._queue(region.code, name)
+            queue = engine.queue_of(region.code, name)
             if target > len(queue.staffed):
                 _log_in(engine, queue, target - len(queue.staffed), t)
             elif target < len(queue.staffed):
                 _release_agents(engine, queue, len(queue.staffed) - target, t)
 
 
-def _new_agent(engine: Engine, queue: QueueState) -> Agent:
-    key = (queue.region, queue.name)
-    engine.agent_count[key] += 1
-    channel_queue = "messenger" if queue.name == ZH_QUEUE else queue.name
-    params = next(p for p in engine.config.channels.values() if p.queue == channel_queue)
-    languages = ("ru", "zh") if queue.name == ZH_QUEUE else ("ru",)
-    agent_id = f"a-{queue.region[3:].lower()}-{queue.name}-{engine.agent_count[key]:04d}"
-    return Agent(agent_id, queue, languages, params.concurrency)
-
-
-def _log_in(engine: Engine, queue: QueueState, count: int, t: int) -> None:
+def _log_in(engine: Floor, queue: QueueState, count: int, t: int) -> None:
     for _ in range(count):
-        agent = queue.spare.pop() if queue.spare else _new_agent(engine, queue)
+        agent = queue.spare.pop() if queue.spare else new_agent(engine, queue)
         agent.logged_in, agent.busy = True, 0
         queue.staffed.append(agent)
-        engine._emit(t, AGENT, agent, AgentState.LOGGED_IN)
-        engine._emit(t, AGENT, agent, AgentState.READY)
+        engine.emit(t, AGENT, agent, AgentState.LOGGED_IN)
+        engine.emit(t, AGENT, agent, AgentState.READY)
         queue.ready.append(agent)
         agent.in_ready = True
-    engine._serve_waiting(queue, t)
+    engine.serve_waiting(queue, t)
 
 
-def _release_agents(engine: Engine, queue: QueueState, count: int, t: int) -> None:
+def _release_agents(engine: Floor, queue: QueueState, count: int, t: int) -> None:
     idle = [agent for agent in queue.staffed if agent.busy == 0][:count]
     for agent in idle:
         queue.staffed.remove(agent)
         queue.ready.remove(agent)
         agent.in_ready = False
-        engine._log_out(agent, queue, t)
+        engine.log_out(agent, queue, t)
     remaining = count - len(idle)
     if remaining <= 0:
         return
@@ -81,12 +70,12 @@ def _release_agents(engine: Engine, queue: QueueState, count: int, t: int) -> No
     del queue.staffed[-remaining:]
 
 
-def leave(engine: Engine, agent: Agent, queue: QueueState, t: int) -> None:
+def leave(engine: Floor, agent: Agent, queue: QueueState, t: int) -> None:
     """A leaving agent's last contact ended: log out (``leaving`` is True) or start the
     break it was waiting for (``leaving`` is the break's reason; planned.py)."""
     reason = agent.leaving
     if reason is True:
-        engine._log_out(agent, queue, t)
+        engine.log_out(agent, queue, t)
         return
     agent.leaving = False
-    engine._emit(t, AGENT, agent, AgentState.NOT_READY, reason)
+    engine.emit(t, AGENT, agent, AgentState.NOT_READY, reason)

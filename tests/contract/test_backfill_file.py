@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.history.backfill_file import backfill_file
 from streams.history.chdb_store import ChdbStore
 from streams.history.clickhouse_store import ClickHouseDriverStore
 from streams.history.migrate import migrate
+from streams.history.parallel_backfill import backfill_file
 from streams.history.store import HistoryStore
 from streams.services.clickhouse import ClickHouseServer
 from streams.simulator import Faults, run

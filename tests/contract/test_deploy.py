@@ -6,7 +6,6 @@ from the environment (no default passwords)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.cli import build_parser
+from streams.cli.main import build_parser
 
 pytestmark = pytest.mark.contract
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,9 +93,7 @@ def test_compose_mounts_exist() -> None:
                 assert (DEPLOY / source).exists(), (name, source)
 
 
-def test_prometheus_config_passes_promtool() -> None:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is needed (Debian prometheus; make test installs it)"
+def test_prometheus_config_passes_promtool(promtool: str) -> None:
     result = subprocess.run([promtool, "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
                             capture_output=True, text=True, check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -163,9 +160,7 @@ def test_grafana_provisioning_and_alertmanager() -> None:
     assert {r["receiver"] for r in alertmanager["route"]["routes"]} <= receivers
 
 
-def test_alertmanager_config_passes_amtool_and_tells_on_resolve() -> None:
-    amtool = shutil.which("amtool")
-    assert amtool, "amtool is not installed: apt-get install prometheus-alertmanager (make test does it)"
+def test_alertmanager_config_passes_amtool_and_tells_on_resolve(amtool: str) -> None:
     path = DEPLOY / "alertmanager" / "alertmanager.yml"
     checked = subprocess.run([amtool, "check-config", str(path)], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr

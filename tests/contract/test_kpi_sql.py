@@ -15,9 +15,9 @@ from streams.domain.events import Channel, ContactEvent, ContactEventType, Resol
 from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import COUNTERS, add, initialize
 from streams.history import kpi_sql
+from streams.history.event_rows import CONTACT_COLUMNS, SURVEY_COLUMNS, contact_row, survey_row
 from streams.history.kpi_sql import recompute_kpi_minutes
 from streams.history.migrate import migrate
-from streams.history.rows import CONTACT_COLUMNS, SURVEY_COLUMNS, contact_row, survey_row
 from streams.history.store import HistoryStore
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.config import Faults

@@ -3,7 +3,6 @@ the summary table and every chart, with pixels on the screenshot, not a blank pa
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +17,7 @@ pytestmark = pytest.mark.contract
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def screenshot(page: Path, out: Path, profile: Path) -> None:
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is not installed (apt-get install chromium)"
+def screenshot(chromium: str, page: Path, out: Path, profile: Path) -> None:
     subprocess.run(  # noqa: S603 - a fixed binary and our own temporary paths
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          f"--user-data-dir={profile}", "--window-size=1200,2400", f"--screenshot={out}", page.as_uri()],
@@ -28,7 +25,7 @@ def screenshot(page: Path, out: Path, profile: Path) -> None:
     )  # fmt: skip
 
 
-def test_report_renders_charts_that_are_not_blank(tmp_path: Path) -> None:
+def test_report_renders_charts_that_are_not_blank(chromium: str, tmp_path: Path) -> None:
     start = datetime(2026, 5, 11, 6, tzinfo=UTC)
     plan = erlang_plan(["RU-KGD"], start, days=0.25)
     result = evaluate(plan, seed=1)
@@ -49,7 +46,7 @@ def test_report_renders_charts_that_are_not_blank(tmp_path: Path) -> None:
     from PIL import Image
 
     shot = tmp_path / "shot.png"
-    screenshot(out, shot, tmp_path / "chromium-profile")
+    screenshot(chromium, out, shot, tmp_path / "chromium-profile")
     image = Image.open(shot).convert("RGB")
     assert image.size == (1200, 2400)
     pixels = np.asarray(image).reshape(-1, 3).astype(int)

@@ -10,8 +10,8 @@ import pytest
 from streams.domain.events import ContactEvent, ContactEventType
 from streams.domain.fcr import ContactArrival, RepeatFcr, repeat_contact_fcr
 from streams.history import fcr_sql
+from streams.history.event_rows import CONTACT_COLUMNS, contact_row
 from streams.history.migrate import migrate
-from streams.history.rows import CONTACT_COLUMNS, contact_row
 from streams.history.store import HistoryStore
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.config import Faults

@@ -12,9 +12,9 @@ import pytest
 from streams.domain.events import ContactEvent, SurveyEvent
 from streams.domain.regions import region_codes
 from streams.domain.targets import channel_rows, sum_buckets
+from streams.history.event_rows import CONTACT_COLUMNS, SURVEY_COLUMNS, contact_row, survey_row
 from streams.history.migrate import migrate
 from streams.history.report import render
-from streams.history.rows import CONTACT_COLUMNS, SURVEY_COLUMNS, contact_row, survey_row
 from streams.history.store import HistoryStore
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.output import materialise

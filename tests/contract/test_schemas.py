@@ -22,9 +22,9 @@ import avro.schema
 import fastavro
 import pytest
 
-from streams.codec import HEADER_SIZE, Codec
-from streams.contracts import SCHEMAS_DIR, load_examples, load_topic_contracts
 from streams.domain import events
+from streams.wire.codec import HEADER_SIZE, Codec
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_examples, load_topic_contracts
 
 pytestmark = pytest.mark.contract
 
@@ -63,7 +63,7 @@ def codec(request: pytest.FixtureRequest) -> Iterator[Codec]:
     if request.param == "pinned":
         yield Codec.pinned(known_regions=known_regions())
         return
-    from streams.schema_registry import ConfluentSchemaRegistry
+    from streams.wire.schema_registry import ConfluentSchemaRegistry
 
     registry = ConfluentSchemaRegistry(request.getfixturevalue("apicurio").url)
     yield Codec.with_registry("", known_regions=known_regions(), registry=registry)
@@ -263,7 +263,7 @@ def test_framed_ids_are_pinned_or_resolve_in_the_registry(
     if request.node.callspec.params["codec"] == "pinned":
         assert schema_id == CONTRACTS[topic].schema_id
         return
-    from streams.schema_registry import ConfluentSchemaRegistry
+    from streams.wire.schema_registry import ConfluentSchemaRegistry
 
     registry = ConfluentSchemaRegistry(request.getfixturevalue("apicurio").url)
     try:

@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval
 from streams.history.migrate import migrate
 from streams.history.store import HistoryStore
-from streams.planning.plan import INTERVAL_MS, PlanInterval
 from streams.planning.publish import PLAN_TABLE, store_plan, stored_plan
 
 pytestmark = [pytest.mark.contract, pytest.mark.clickhouse]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.cli import ccpulse as run_ccpulse
 from support.waiting import wait_until
 
 from streams.services.base import pid_alive, stop_pid
@@ -22,17 +23,11 @@ pytestmark = pytest.mark.e2e
 def ccpulse(
     state_dir: Path, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
-    env["CCPULSE_STATE_DIR"] = str(state_dir)
-    env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    if extra_env:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
+        env.update(extra_env, CCPULSE_STATE_DIR=str(state_dir))
+        return run_ccpulse(*args, env=env, timeout_s=timeout)
+    return run_ccpulse(*args, state_dir=state_dir, timeout_s=timeout)
 
 
 def test_services_up_status_topics_down(tmp_path: Path) -> None:
@@ -102,7 +97,7 @@ def test_services_up_apicurio_and_schemas_register(tmp_path: Path) -> None:
     and a second run changes no id; `services down` stops it by PID."""
     import httpx
 
-    from streams.contracts import load_topic_contracts
+    from streams.wire.topic_contracts import load_topic_contracts
 
     no_registry = ccpulse(tmp_path, "schemas", "register")
     assert no_registry.returncode == 2 and "no registry" in no_registry.stderr
@@ -220,11 +215,11 @@ def test_history_migrate_query_and_retention_on_chdb(tmp_path: Path) -> None:
 
 
 def test_simulate_to_file_then_backfill_history(tmp_path: Path) -> None:
-    from streams.codec import Codec
     from streams.domain.errors import InvalidEvent
     from streams.domain.events import ContactEvent, ContactEventType
     from streams.domain.regions import region_codes
-    from streams.simulator.sinks import read_records
+    from streams.wire.codec import Codec
+    from streams.wire.record_file import read_records
 
     sim_file = tmp_path / "sim.bin"
     simulate = ccpulse(
@@ -259,10 +254,10 @@ def test_simulate_pseudonymises_with_the_configured_key(tmp_path: Path) -> None:
     hash of that key (another key, other references); the key itself is never printed."""
     import secrets
 
-    from streams.codec import Codec
     from streams.domain.events import ContactEvent
     from streams.domain.regions import region_codes
-    from streams.simulator.sinks import read_records
+    from streams.wire.codec import Codec
+    from streams.wire.record_file import read_records
 
     codec = Codec.pinned(known_regions=region_codes())
     refs = {}

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.cli import ccpulse as run_ccpulse
 
 from streams.domain.events import AgentEvent, AgentState
-from streams.planning.plan import Break, PlanInterval, ShiftAssignment
+from streams.domain.shift_plan import Break, PlanInterval, ShiftAssignment
 from streams.planning.plan_file import PlanFile, write_plan
-from streams.simulator.sinks import read_records
+from streams.wire.record_file import read_records
 
 pytestmark = pytest.mark.e2e
 T0 = int(datetime(2026, 5, 11, 8, tzinfo=UTC).timestamp() * 1000)
@@ -22,12 +21,7 @@ H, Q = 3_600_000, 900_000
 
 
 def ccpulse(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CCPULSE_")}
-    env["CCPULSE_STATE_DIR"] = str(state_dir)
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "streams.cli", *args], env=env, capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
+    return run_ccpulse(*args, state_dir=state_dir, timeout_s=300)
 
 
 def small_plan(path: Path) -> PlanFile:
@@ -72,7 +66,7 @@ def test_simulate_follows_the_plan(tmp_path: Path) -> None:
     result = ccpulse(tmp_path, "simulate", "--plan", str(tmp_path / "plan.json"), "--hours", "2",
                      "--path", str(out), "--seed", "2")  # fmt: skip  # starts at the plan's first shift
     assert result.returncode == 0, result.stderr
-    from streams.codec import Codec
+    from streams.wire.codec import Codec
 
     codec = Codec.pinned()
     agents = [codec.decode(r.topic, r.value) for r in read_records(out) if r.topic == "cc.agent.events"]

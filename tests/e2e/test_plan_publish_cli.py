@@ -1,4 +1,4 @@
-"""`ccpulse plan publish PLAN.json` (streams/cli_plan_publish.py, wired into `ccpulse plan` by
+"""`ccpulse plan publish PLAN.json` (streams/cli/plan_publish.py, wired into `ccpulse plan` by
 the lead): a plan file written by plan_file.write_plan goes to cc.staffing.plan on Apache
 Kafka and into chdb's staffing_plan; a bad file is one clear error, exit 2."""
 
@@ -12,14 +12,15 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from support.waiting import wait_until
 
-from streams.cli_plan_publish import add_publish_parser
+from streams.cli.plan_publish import add_publish_parser
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval
 from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
-from streams.planning.plan import INTERVAL_MS, PlanInterval
 from streams.planning.plan_file import PlanFile, write_plan
-from streams.planning.publish import PLAN_TOPIC, stored_plan
-from streams.services.topics import apply_topics
+from streams.planning.publish import stored_plan
 from streams.settings import load_settings
+from streams.wire.topic_admin import apply_topics
+from streams.wire.topics import PLAN_TOPIC
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.clickhouse]
 START = 1_778_490_000_000

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from support.cli import ccpulse as run_ccpulse
 
-from streams.cli import build_parser, main
+from streams.cli.main import build_parser, main
 from streams.services.base import free_port
 from streams.settings import Settings, load_settings
 
@@ -125,14 +126,7 @@ def test_every_help_text_hides_the_secrets(planted: Secrets, capsys: pytest.Capt
 
 def ccpulse(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The command as a process, with this process's CCPULSE_* secrets plus ``env``."""
-    return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
-        env={**os.environ, "CCPULSE_LOG_LEVEL": "debug", **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_ccpulse(*args, env={**os.environ, "CCPULSE_LOG_LEVEL": "debug", **env}, timeout_s=120)
 
 
 def test_command_output_logs_and_errors_hide_the_secrets(planted: Secrets) -> None:

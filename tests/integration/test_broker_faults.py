@@ -23,7 +23,7 @@ Every topic has replication factor 3 and min.insync.replicas 2 (the contracts; t
 worker's changelog likewise), producers use acks=all with idempotence. At the end every
 MINUTE snapshot equals the ground truth (16 counters) and each history table holds exactly
 the distinct event ids the simulator produced. The figures (stalls and time lags per
-fault, see lag_probe.py) are printed; run with ``-s`` to see them.
+fault, see tests/support/lag_probe.py) are printed; run with ``-s`` to see them.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from lag_probe import TP, LagProbe, PacedSimulation
+from support.lag_probe import TP, LagProbe, PacedSimulation
 from support.waiting import wait_until
-from test_kpi_worker import (
+from support.workers import (
     FAULTS,
     REGIONS,
     assert_snapshots_equal_truth,
@@ -55,13 +55,12 @@ from test_kpi_worker import (
 )
 
 from streams.engine.read_to_end import watermarks
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS
-from streams.records import CONTACT_TOPIC
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics, describe_topics
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.output import MalformedValue
+from streams.wire.topic_admin import apply_topics, describe_topics
+from streams.wire.topics import CONTACT_TOPIC, DEAD_LETTER_TOPIC, INPUT_TOPICS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -361,7 +360,7 @@ def failed_over(
 
 
 def lag_figures(probe: LagProbe, t0: float, t1: float) -> dict[str, Any]:
-    """The largest time lags of the worker and the sink between t0 and t1 (lag_probe.py)."""
+    """The largest time lags of the worker and the sink between t0 and t1 (tests/support/lag_probe.py)."""
     kpi, kpi_at = probe.max_lag(KPI_GROUP, t0, t1)
     history, _ = probe.max_lag(HISTORY_GROUP, t0, t1)
     return {"kpi_max_time_lag_s": round(kpi, 2), "kpi_worst_partition": kpi_at,

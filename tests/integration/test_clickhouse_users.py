@@ -22,15 +22,15 @@ import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 
-from streams.cli import main, open_history_store
-from streams.codec import Codec
-from streams.contracts import load_examples
+from streams.cli.main import main, open_history_store
 from streams.history.clickhouse_store import ClickHouseDriverStore
+from streams.history.event_rows import CONTACT_COLUMNS, contact_row
 from streams.history.migrate import load_migrations, migrate
-from streams.history.rows import CONTACT_COLUMNS, contact_row
 from streams.history.store import HistoryError
 from streams.services.clickhouse import ClickHouseServer, ClickHouseUser
 from streams.settings import load_settings
+from streams.wire.codec import Codec
+from streams.wire.topic_contracts import load_examples
 
 pytestmark = pytest.mark.clickhouse
 

@@ -5,7 +5,7 @@ sink (chdb); a real Prometheus scrapes both every second with the recording rule
 Then every PromQL expression of grafana/dashboards/*.json (template variables
 substituted) and every recording rule runs against Prometheus's HTTP API, and every
 ClickHouse panel query runs against the history; each must return data. The committed
-dashboard JSON must be what streams/dashboards.py generates.
+dashboard JSON must be what streams/observability/dashboards.py generates.
 
 The queries run while the traffic flows (rolling windows are live): the test polls them
 until all return data in one round (rates need two scrapes, recording rules an evaluation,
@@ -26,9 +26,8 @@ import yaml
 from prometheus_client import CollectorRegistry, start_http_server
 from support.waiting import wait_until
 
-from streams import dashboards
-from streams.codec import Codec
 from streams.domain.regions import region_codes
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval
 from streams.history.chdb_store import ChdbStore
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
@@ -36,10 +35,11 @@ from streams.jobs.collector import KpiCollector
 from streams.jobs.plan_table import GlobalPlanTable
 from streams.jobs.runner import make_observer
 from streams.jobs.worker import KpiWorker, WorkerOptions
-from streams.planning.plan import INTERVAL_MS, PlanInterval
+from streams.observability import dashboards
 from streams.planning.publish import publish_plan
 from streams.simulator import run
 from streams.simulator.config import Faults
+from streams.wire.codec import Codec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.prometheus, pytest.mark.clickhouse]
 RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
@@ -57,7 +57,9 @@ TRAFFIC_S, TRAFFIC_WALL_S = 6 * 3600, 240
 def test_committed_dashboards_are_generated() -> None:
     for name, text in dashboards.render().items():
         committed = dashboards.DASHBOARDS_DIR / name
-        assert committed.read_text() == text, f"{name} is stale: run `python -m streams.dashboards`"
+        assert committed.read_text() == text, (
+            f"{name} is stale: run `python -m streams.observability.dashboards`"
+        )
         dashboard = json.loads(text)
         assert dashboard["uid"].startswith("ccpulse-")
         assert '"id": ' not in json.dumps([p["datasource"] for p in dashboard["panels"]])  # no datasource ids

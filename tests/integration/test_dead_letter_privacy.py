@@ -27,15 +27,15 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
-from streams.codec import Codec
 from streams.domain.events import Channel, ContactEvent, ContactEventType
 from streams.domain.pseudonym import normalise_identity, pseudonymise
 from streams.domain.regions import region_codes
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC
 from streams.history.migrate import migrate
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
 from streams.services.kafka import KafkaCluster
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

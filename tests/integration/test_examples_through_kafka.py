@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec
-from streams.contracts import load_topic_contracts
-from streams.services.topics import apply_topics
-from streams.smoke import build_messages, consume, produce
+from streams.cli.smoke import build_messages, consume, produce
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics
+from streams.wire.topic_contracts import load_topic_contracts
 
 pytestmark = pytest.mark.kafka
 

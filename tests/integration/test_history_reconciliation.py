@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_kpi_worker import read_truth, simulate  # the same simulated day and truth reader
+from support.workers import read_truth, simulate  # the same simulated day and truth reader
 
-from streams.codec import Codec
 from streams.domain.regions import region_codes
+from streams.history.event_rows import STREAM_KPI_COUNTERS
 from streams.history.kpi_sql import kpi_minute_select
 from streams.history.migrate import migrate
-from streams.history.rows import STREAM_KPI_COUNTERS
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
 from streams.jobs.worker import KpiWorker, WorkerOptions
+from streams.wire.codec import Codec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

@@ -14,7 +14,6 @@ import pytest
 from confluent_kafka import Producer
 from prometheus_client import CollectorRegistry
 
-from streams.codec import Codec
 from streams.domain.events import Channel, ContactEvent, ContactEventType
 from streams.domain.regions import region_codes
 from streams.history.chdb_store import ChdbStore
@@ -24,7 +23,8 @@ from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

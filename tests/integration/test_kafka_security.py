@@ -15,7 +15,6 @@ import logging
 import os
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,14 +24,15 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from pydantic import SecretStr
+from support.cli import ccpulse as run_ccpulse
 
-from streams.cli import main as ccpulse_main
-from streams.codec import Codec
-from streams.jobs.snapshots import latest_snapshots
-from streams.jobs.worker import INPUT_TOPICS
-from streams.kafka_config import KafkaSecurity, KafkaSecurityError, check_connection, client_config
+from streams.cli.main import main as ccpulse_main
+from streams.jobs.snapshot_reader import latest_snapshots
 from streams.services.kafka import KafkaCluster
 from streams.settings import load_settings
+from streams.wire.codec import Codec
+from streams.wire.kafka_config import KafkaSecurity, KafkaSecurityError, check_connection, client_config
+from streams.wire.topics import INPUT_TOPICS
 
 pytestmark = pytest.mark.kafka
 
@@ -80,9 +80,7 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
 
 
 def ccpulse(env: dict[str, str], *args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """The CLI as a deployment runs it; a hang fails the test instead of blocking it."""
-    command = [sys.executable, "-m", "streams.cli", *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s, check=False)
+    return run_ccpulse(*args, env=env, timeout_s=timeout_s)
 
 
 def input_messages(config: dict[str, object]) -> int:

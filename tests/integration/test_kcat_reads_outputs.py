@@ -43,11 +43,12 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from support.cli import ccpulse_ok
 from support.waiting import wait_until
 
-from streams.codec import Codec
-from streams.schema_registry import ConfluentSchemaRegistry
 from streams.simulator import run
+from streams.wire.codec import Codec
+from streams.wire.schema_registry import ConfluentSchemaRegistry
 
 pytestmark = [pytest.mark.kafka, pytest.mark.registry, pytest.mark.kcat]
 
@@ -152,11 +153,7 @@ def input_committed(bootstrap: str) -> int:
 
 
 def ccpulse(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
-    assert done.returncode == 0, f"ccpulse {' '.join(args)}: {done.stdout[-1500:]} {done.stderr[-1500:]}"
-    return done
+    return ccpulse_ok(*args, env=env, timeout_s=timeout)
 
 
 def test_kcat_decodes_snapshots_decisions_and_queue_state(

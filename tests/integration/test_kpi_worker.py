@@ -7,75 +7,54 @@ event-time watermarks would mix other tests' days. Simulated days start yesterda
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lag_probe import LagProbe
-from support.truth import TRUTH_TO_SNAPSHOT
+from support.lag_probe import LagProbe, PacedSimulation
 from support.waiting import wait_until
+from support.workers import (
+    FAULTS,
+    KPI_GROUP,
+    REGIONS,
+    assert_snapshots_equal_truth,
+    read_truth,
+    simulate,
+    start_worker,
+    summaries,
+    wait_exit,
+    yesterday,
+)
 
 import streams.jobs.worker as worker_module
-from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.engine.read_to_end import read_to_end
 from streams.jobs.collector import KpiCollector
 from streams.jobs.runner import make_observer
-from streams.jobs.snapshots import latest_snapshots
-from streams.jobs.worker import DEAD_LETTER_TOPIC, INPUT_TOPICS, KpiWorker, WorkerOptions
-from streams.simulator import SimConfig, run
-from streams.simulator.config import Faults
+from streams.jobs.worker import KpiWorker, WorkerOptions
+from streams.simulator import SimConfig
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC, INPUT_TOPICS
 
 pytestmark = pytest.mark.kafka
 
-KPI_GROUP = "ccpulse-kpi"
 # the paced simulation below writes ~19.5k input messages in ~20 s; the mid-stream steps
 # wait for these amounts of progress instead of for fixed times
 KILL_AFTER_COMMITTED = 5_000  # the first worker has checkpointed this much when it is killed
 BACKLOG_AFTER_KILL = 1_000  # new input written while no worker runs, before the restart
 JOIN_AFTER_COMMITTED = 3_000  # the first worker's progress when the second one joins
-REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS", "RU-KHA", "RU-OMS")  # partitions 1, 3, 5, 8, 9
-FAULTS = Faults(duplicate=0.01, late=0.01, malformed=0.002, late_min_s=30, late_max_s=540)
 
 
-def yesterday() -> datetime:
-    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
-def read_truth(path: Path) -> dict[str, dict[str, int]]:
-    with path.open() as f:
-        return {
-            f"{r['region']}|{r['channel']}|MINUTE|{r['minute_ms']}": {
-                s: int(r[t]) for t, s in TRUTH_TO_SNAPSHOT.items()
-            }
-            for r in csv.DictReader(f)
-        }
 
 
-def assert_snapshots_equal_truth(bootstrap: str, truth: dict[str, dict[str, int]]) -> None:
-    snapshots = latest_snapshots({"bootstrap.servers": bootstrap}, Codec.pinned())
-    minutes = {k: s for k, s in snapshots.items() if s["window"] == "MINUTE"}
-    assert len(truth) > 1_000
-    fields = TRUTH_TO_SNAPSHOT.values()
-    wrong = {
-        key: ({f: minutes[key][f] for f in fields} if key in minutes else None, truth.get(key))
-        for key in set(truth) | set(minutes)
-        if any(truth.get(key, {}).get(f, 0) != minutes.get(key, {}).get(f, 0) for f in fields)
-    }
-    assert not wrong, f"{len(wrong)} of {len(truth)} minutes differ, e.g. {list(wrong.items())[:2]}"
-    for key, snapshot in minutes.items():  # the derived ratios agree with the sums
-        if snapshot["service_level"] is not None:
-            base = snapshot["answered"] + snapshot["abandoned"]
-            assert abs(snapshot["service_level"] - snapshot["answered_within_threshold"] / base) < 1e-9, key
 
 
 def count_dead_letters(bootstrap: str) -> int:
@@ -102,14 +81,6 @@ class OwnedLock:
         return self._owner == threading.get_ident()
 
 
-def simulate(bootstrap: str, truth: Path, hours: float, speed: float | None = None) -> Any:
-    """With every edge shape on (overflow, second transfers, ended on hold, ENDED after an
-    abandon, answers without a queue): DESIGN.md section 3's rules hold through Kafka."""
-    return run(
-        regions=REGIONS, duration_s=hours * 3600, seed=11, out="kafka", bootstrap_servers=bootstrap,
-        start=yesterday(), faults=FAULTS, truth_path=truth, speed=speed,
-        config=SimConfig().with_edge_shapes(),
-    )  # fmt: skip
 
 
 def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(
@@ -170,30 +141,10 @@ def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(
     assert len(under_lock) >= stats.checkpoints > 0 and not any(under_lock)  # serialised off the lock
 
 
-def start_worker(
-    bootstrap: str, group: str, log: Path, options: tuple[str, ...] = ("--idle-exit", "10")
-) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable, "-m", "streams.cli", "worker", "--bootstrap-servers", bootstrap, "--group", group,
-        "--metrics-port", "-1", "--checkpoint-interval", "0.5", *options,
-    ]  # fmt: skip
-    with log.open("ab") as out:  # the child has its own copy of the descriptor
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
 
 
-def summaries(log: Path) -> list[dict[str, Any]]:
-    return [
-        json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"event": "stopped"')
-    ]
 
 
-def wait_exit(process: subprocess.Popen[bytes], timeout_s: float = 180.0) -> int:
-    try:
-        return process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise
 
 
 def committed_input(probe: LagProbe) -> int:
@@ -224,11 +175,15 @@ def wait_committed(
     )  # fmt: skip
 
 
-def paced_simulation(bootstrap: str, truth: Path) -> threading.Thread:
-    """Six simulated hours in about 20 s, so that workers are killed and started mid-stream."""
-    thread = threading.Thread(target=simulate, args=(bootstrap, truth, 6.0, 6 * 3600 / 20), daemon=True)
-    thread.start()
-    return thread
+def paced_simulation(bootstrap: str, truth: Path) -> PacedSimulation:
+    """Six simulated hours in about 20 s, so that workers are killed and started mid-stream
+    (the input of ``simulate``, paced; its error, if any, fails ``result``)."""
+    producer = PacedSimulation(
+        regions=REGIONS, duration_s=6 * 3600, seed=11, bootstrap_servers=bootstrap, start=yesterday(),
+        faults=FAULTS, truth_path=truth, speed=6 * 3600 / 20, config=SimConfig().with_edge_shapes(),
+    )  # fmt: skip
+    producer.start()
+    return producer
 
 
 def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp_path: Path) -> None:
@@ -250,7 +205,7 @@ def test_sigkill_and_restart_lose_and_double_count_nothing(fresh_kafka: Any, tmp
     finally:
         probe.stop()
     second = start_worker(bootstrap, KPI_GROUP, log)
-    producer.join(timeout=120)
+    producer.result(timeout_s=120)
     assert wait_exit(second) == 0, log.read_text()[-2000:]
     (summary,) = summaries(log)  # the killed one printed nothing
     assert summary["restored"], "the restarted worker did not restore a checkpoint"
@@ -274,7 +229,7 @@ def test_two_workers_split_the_partitions_and_still_equal_truth(fresh_kafka: Any
     finally:
         probe.stop()
     workers.append(start_worker(bootstrap, KPI_GROUP, logs[1]))  # joins mid-stream: a rebalance
-    producer.join(timeout=120)
+    producer.result(timeout_s=120)
     for worker, log in zip(workers, logs, strict=True):
         assert wait_exit(worker) == 0, log.read_text()[-2000:]
     events = [summaries(log)[0]["events"] for log in logs]

@@ -23,21 +23,21 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from support.truth import TRUTH_TO_SNAPSHOT
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.kpi import MINUTE_MS
 from streams.domain.regions import region_codes
+from streams.history.event_rows import STREAM_KPI_COUNTERS
 from streams.history.kpi_sql import kpi_minute_select
 from streams.history.migrate import migrate
-from streams.history.rows import STREAM_KPI_COUNTERS
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
-from streams.jobs.kpi import KpiConfig
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.worker import KpiWorker, WorkerOptions
-from streams.records import CONTACT_TOPIC, SURVEY_TOPIC
 from streams.simulator import SimConfig, run
 from streams.simulator.config import Faults
+from streams.wire.codec import Codec
+from streams.wire.topics import CONTACT_TOPIC, SURVEY_TOPIC
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -86,7 +86,7 @@ def net(counters: dict[str, int]) -> dict[str, int]:
 
 def too_late(messages: list[tuple[int, int, Any]], lateness_ms: int) -> list[Any]:
     """Events whose minute had closed more than the allowed lateness before their partition's
-    watermark when read: the worker's rule (streams/jobs/kpi.py), replayed in offset order."""
+    watermark when read: the worker's rule (streams/jobs/kpi_apply.py), replayed in offset order."""
     watermark: dict[int, int] = defaultdict(int)
     late = []
     for partition, _, event in sorted(messages, key=lambda m: (m[0], m[1])):

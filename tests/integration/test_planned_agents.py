@@ -23,10 +23,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.waiting import wait_until
 
-from streams.codec import Codec
-from streams.planning.plan import INTERVAL_MS, PlanInterval
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval
 from streams.planning.publish import publish_plan
 from streams.simulator import run
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.kafka
 HOURS = 1

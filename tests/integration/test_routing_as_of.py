@@ -25,20 +25,19 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from support.waiting import wait_until
-from test_kpi_worker import start_worker, wait_exit
+from support.workers import start_worker, wait_exit
 
-from streams.codec import Codec
 from streams.domain.events import Channel
 from streams.domain.kpi import DEFAULT_SL_THRESHOLD_MS
 from streams.domain.regions import region_codes
 from streams.domain.routing import RoutingParams
-from streams.jobs.router import DECISIONS_TOPIC
 from streams.jobs.worker import KpiWorker, WorkerOptions
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC
 from streams.services.kafka import KafkaCluster
-from streams.services.topics import apply_topics
 from streams.simulator import run
 from streams.simulator.config import WECHAT_REGIONS, Faults
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, DECISIONS_TOPIC
 
 pytestmark = pytest.mark.kafka
 REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")

@@ -12,13 +12,13 @@ import pytest
 from confluent_kafka import Consumer
 from prometheus_client import CollectorRegistry
 
-from streams.codec import Codec
 from streams.domain.regions import region_codes
-from streams.jobs.router import DECISIONS_TOPIC
 from streams.jobs.runner import make_observer
 from streams.jobs.worker import KpiWorker, WorkerOptions
 from streams.simulator import run
 from streams.simulator.config import Faults
+from streams.wire.codec import Codec
+from streams.wire.topics import DECISIONS_TOPIC
 
 pytestmark = pytest.mark.kafka
 REGIONS = ("RU-MOW", "RU-KAM", "RU-NVS", "RU-KHA", "RU-PRI")  # RU-PRI and RU-KHA take WeChat

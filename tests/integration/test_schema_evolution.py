@@ -34,13 +34,13 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from support.registry import CountingRegistry
 
-from streams.codec import HEADER_SIZE, Codec
-from streams.contracts import SCHEMAS_DIR, load_examples
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import ContactEvent
 from streams.domain.regions import region_codes
-from streams.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry, SchemaRegistry
 from streams.services.kafka import KafkaCluster
+from streams.wire.codec import HEADER_SIZE, Codec
+from streams.wire.schema_registry import ConfluentSchemaRegistry, InMemorySchemaRegistry, SchemaRegistry
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_examples
 
 pytestmark = pytest.mark.kafka
 
@@ -218,7 +218,7 @@ def test_the_registry_refuses_a_version_that_breaks_backward_compatibility(
     could not read what was written before) is refused with 409, a compatible one accepted."""
     from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-    from streams.schema_registry import register_contract_schemas
+    from streams.wire.schema_registry import register_contract_schemas
 
     subject, current = f"{CONTACT}-value", json.dumps(current_schema())
     done = register_contract_schemas(registry_client, {CONTACT: current})

@@ -13,13 +13,13 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from streams.contracts import load_topic_contracts
 from streams.services.base import free_port, pid_alive, port_is_free
 from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.services.prometheus import PrometheusServer
 from streams.services.tansu import TansuBroker
-from streams.services.topics import apply_topics, describe_topics, wait_until_visible
+from streams.wire.topic_admin import apply_topics, describe_topics, wait_until_visible
+from streams.wire.topic_contracts import load_topic_contracts
 
 
 @pytest.mark.kafka

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.regions import region_codes
-from streams.services.topics import apply_topics
 from streams.simulator import run
 from streams.simulator.output import event_id_prefix
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics
 
 pytestmark = pytest.mark.kafka
 

@@ -37,11 +37,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from lag_probe import PacedSimulation
-from test_kpi_worker import (
+from support.lag_probe import PacedSimulation
+from support.truth import TRUTH_TO_SNAPSHOT
+from support.workers import (
     FAULTS,
     REGIONS,
-    TRUTH_TO_SNAPSHOT,
     read_truth,
     start_worker,
     summaries,
@@ -49,14 +49,14 @@ from test_kpi_worker import (
     yesterday,
 )
 
-from streams.codec import Codec
 from streams.domain.regions import region_codes
 from streams.history.clickhouse_store import ClickHouseDriverStore
+from streams.history.event_rows import STREAM_KPI_COUNTERS
 from streams.history.migrate import migrate
-from streams.history.rows import STREAM_KPI_COUNTERS
 from streams.history.sink import HistorySink
-from streams.jobs.worker import DEAD_LETTER_TOPIC, SNAPSHOT_TOPIC
 from streams.services.clickhouse import ClickHouseServer
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC, SNAPSHOT_TOPIC
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
 

@@ -11,11 +11,12 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from support.waiting import wait_until
 
-from streams.codec import Codec
-from streams.contracts import load_topic_contracts
-from streams.planning.plan import INTERVAL_MS, PlanInterval
-from streams.planning.publish import PLAN_TOPIC, interval_of, plan_key, publish_plan
-from streams.services.topics import apply_topics, describe_topics
+from streams.domain.shift_plan import INTERVAL_MS, PlanInterval
+from streams.planning.publish import interval_of, plan_key, publish_plan
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics, describe_topics
+from streams.wire.topic_contracts import load_topic_contracts
+from streams.wire.topics import PLAN_TOPIC
 
 pytestmark = pytest.mark.kafka
 START = 1_778_490_000_000

@@ -9,7 +9,7 @@ each of its busy cc.contact.events partitions, and (b) the time lag of each of i
 partitions is at most 2 s. "Where the killed one stopped" is the group's committed offset
 at the last sample before a survivor logged the takeover: the killed worker may have
 committed between the last sample before the kill and the kill itself (it checkpoints
-every 0.5 s), which must not count as a survivor's progress. The time lag (lag_probe.py)
+every 0.5 s), which must not count as a survivor's progress. The time lag (tests/support/lag_probe.py)
 is the age of the oldest input message the group has not committed; the worker commits
 only after its checkpoint and snapshots are acknowledged, so it is how stale the KPIs in
 cc.kpi.snapshots are. Parts of it, from the workers' logs: detection (the group notices
@@ -31,29 +31,29 @@ record, into a file the test re-reads at every poll (only complete lines match).
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lag_probe import TP, LagProbe, PacedSimulation
+from support.lag_probe import TP, LagProbe, PacedSimulation
 from support.waiting import wait_until
-from test_kpi_worker import (
+from support.workers import (
     FAULTS,
     REGIONS,
     assert_snapshots_equal_truth,
+    assignments,
+    log_tail,
     read_truth,
     start_worker,
     summaries,
     yesterday,
 )
 
-from streams.jobs.worker import INPUT_TOPICS
-from streams.records import CONTACT_TOPIC
+from streams.wire.topics import CONTACT_TOPIC, INPUT_TOPICS
 
 pytestmark = pytest.mark.kafka
 
@@ -62,36 +62,12 @@ SIM_HOURS, SIM_WALL_S, SEED = 6.0, 60.0, 31  # 70.7k messages
 CURRENT_S = 2.0  # a partition is current when its time lag is at most this
 RECOVERY_BOUND_S = 60.0
 BASELINE_MESSAGES = 8_000  # committed by the group before the kill (~10 s of the paced input)
-ASSIGNED = re.compile(
-    r"^(\S+ \S+) INFO ccpulse\.engine\.loop assigned (\d+) partitions "
-    r"\((\d+) checkpoints restored in ([\d.]+) s\): \[(.*)\]$"
-)
 
 
 def start(bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
     return start_worker(bootstrap, GROUP, log, ("--log-level", "info"))  # info: assignments and restores
 
 
-def assignments(log: Path) -> list[dict[str, Any]]:
-    """Every assignment a worker logged: wall time, partitions, restore figures."""
-    found = []
-    for line in log.read_text().splitlines():
-        match = ASSIGNED.match(line)
-        if match:
-            stamp, _n, restored, seconds, names = match.groups()
-            at = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").astimezone()  # logging's local time
-            partitions = {
-                (n.rsplit("[", 1)[0], int(n.rsplit("[", 1)[1][:-1])) for n in re.findall(r"'([^']+)'", names)
-            }
-            found.append(
-                {
-                    "at": at.timestamp(),
-                    "partitions": partitions,
-                    "restored": int(restored),
-                    "restore_s": float(seconds),
-                }
-            )
-    return found
 
 
 def wait_for(condition: Any, timeout_s: float, what: str, seen: Any = None) -> float:
@@ -101,9 +77,6 @@ def wait_for(condition: Any, timeout_s: float, what: str, seen: Any = None) -> f
     return time.monotonic() - began
 
 
-def log_tail(logs: list[Path], lines: int = 3) -> dict[str, list[str]]:
-    """The last lines of each worker log, for a failure message."""
-    return {log.name: log.read_text().splitlines()[-lines:] for log in logs if log.exists()}
 
 
 def recovered_at(probe: LagProbe, after: float, partitions: set[TP], busy: set[TP]) -> float | None:

@@ -28,23 +28,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lag_probe import PacedSimulation
+from support.lag_probe import PacedSimulation
 from support.waiting import wait_until
-from test_kpi_worker import (
+from support.workers import (
     FAULTS,
     REGIONS,
     assert_snapshots_equal_truth,
+    assignments,
+    log_tail,
     read_truth,
     start_worker,
     wait_exit,
     yesterday,
 )
-from test_worker_recovery import assignments, log_tail
 
 from streams.engine.checkpoints import changelog_topic
 from streams.engine.read_to_end import read_to_end
 from streams.jobs.state import loads
-from streams.jobs.worker import SNAPSHOT_TOPIC
+from streams.wire.topics import SNAPSHOT_TOPIC
 
 pytestmark = pytest.mark.kafka
 
@@ -63,7 +64,7 @@ def changelog_epochs(bootstrap: str) -> dict[int, list[int]]:
 
 
 def snapshot_versions(bootstrap: str) -> dict[bytes, list[int]]:
-    from streams.codec import Codec
+    from streams.wire.codec import Codec
 
     codec, found = Codec.pinned(), defaultdict(list)
     for message in read_to_end({"bootstrap.servers": bootstrap}, SNAPSHOT_TOPIC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from streams.schema_registry import SchemaRegistry
+from streams.wire.schema_registry import SchemaRegistry
 
 
 class CountingRegistry:

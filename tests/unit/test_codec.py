@@ -14,8 +14,6 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 from support.registry import CountingRegistry
 
-from streams.codec import HEADER_SIZE, Codec, wire_schema
-from streams.contracts import SCHEMAS_DIR, load_examples, load_topic_contracts
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import (
     AgentEvent,
@@ -29,6 +27,9 @@ from streams.domain.events import (
     SurveyEvent,
 )
 from streams.settings import load_settings
+from streams.wire.codec import HEADER_SIZE, Codec
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_examples, load_topic_contracts
+from streams.wire.wire_schemas import wire_schema
 
 pytestmark = pytest.mark.unit
 

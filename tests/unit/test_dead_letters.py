@@ -10,14 +10,15 @@ import json
 
 import pytest
 
-from streams.codec import HEADER_SIZE, WITHHELD, Codec
-from streams.contracts import SCHEMAS_DIR, load_topic_contracts
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import CUSTOMER_REF_PATTERN, Channel, ContactEvent, ContactEventType
 from streams.domain.pseudonym import pseudonymise
 from streams.domain.regions import region_codes
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC, IDENTITY_FIELDS, DeadLetterSanitiser
+from streams.engine.dead_letters import IDENTITY_FIELDS, DeadLetterSanitiser
 from streams.history.backfill import history_row
+from streams.wire.codec import HEADER_SIZE, WITHHELD, Codec
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_topic_contracts
+from streams.wire.topics import DEAD_LETTER_TOPIC
 
 pytestmark = pytest.mark.unit
 

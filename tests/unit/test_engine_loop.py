@@ -17,13 +17,14 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.engine import memory_broker, memory_cluster
 from streams.engine.checkpoints import restore
-from streams.engine.dead_letters import DEAD_LETTER_TOPIC, DeadLetterSanitiser
+from streams.engine.dead_letters import DeadLetterSanitiser
 from streams.engine.loop import LoopOptions, LoopStats, StreamLoop
 from streams.engine.read_to_end import read_to_end
+from streams.wire.codec import Codec
+from streams.wire.topics import DEAD_LETTER_TOPIC
 
 pytestmark = pytest.mark.unit
 TOPICS, PARTITIONS = ("words.a", "words.b"), 4

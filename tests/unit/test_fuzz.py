@@ -14,17 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams import codec as codec_module
-from streams.codec import Codec
-from streams.contracts import load_examples
 from streams.domain import errors
 from streams.domain.errors import InvalidEvent
 from streams.domain.events import Channel, ContactEvent, ContactEventType
 from streams.domain.regions import region_codes
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
+from streams.jobs import kpi_apply as kpi
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.state import PartitionState, dumps, loads
-from streams.records import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
+from streams.wire import codec as codec_module
+from streams.wire.codec import Codec
+from streams.wire.topic_contracts import load_examples
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 pytestmark = pytest.mark.unit
 CODEC = Codec.pinned(known_regions=region_codes())

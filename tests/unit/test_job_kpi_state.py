@@ -9,15 +9,15 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType, SurveyEvent
 from streams.domain.kpi import ServiceLevelVariant
-from streams.jobs import kpi
+from streams.jobs import kpi_apply as kpi
 from streams.jobs.collector import KpiCollector
-from streams.jobs.kpi import KpiConfig, local_day_start
+from streams.jobs.kpi_apply import KpiConfig, local_day_start
 from streams.jobs.queues import StaffingConfig, occupancy, queue_states, staffing
 from streams.jobs.state import PartitionState, dumps, loads
-from streams.jobs.views import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
+from streams.jobs.windows import dirty_views, series_views, snapshot_key, snapshot_record, snapshot_version
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 

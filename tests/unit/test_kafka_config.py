@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from streams.kafka_config import KafkaSecurity, client_config
 from streams.settings import load_settings
+from streams.wire.kafka_config import KafkaSecurity, client_config
 
 pytestmark = pytest.mark.unit
 

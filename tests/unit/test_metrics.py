@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.metrics import ALLOWED_LABELS, CATALOGUE, create, markdown, spec
+from streams.observability.metrics import ALLOWED_LABELS, CATALOGUE, create, markdown, spec
 
 pytestmark = pytest.mark.unit
 
@@ -13,7 +13,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 def test_docs_are_generated_from_the_catalogue() -> None:
-    assert DOC.read_text() == markdown(), "run: python -m streams.metrics > docs/metrics.md"
+    assert DOC.read_text() == markdown(), "run: python -m streams.observability.metrics > docs/metrics.md"
 
 
 @pytest.mark.parametrize("item", CATALOGUE, ids=lambda m: m.name)

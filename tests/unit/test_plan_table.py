@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
-from streams.jobs import kpi
+from streams.domain.shift_plan import INTERVAL_MS
+from streams.jobs import kpi_apply as kpi
 from streams.jobs.collector import KpiCollector
-from streams.jobs.kpi import KpiConfig
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.plan_table import DAY_MS, GlobalPlanTable
 from streams.jobs.state import PartitionState
-from streams.planning.plan import INTERVAL_MS
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 T0 = 1_795_400_100_000 - 1_795_400_100_000 % INTERVAL_MS  # an interval start

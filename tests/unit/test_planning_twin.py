@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.domain.shift_plan import INTERVAL_MS, planned_agents
 from streams.planning.baseline import BREAK_VARIANTS, SHIFT_INTERVALS, cover, erlang_plan
-from streams.planning.plan import INTERVAL_MS, planned_agents
 from streams.planning.plan_file import read_plan, write_plan
 from streams.planning.twin import evaluate, plan_span
 

@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
+from streams.jobs import kpi_apply as kpi
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.router import GlobalQueueTable, snapshot_of
 from streams.jobs.routing_local import (
     capture,
@@ -23,6 +22,7 @@ from streams.jobs.routing_local import (
     release_boundaries,
 )
 from streams.jobs.state import AgentView, PartitionState
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 T0 = 1_795_400_000_000 - 1_795_400_000_000 % 60_000

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
 from streams.domain.routing import QueueSnapshot
-from streams.jobs import kpi
-from streams.jobs.kpi import KpiConfig
+from streams.jobs import kpi_apply as kpi
+from streams.jobs.kpi_apply import KpiConfig
 from streams.jobs.router import Router
 from streams.jobs.routing_local import (
     agents_as_of,
@@ -24,6 +23,7 @@ from streams.jobs.routing_local import (
     release_boundaries,
 )
 from streams.jobs.state import PartitionState, dumps, loads
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 T0 = 1_795_400_000_000 - 1_795_400_000_000 % 60_000
@@ -73,6 +73,14 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def arrive(state: PartitionState, router: Router, contact_id: str, t: int) -> Any:
+    """An ARRIVED event applied to the KPIs and handed to the router, as the worker does."""
+    arrived = contact(contact_id, _T.ARRIVED, t)
+    kpi.apply_contact(state, arrived, CONFIG)
+    router.on_arrival(state, arrived)
+    return arrived
 
 
 def test_agent_states_as_of_t_ignore_later_events_already_applied() -> None:
@@ -135,9 +143,7 @@ def test_a_decision_waits_for_the_agent_stream_and_reads_home_as_of_t() -> None:
     state, clock, producer = PartitionState(0), Clock(), Producer()
     router = Router(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
-    arrived = contact("c1", _T.ARRIVED, T0 + 10_000)
-    kpi.apply_contact(state, arrived, CONFIG)
-    router.on_arrival(state, arrived)
+    arrive(state, router, "c1", T0 + 10_000)
     router.release(state, lambda t, waited: state.watermarks["agent"] > t, producer, None)
     assert producer.values == [] and len(state.pending_arrivals) == 1  # the agent stream is behind
     apply_agent(state, agent("a1", AgentState.LOGGED_OUT, T0 + 5_000))  # before t: counts
@@ -154,9 +160,7 @@ def test_remote_regions_not_current_hold_the_decision_until_the_wall_clock_bound
     table.lagging = {"RU-SPE"}
     router = Router(table, Codec.pinned(), max_wait_s=5.0, clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
-    arrived = contact("c1", _T.ARRIVED, T0 + 10_000)
-    kpi.apply_contact(state, arrived, CONFIG)
-    router.on_arrival(state, arrived)
+    arrive(state, router, "c1", T0 + 10_000)
     clock.now = 4.9
     router.release(state, lambda t, waited: True, producer, None)
     assert producer.values == []
@@ -169,9 +173,7 @@ def test_a_late_duplicate_arrival_is_not_decided_again_and_pending_survives_a_re
     state, clock, producer = PartitionState(0), Clock(), Producer()
     router = Router(Table(), Codec.pinned(), clock=clock)  # type: ignore[arg-type]
     apply_agent(state, agent("a1", AgentState.READY, T0))
-    first = contact("c1", _T.ARRIVED, T0 + 1_000)
-    kpi.apply_contact(state, first, CONFIG)
-    router.on_arrival(state, first)
+    arrive(state, router, "c1", T0 + 1_000)
     # a crash while c1 is pending: the checkpoint holds it, with its capture
     restored = loads(dumps(state))
     assert restored.pending_arrivals[0]["request"][0] == "c1" and "since" not in restored.pending_arrivals[0]
@@ -246,7 +248,8 @@ def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() ->
 @pytest.mark.parametrize("reason", ["NO_AGENTS_HOME", "NO_STATE"])
 def test_the_new_reasons_encode_with_the_pinned_schema(reason: str) -> None:
     from streams.domain.routing import Reason, RoutingParams, RoutingRequest, decide
-    from streams.jobs.router import DECISIONS_TOPIC, decision_record
+    from streams.jobs.router import decision_record
+    from streams.wire.topics import DECISIONS_TOPIC
 
     decision = decide(
         RoutingRequest("c1", "e1", "RU-TOM", "voice", Channel.VOICE, "ru", 0, T0), {}, RoutingParams()

@@ -12,7 +12,6 @@ from types import MappingProxyType
 
 import pytest
 
-from streams.codec import Codec
 from streams.domain.events import (
     AgentEvent,
     AgentState,
@@ -29,6 +28,7 @@ from streams.simulator.config import WECHAT_REGIONS
 from streams.simulator.model import Contact, QueueView
 from streams.simulator.output import materialise
 from streams.simulator.run import DEFAULT_START
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import Codec
 from streams.domain.errors import InvalidEvent
 from streams.domain.pseudonym import pseudonymise
 from streams.domain.regions import region_codes
@@ -16,7 +15,9 @@ from streams.simulator import Faults, MalformedValue, SimConfig, Simulation, run
 from streams.simulator.faults import MALFORMED_KINDS, damage
 from streams.simulator.output import TimeBytes, long_bytes
 from streams.simulator.run import DEFAULT_START
-from streams.simulator.sinks import FileSink, Pacer, read_records
+from streams.simulator.sinks import Pacer
+from streams.wire.codec import Codec
+from streams.wire.record_file import FileSink, read_records
 
 pytestmark = pytest.mark.unit
 
@@ -189,7 +190,7 @@ def test_paced_run_takes_at_least_the_simulated_span_divided_by_speed(tmp_path: 
 def test_module_entry_point_writes_file_truth_and_summary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from streams.simulator.__main__ import main
+    from streams.cli.simulate import main
 
     out, truth = tmp_path / "m.bin", tmp_path / "t.csv"
     main(
@@ -213,7 +214,7 @@ def test_module_entry_point_writes_file_truth_and_summary(
 
 
 def test_cli_options_days_and_faults() -> None:
-    from streams.simulator.__main__ import parse_args
+    from streams.cli.simulate import parse_args
 
     args = parse_args(["--days", "2", "--faults", "duplicate=0.01,late=0.02,malformed=0.003"])
     assert (args.hours, args.duplicate, args.late, args.malformed) == (48.0, 0.01, 0.02, 0.003)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from streams.codec import Codec
 from streams.domain.regions import load_regions, region_codes
 from streams.simulator import SimConfig, run
 from streams.simulator.parallel import shard_regions, shard_seed
 from streams.simulator.policy import EwtOverflowPolicy
 from streams.simulator.run import DEFAULT_START, RunSummary
-from streams.simulator.sinks import read_records
+from streams.wire.codec import Codec
+from streams.wire.record_file import read_records
 
 pytestmark = pytest.mark.unit
 

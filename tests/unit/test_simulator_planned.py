@@ -13,7 +13,7 @@ from types import MappingProxyType
 import pytest
 
 from streams.domain.events import AgentState, Channel
-from streams.planning.plan import INTERVAL_MS, Break, ShiftAssignment
+from streams.domain.shift_plan import INTERVAL_MS, Break, ShiftAssignment
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.config import ChannelParams, HandleTime
 from streams.simulator.model import AGENT

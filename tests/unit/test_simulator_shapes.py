@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from streams.codec import Codec
+from streams.cli.simulate import parse_args
 from streams.domain.events import (
     Channel,
     ContactEvent,
@@ -27,13 +27,13 @@ from streams.domain.events import (
 )
 from streams.domain.regions import region_codes
 from streams.simulator import SimConfig, Simulation
-from streams.simulator.__main__ import parse_args
 from streams.simulator.config import EDGE_SHAPES, WECHAT_REGIONS, ZH_QUEUE, Faults
 from streams.simulator.model import CONTACT, SURVEY, Contact, RawItem
 from streams.simulator.output import materialise
 from streams.simulator.run import DEFAULT_START, run
 from streams.simulator.sinks import partition_of
 from streams.simulator.truth import MINUTE_MS, SHORT_ABANDON_MS, GroundTruth, MinuteKpi
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 

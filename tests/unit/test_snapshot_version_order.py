@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaException, TopicPartition
 
-from streams.codec import Codec
 from streams.engine.transactions import OutputCommitter
 from streams.jobs import worker as worker_module
 from streams.jobs.state import FORMAT_VERSION, PartitionState, dumps, loads
-from streams.jobs.views import POSITION_BITS, snapshot_version, version_parts
+from streams.jobs.windows import POSITION_BITS, snapshot_version, version_parts
 from streams.jobs.worker import KpiWorker
+from streams.wire.codec import Codec
 
 
 def state(epoch: int, **positions: int) -> PartitionState:

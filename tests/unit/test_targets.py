@@ -82,3 +82,26 @@ def test_rank_regions_needs_enough_contacts_and_shows_volume() -> None:
     assert [r for r, _ in too_few] == ["RU-KAM", "RU-YAK"]  # by volume, largest first
     ranked, _ = rank_regions(by_region, min_contacts=1)
     assert ranked[0][0] == "RU-KAM"
+
+
+def test_the_terminal_tables_show_each_channel_against_its_own_target() -> None:
+    """What `ccpulse kpi show` and the demo's summary print, as a person reads it."""
+    from rich.console import Console
+
+    from streams.cli.kpi_tables import channel_summary, channel_table, summary_channel_table
+
+    by_channel = {"VOICE": VOICE, "EMAIL": EMAIL}
+    console = Console(record=True, width=160, color_system=None)
+    console.print(channel_table(by_channel, "per channel"))
+    lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if "│" in line}
+    voice = lines["VOICE"]
+    assert "90.0 % met" in voice and "30 s met" in voice and "150 s MISSED" in voice
+    assert "40 s" in lines["VOICE"] and "24 h" in lines["EMAIL"]  # each channel's own SL threshold
+    assert "7200 s met" in lines["EMAIL"] and "(no target)" in lines["EMAIL"]  # e-mail AHT: none
+    assert "–" in lines["CHAT"]  # no traffic, no figures
+    summary = {row.channel.value: channel_summary(row) for row in channel_rows(by_channel)}
+    assert summary["VOICE"]["aht_met"] is False and summary["EMAIL"]["asa_target_s"] == 86400.0
+    console = Console(record=True, width=160, color_system=None)
+    console.print(summary_channel_table(summary))
+    voice = next(line for line in console.export_text().splitlines() if "VOICE" in line)
+    assert "0.900" in voice and "MISSED" in voice and "140" in voice

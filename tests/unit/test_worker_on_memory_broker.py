@@ -17,16 +17,16 @@ import pytest
 from confluent_kafka.admin import NewTopic
 from support.truth import TRUTH_TO_SNAPSHOT
 
-from streams.codec import Codec
-from streams.contracts import load_topic_contracts
 from streams.domain.regions import region_codes
 from streams.engine import memory_broker, memory_cluster
-from streams.jobs.snapshots import latest_snapshots
+from streams.jobs.snapshot_reader import latest_snapshots
 from streams.jobs.worker import KpiWorker, WorkerOptions, WorkerStats
-from streams.services.topics import effective_configs
 from streams.simulator import SimConfig, run
 from streams.simulator.config import Faults
-from streams.simulator.sinks import read_records
+from streams.wire.codec import Codec
+from streams.wire.record_file import read_records
+from streams.wire.topic_admin import effective_configs
+from streams.wire.topic_contracts import load_topic_contracts
 
 pytestmark = pytest.mark.unit
 REGIONS = ("RU-MOW", "RU-KGD", "RU-KAM", "RU-NVS")

@@ -24,8 +24,7 @@ from streams.domain.events import (
     validate_contact,
     validate_survey,
 )
-
-CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC = "cc.contact.events", "cc.agent.events", "cc.survey.events"
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, SURVEY_TOPIC
 
 
 def _symbols(enum: Any) -> dict[str, Any]:

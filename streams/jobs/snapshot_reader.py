@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.codec import Codec
 from streams.engine.read_to_end import read_to_end
-from streams.jobs.worker import SNAPSHOT_TOPIC
+from streams.wire.codec import Codec
+from streams.wire.topics import SNAPSHOT_TOPIC
 
 
 def latest_snapshots(

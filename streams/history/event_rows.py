@@ -13,6 +13,7 @@ from typing import Any
 
 from streams.domain.events import AgentEvent, ContactEvent, SurveyEvent
 from streams.history.store import epoch_seconds
+from streams.wire.topics import AGENT_TOPIC, CONTACT_TOPIC, DEAD_LETTER_TOPIC, SNAPSHOT_TOPIC, SURVEY_TOPIC
 
 CONTACT_COLUMNS = (
     "event_id", "contact_id", "type", "channel", "platform", "region", "queue", "language", "segment",
@@ -40,11 +41,11 @@ STREAM_KPI_COUNTERS = (
 KPI_STREAM_COLUMNS = ("region", "channel", "bucket_start", "version", *STREAM_KPI_COUNTERS, "emitted_at")
 
 TABLE_OF_TOPIC = {
-    "cc.contact.events": ("contact_events", CONTACT_COLUMNS),
-    "cc.agent.events": ("agent_events", AGENT_COLUMNS),
-    "cc.survey.events": ("survey_events", SURVEY_COLUMNS),
-    "cc.dead-letter": ("dead_letters", DEAD_LETTER_COLUMNS),
-    "cc.kpi.snapshots": ("kpi_minute_stream", KPI_STREAM_COLUMNS),
+    CONTACT_TOPIC: ("contact_events", CONTACT_COLUMNS),
+    AGENT_TOPIC: ("agent_events", AGENT_COLUMNS),
+    SURVEY_TOPIC: ("survey_events", SURVEY_COLUMNS),
+    DEAD_LETTER_TOPIC: ("dead_letters", DEAD_LETTER_COLUMNS),
+    SNAPSHOT_TOPIC: ("kpi_minute_stream", KPI_STREAM_COLUMNS),
 }
 
 
@@ -112,9 +113,9 @@ def event_row(
         return agent_row(value, partition, offset, ingested)
     if isinstance(value, SurveyEvent):
         return survey_row(value, partition, offset, ingested)
-    if topic == "cc.dead-letter":
+    if topic == DEAD_LETTER_TOPIC:
         return dead_letter_row(value)
-    if topic == "cc.kpi.snapshots":
+    if topic == SNAPSHOT_TOPIC:
         return snapshot_row(value)
     msg = f"no history table for topic {topic!r} (value {type(value).__name__})"
     raise KeyError(msg)

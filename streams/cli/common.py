@@ -9,8 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from streams.kafka_config import KafkaSecurity, check_connection, client_config
 from streams.settings import Settings
+from streams.wire.kafka_config import KafkaSecurity, check_connection, client_config
 
 KAFKA_SECURITY_EPILOG = (
     "Kafka TLS and SASL/SCRAM come from CCPULSE_KAFKA_SECURITY_PROTOCOL, CCPULSE_KAFKA_SASL_* and "

@@ -30,8 +30,8 @@ from typing import Any
 
 from streams.history.backfill import BackfillStats, backfill, load
 from streams.history.csv_rows import csv_payload
+from streams.history.event_rows import COLUMNS_OF_TABLE
 from streams.history.kpi_sql import recompute_kpi_minutes
-from streams.history.rows import COLUMNS_OF_TABLE
 from streams.history.store import HistoryStore
 
 StoreOpener = Callable[[], HistoryStore]
@@ -49,9 +49,9 @@ def backfill_file(
     on_progress: Callable[[int], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> BackfillStats:
-    from streams.codec import Codec
     from streams.domain.regions import region_codes
-    from streams.simulator.sinks import read_records
+    from streams.wire.codec import Codec
+    from streams.wire.record_file import read_records
 
     if workers < 1:
         msg = f"workers={workers}: need at least one"
@@ -141,9 +141,9 @@ def _decode_shard(
     opener: StoreOpener | None,
     encode: Callable[[list[tuple[Any, ...]]], str] | None,
 ) -> BackfillStats:
-    from streams.codec import Codec
     from streams.domain.regions import region_codes
-    from streams.simulator.sinks import read_records
+    from streams.wire.codec import Codec
+    from streams.wire.record_file import read_records
 
     codec = Codec.for_registry_url(registry_url, known_regions=region_codes())
     progress, batches = _state["progress"], _state["batches"]

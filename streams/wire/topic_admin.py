@@ -25,8 +25,8 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from streams.contracts import TopicContract, load_topic_contracts
-from streams.kafka_config import KafkaSecurity, client_config
+from streams.wire.kafka_config import KafkaSecurity, client_config
+from streams.wire.topic_contracts import TopicContract, load_topic_contracts
 
 TIMEOUT_S = 30.0
 

@@ -1,4 +1,4 @@
-"""Grafana dashboards as code: ``python -m streams.dashboards`` writes grafana/dashboards/*.json.
+"""Grafana dashboards as code: ``python -m streams.observability.dashboards`` writes grafana/dashboards/*.json.
 
 Stable uids, no datasource ids: every panel names its datasource by a template variable
 (``${prometheus}``, ``${clickhouse}``) that the provisioned datasources fill. A test
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DASHBOARDS_DIR = Path(__file__).resolve().parent.parent / "grafana" / "dashboards"
+DASHBOARDS_DIR = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
 PROM = {"type": "prometheus", "uid": "${prometheus}"}
 CLICKHOUSE = {"type": "grafana-clickhouse-datasource", "uid": "${clickhouse}"}
 SL_TARGET, ASA_TARGET_S, ABANDON_LIMIT = 0.8, 40, 0.1

@@ -17,11 +17,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from streams.codec import Codec
-from streams.contracts import load_topic_contracts
+from streams.cli.smoke import build_messages, consume, produce
 from streams.services.tansu import TansuBroker
-from streams.services.topics import apply_topics
-from streams.smoke import build_messages, consume, produce
+from streams.wire.codec import Codec
+from streams.wire.topic_admin import apply_topics
+from streams.wire.topic_contracts import load_topic_contracts
 
 
 def run_contract_demo(console: Console, *, json_output: bool, state_dir: Path) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from streams.domain.kpi import COUNTERS, MINUTE_MS, initialize, kpi_result
-from streams.jobs.kpi import local_day_start
+from streams.jobs.kpi_apply import local_day_start
 from streams.jobs.state import PartitionState, SeriesKey
 
 WINDOWS = {"ROLLING_15M": 15 * MINUTE_MS, "ROLLING_60M": 60 * MINUTE_MS}

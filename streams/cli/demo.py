@@ -28,7 +28,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from streams.codec import Codec
+from streams.cli.kpi_tables import channel_summary, channel_table, marked, pct, secs, summary_channel_table
 from streams.domain.events import Channel
 from streams.domain.kpi import COUNTERS, initialize, kpi_result
 from streams.domain.regions import region_codes
@@ -48,14 +48,14 @@ from streams.history.sink import HistorySink
 from streams.jobs.collector import KpiCollector
 from streams.jobs.runner import make_observer
 from streams.jobs.state import PartitionState
-from streams.jobs.views import series_views
+from streams.jobs.windows import series_views
 from streams.jobs.worker import KpiWorker, WorkerOptions
-from streams.kafka_config import client_config
-from streams.kpi_tables import channel_summary, channel_table, marked, pct, secs, summary_channel_table
 from streams.services.base import pid_alive, process_start_ticks, stop_pid
 from streams.services.tansu import TansuBroker
-from streams.services.topics import apply_topics
 from streams.simulator import run
+from streams.wire.codec import Codec
+from streams.wire.kafka_config import client_config
+from streams.wire.topic_admin import apply_topics
 
 MIN_FREE_BYTES = 1 << 30  # Tansu keeps everything in memory, chdb and the report need some disk
 

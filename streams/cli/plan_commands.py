@@ -1,4 +1,4 @@
-"""The commands of `ccpulse plan ...` (parsers: streams/cli_plan.py, which imports this lazily):
+"""The commands of `ccpulse plan ...` (parsers: streams/cli/plan.py, which imports this lazily):
 forecast, requirements and a week's schedule from ClickHouse history.
 
     ccpulse plan load-truth truth.csv            # simulator ground truth -> kpi_minute
@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from streams.cli_history import open_history_store
+from streams.cli.history import open_history_store
 from streams.domain.regions import DAY_MS, load_regions
 from streams.planning.catalogue import build_catalogue
 from streams.planning.forecast import Forecast, forecast, read_history

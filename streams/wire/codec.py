@@ -15,27 +15,24 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
-from streams.contracts import SCHEMAS_DIR, load_topic_contracts
+from streams.wire.topic_contracts import SCHEMAS_DIR, load_topic_contracts
+from streams.wire.wire_schemas import MAGIC_BYTE, TopicSchema, topic_schema, wire_schema
 
 if TYPE_CHECKING:
-    from streams.schema_registry import SchemaRegistry
+    from streams.wire.schema_registry import SchemaRegistry
 from streams.domain.errors import InvalidEvent
-from streams.records import (
+from streams.wire.avro_records import (
     BINDING_BY_TYPE,
-    INPUT_BINDINGS,
     InputBinding,
 )
 
-MAGIC_BYTE = 0
 HEADER_SIZE = 5
 WITHHELD = "<withheld>"
 
@@ -50,87 +47,6 @@ MAX_REMEMBERED_MISSES = 1024  # ids the registry lacks, not asked twice (bounded
 _INT_RANGE = (-(2**31), 2**31 - 1)
 _LONG_RANGE = (-(2**63), 2**63 - 1)
 # Logical types fastavro would turn into datetime/date/time objects; ours stay ints.
-_TIME_LOGICAL_TYPES = frozenset(
-    {
-        "timestamp-millis",
-        "timestamp-micros",
-        "local-timestamp-millis",
-        "local-timestamp-micros",
-        "date",
-        "time-millis",
-        "time-micros",
-    }
-)
-
-
-# --- schemas --------------------------------------------------------------------
-
-
-def wire_schema(schema: Any) -> Any:
-    """The schema as the codec reads and writes it: time logical types dropped, so
-    times stay int milliseconds (same bytes). Accepts JSON text, a JSON dict or a
-    fastavro-parsed dict (its private ``__`` keys are dropped)."""
-    return _strip_time_types(json.loads(schema) if isinstance(schema, str) else schema)
-
-
-def _strip_time_types(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: _strip_time_types(v)
-            for k, v in node.items()
-            if not k.startswith("__") and not (k == "logicalType" and v in _TIME_LOGICAL_TYPES)
-        }
-    if isinstance(node, list):
-        return [_strip_time_types(item) for item in node]
-    return node
-
-
-def _branches(avro_type: Any) -> list[Any]:
-    return avro_type if isinstance(avro_type, list) else [avro_type]
-
-
-def _type_name(branch: Any) -> Any:
-    return branch.get("type") if isinstance(branch, dict) else branch
-
-
-def _fields_of_type(schema: dict[str, Any], names: set[str]) -> tuple[str, ...]:
-    return tuple(
-        f["name"] for f in schema["fields"] if any(_type_name(b) in names for b in _branches(f["type"]))
-    )
-
-
-@dataclass(frozen=True)
-class _TopicSchema:
-    topic: str
-    schema_id: int
-    header: bytes
-    reader: Any  # fastavro-parsed wire schema of the current version
-    int_fields: tuple[str, ...]
-    long_fields: tuple[str, ...]
-    bytes_fields: tuple[str, ...]
-    binding: InputBinding | None
-    writers: dict[int, Any]  # schema id -> parsed wire schema of every decodable version
-
-
-def _topic_schema(topic: str, schema_id: int, schema: Any) -> _TopicSchema:
-    if not 0 <= schema_id < 2**31:
-        msg = f"schema id {schema_id} for {topic} is outside [0, 2**31)"
-        raise ValueError(msg)
-    wire = wire_schema(schema)
-    reader = parse_schema(wire)
-    return _TopicSchema(
-        topic=topic,
-        schema_id=schema_id,
-        header=bytes([MAGIC_BYTE]) + schema_id.to_bytes(4, "big"),
-        reader=reader,
-        int_fields=_fields_of_type(wire, {"int"}),
-        long_fields=_fields_of_type(wire, {"long"}),
-        bytes_fields=_fields_of_type(wire, {"bytes"}),
-        binding=INPUT_BINDINGS.get(topic),
-        writers={schema_id: reader},
-    )
-
-
 # --- the codec ----------------------------------------------------------------------
 
 
@@ -147,7 +63,7 @@ class Codec:
         current version. ``known_regions``: when given, input events are validated.
         ``writer_lookup``: schema id -> schema text (a Schema Registry), asked once per id
         this codec does not know, e.g. a newer version registered by an upgraded producer."""
-        self._topics = {topic: _topic_schema(topic, sid, schema) for topic, (sid, schema) in schemas.items()}
+        self._topics = {topic: topic_schema(topic, sid, schema) for topic, (sid, schema) in schemas.items()}
         self.known_regions = known_regions
         self._writer_lookup = writer_lookup
         self._lookup_lock = threading.Lock()
@@ -179,7 +95,7 @@ class Codec:
         """Ids from a Schema Registry: each topic's schema is registered (or found) under
         ``<topic>-value``; every earlier version of the subject stays decodable."""
         if registry is None:
-            from streams.schema_registry import ConfluentSchemaRegistry
+            from streams.wire.schema_registry import ConfluentSchemaRegistry
 
             registry = ConfluentSchemaRegistry(url)
         current: dict[str, tuple[int, Any]] = {}
@@ -231,7 +147,7 @@ class Codec:
             self.decode(topic, data)  # a raw mapping on an input topic: validate it as the consumer will
         return data
 
-    def _encode(self, ts: _TopicSchema, value: Any, known_regions: frozenset[str] | None) -> bytes:
+    def _encode(self, ts: TopicSchema, value: Any, known_regions: frozenset[str] | None) -> bytes:
         strict = isinstance(value, Mapping)
         if strict:
             record = value
@@ -278,7 +194,7 @@ class Codec:
         (rewrites a rejected message, e.g. a dead letter with its identities pseudonymised)."""
         return self._encode(self._topic(topic), record, None)
 
-    def _decode_record(self, ts: _TopicSchema, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
+    def _decode_record(self, ts: TopicSchema, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
         topic = ts.topic
         if not data:
             raise InvalidEvent(EMPTY, f"{topic}: message value is {'null' if data is None else '0 bytes'}")
@@ -304,7 +220,7 @@ class Codec:
             raise InvalidEvent(TRAILING_BYTES, detail)
         return record
 
-    def _look_up_writer(self, ts: _TopicSchema, schema_id: int) -> Any:
+    def _look_up_writer(self, ts: TopicSchema, schema_id: int) -> Any:
         """The writer schema of an id this codec has not seen, from the registry (once per id).
         A registry that cannot be reached raises its own error: an outage is not bad input."""
         missing = f"schema id {schema_id} is not known for topic {ts.topic}; known ids: {sorted(ts.writers)}"
@@ -359,7 +275,7 @@ class Codec:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _topic(self, topic: str) -> _TopicSchema:
+    def _topic(self, topic: str) -> TopicSchema:
         ts = self._topics.get(topic)
         if ts is None:
             detail = f"topic {topic!r} has no contract; known: {sorted(self._topics)}"
@@ -374,7 +290,7 @@ class Codec:
             raise InvalidEvent(INVALID_VALUE, f"{type(value).__name__}: {exc}") from None
 
     @staticmethod
-    def _check_integers(ts: _TopicSchema, record: Mapping[str, Any]) -> None:
+    def _check_integers(ts: TopicSchema, record: Mapping[str, Any]) -> None:
         # fastavro writes bools, floats and out-of-range ints into int fields silently.
         checks = ((ts.int_fields, _INT_RANGE, "int"), (ts.long_fields, _LONG_RANGE, "long"))
         for names, (low, high), kind in checks:

@@ -1,7 +1,7 @@
 """`ccpulse plan publish PLAN.json`: a plan file's intervals to cc.staffing.plan and ClickHouse.
 
 ``add_publish_parser(plan_subparsers)`` adds the command to the `ccpulse plan` group (wired
-in streams/cli.py). The plan file is the one `ccpulse plan schedule` writes
+in streams/cli/main.py). The plan file is the one `ccpulse plan schedule` writes
 (streams/planning/plan_file.py). The publication time is the wall clock when the command
 runs, unless ``--published-at`` gives one (a replay then writes identical records).
 """
@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from streams.cli_common import KAFKA_SECURITY_EPILOG, _client_config, _emit, err_console
-from streams.cli_history import open_history_store
+from streams.cli.common import KAFKA_SECURITY_EPILOG, _client_config, _emit, err_console
+from streams.cli.history import open_history_store
 from streams.settings import Settings
 
 
@@ -32,9 +32,10 @@ def _published_at_ms(text: str | None) -> int:
 
 
 def cmd_plan_publish(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.codec import Codec
     from streams.planning.plan_file import read_plan
-    from streams.planning.publish import PLAN_TOPIC, publish_plan, store_plan
+    from streams.planning.publish import publish_plan, store_plan
+    from streams.wire.codec import Codec
+    from streams.wire.topics import PLAN_TOPIC
 
     try:
         plan = read_plan(Path(args.plan))

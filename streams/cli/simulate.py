@@ -1,6 +1,6 @@
-"""``python -m streams.simulator``: simulate to a file or Kafka (until ``ccpulse simulate`` exists).
+"""``python -m streams.cli.simulate``: simulate to a file or Kafka (until ``ccpulse simulate`` exists).
 
-    python -m streams.simulator --regions RU-MOW,RU-PRI --hours 2 --speed 60 --seed 1 \
+    python -m streams.cli.simulate --regions RU-MOW,RU-PRI --hours 2 --speed 60 --seed 1 \
         --to file --path /tmp/sim.bin [--duplicate 0.01 --late 0.01 --malformed 0.001]
 """
 
@@ -17,16 +17,18 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from streams.kafka_config import KafkaSecurity
 from streams.simulator.config import EDGE_SHAPES, Faults, SimConfig
 from streams.simulator.run import RunSummary, run
+from streams.wire.kafka_config import KafkaSecurity
 
 if TYPE_CHECKING:
-    from streams.codec import Codec
+    from streams.wire.codec import Codec
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m streams.simulator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m streams.cli.simulate", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--regions", default="", help="comma-separated region codes (default: all 67)")
     span = parser.add_mutually_exclusive_group()
     span.add_argument("--hours", type=float, default=None, help="simulated hours of arrivals (default 1)")

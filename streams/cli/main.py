@@ -10,93 +10,38 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from streams.cli_common import (
+from streams.cli.common import (
     KAFKA_SECURITY_EPILOG,
     _check_secured,
     _client_config,
     _default_bootstrap,
     _emit,
     _fmt,
-    _kafka_target,
     _pseudonym_key,
     console,
     err_console,
 )
-from streams.cli_history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
-from streams.cli_plan import add_plan_parsers
-from streams.cli_schemas import add_schemas_parsers
-from streams.kafka_config import KafkaSecurityError
+from streams.cli.history import add_history_parsers, open_history_store  # noqa: F401 - re-exported
+from streams.cli.plan import add_plan_parsers
+from streams.cli.schemas import add_schemas_parsers
+from streams.cli.services import (
+    DEFAULT_UP,
+    SERVICE_NAMES,
+    cmd_services_down,
+    cmd_services_prepare,
+    cmd_services_status,
+    cmd_services_up,
+    cmd_topics_apply,
+)
 from streams.services.kafka import DEFAULT_CACHE, KAFKA_VERSION
 from streams.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    pass
-
-SERVICE_NAMES = ("kafka", "kafka-cluster", "clickhouse", "prometheus", "tansu", "apicurio")
-DEFAULT_UP = ("kafka", "clickhouse", "prometheus")
-
-
-def cmd_services_up(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services import start_services
-
-    names = args.names or list(DEFAULT_UP)
-    unknown = sorted(set(names) - set(SERVICE_NAMES))
-    if unknown:
-        expected = ", ".join(SERVICE_NAMES)
-        err_console.print(f"[red]unknown service(s) {', '.join(unknown)}[/red]; expected {expected}")
-        return 2
-    infos = start_services(names, state_dir=settings.state_dir / "services")
-    _emit(args, [info.as_row() for info in infos.values()], "services up")
-    return 0
-
-
-def cmd_services_down(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services import stop_services
-
-    stopped = stop_services(settings.state_dir / "services")
-    _emit(args, [{"service": name, "state": "stopped"} for name in stopped], "services down")
-    return 0
-
-
-def cmd_services_status(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services import services_status
-
-    statuses = services_status(settings.state_dir / "services")
-    _emit(args, [status.as_row() for status in statuses], "services")
-    return 0
-
-
-def cmd_services_prepare(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services.kafka import ensure_kafka_jars
-
-    libs = ensure_kafka_jars(args.kafka_version, Path(args.cache_dir))
-    rows: list[dict[str, object]] = [
-        {"service": f"kafka {args.kafka_version}", "files": len(list(libs.glob("*.jar"))), "dir": libs}
-    ]
-    if args.registry:
-        from streams.services.apicurio import APICURIO_VERSION, ensure_apicurio_app
-
-        runner = ensure_apicurio_app(APICURIO_VERSION, Path(args.cache_dir))
-        rows.append({"service": f"apicurio {APICURIO_VERSION}", "files": 1, "dir": runner.parent})
-    _emit(args, rows, "prepare")
-    return 0
-
-
-def cmd_topics_apply(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.services.topics import apply_topics
-
-    bootstrap, security = _kafka_target(args, settings)
-    changes = apply_topics(bootstrap, security=security)
-    _emit(args, [change.as_row() for change in changes], f"topics on {bootstrap}")
-    return 0
+from streams.wire.kafka_config import KafkaSecurityError
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.simulator.__main__ import main as simulate_main
-    from streams.simulator.__main__ import parse_args
+    from streams.cli.simulate import main as simulate_main
+    from streams.cli.simulate import parse_args
 
     argv = list(args.args)
     if "--bootstrap-servers" not in argv:
@@ -108,7 +53,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     key = settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
     codec = None
     if (settings.schema_registry_url or "").strip():  # frames carry the registry's ids, as the worker's
-        from streams.codec import Codec
+        from streams.wire.codec import Codec
 
         codec = Codec.for_registry_url(settings.schema_registry_url)
     simulate_main(argv, security=security, pseudonym_key=key, codec=codec)
@@ -118,12 +63,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
 
-    from streams.codec import Codec
     from streams.domain.kpi import ServiceLevelVariant
     from streams.domain.regions import region_codes
-    from streams.jobs.kpi import KpiConfig
+    from streams.jobs.kpi_apply import KpiConfig
     from streams.jobs.runner import run_worker
     from streams.jobs.worker import WorkerOptions
+    from streams.wire.codec import Codec
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     options = WorkerOptions(
@@ -149,11 +94,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kpi_show(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.codec import Codec
+    from streams.cli.kpi_tables import channel_table
     from streams.domain.kpi import COUNTERS, initialize
     from streams.domain.targets import channel_rows
-    from streams.jobs.snapshots import latest_snapshots
-    from streams.kpi_tables import channel_table
+    from streams.jobs.snapshot_reader import latest_snapshots
+    from streams.wire.codec import Codec
 
     snapshots = latest_snapshots(_client_config(args, settings), Codec.pinned())
     rows: list[dict[str, object]] = []
@@ -238,10 +183,10 @@ def cmd_whatif(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     if args.contract:
-        from streams.demo import run_contract_demo
+        from streams.cli.demo_contract import run_contract_demo
 
         return run_contract_demo(console=console, json_output=args.json, state_dir=settings.state_dir)
-    from streams.live import DemoOptions, run_demo
+    from streams.cli.demo import DemoOptions, run_demo
 
     options = DemoOptions(
         duration_s=args.duration,

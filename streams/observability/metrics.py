@@ -2,7 +2,7 @@
 
 Base units (seconds, ratios 0..1), `_total` counters, prefix `ccpulse_`, labels limited
 to region/channel/skill/window/state/topic/reason/table (never an id). docs/metrics.md
-is generated from CATALOGUE (`python -m streams.metrics > docs/metrics.md`) and a test
+is generated from CATALOGUE (`python -m streams.observability.metrics > docs/metrics.md`) and a test
 checks it is current. Per-region KPI gauges will come from a custom collector that
 reads state at scrape time (issue #4); their names are catalogued here already.
 """
@@ -348,7 +348,8 @@ def markdown() -> str:
     lines = [
         "# Metric catalogue",
         "",
-        "Generated from `streams/metrics.py` (`python -m streams.metrics > docs/metrics.md`); a test fails",
+        "Generated from `streams/observability/metrics.py`"
+        " (`python -m streams.observability.metrics > docs/metrics.md`); a test fails",
         "when this file is out of date. Units are base units; ratios are 0..1.",
         "",
         "| metric | type | unit | labels | meaning |",

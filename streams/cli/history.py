@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from streams.cli_common import KAFKA_SECURITY_EPILOG, _client_config, _emit, _fmt, _pseudonym_key, err_console
+from streams.cli.common import KAFKA_SECURITY_EPILOG, _client_config, _emit, _fmt, _pseudonym_key, err_console
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ def cmd_history_retention(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_history_backfill(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from streams.history.backfill_file import backfill_file
     from streams.history.migrate import migrate
+    from streams.history.parallel_backfill import backfill_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -141,10 +141,10 @@ def cmd_history_sink(args: argparse.Namespace, settings: Settings) -> int:
 
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from streams.codec import Codec
     from streams.domain.regions import region_codes
     from streams.history.migrate import migrate
     from streams.history.sink import HistorySink
+    from streams.wire.codec import Codec
 
     codec = Codec.for_registry_url(settings.schema_registry_url, known_regions=region_codes())
     store = open_history_store(settings)

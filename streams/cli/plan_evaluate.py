@@ -15,7 +15,7 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.cli_common import console, err_console
+from streams.cli.common import console, err_console
 from streams.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""`ccpulse plan ...`: the parsers. The commands (streams/cli_plan_commands.py) load the
+"""`ccpulse plan ...`: the parsers. The commands (streams/cli/plan_commands.py) load the
 forecasting and solver libraries, so they are imported only when a plan command runs: every
 other `ccpulse` command starts without them.
 
@@ -16,15 +16,15 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from streams.cli_plan_evaluate import add_evaluate_parser
-from streams.cli_plan_publish import add_publish_parser
+from streams.cli.plan_evaluate import add_evaluate_parser
+from streams.cli.plan_publish import add_publish_parser
 from streams.planning.requirements import DEFAULT_SHRINKAGE
 from streams.settings import Settings
 
 
 def _lazy(name: str) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        from streams import cli_plan_commands
+        from streams.cli import plan_commands as cli_plan_commands
 
         command: Callable[[argparse.Namespace, Settings], int] = getattr(cli_plan_commands, name)
         return command(args, settings)

@@ -16,9 +16,20 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from streams.codec import Codec
-from streams.contracts import TopicContract, load_examples, load_topic_contracts
-from streams.kafka_config import client_config
+from streams.wire.codec import Codec
+from streams.wire.kafka_config import client_config
+from streams.wire.topic_contracts import TopicContract, load_examples, load_topic_contracts
+from streams.wire.topics import (
+    AGENT_TOPIC,
+    ALERTS_TOPIC,
+    CONTACT_TOPIC,
+    DEAD_LETTER_TOPIC,
+    DECISIONS_TOPIC,
+    PLAN_TOPIC,
+    QUEUE_STATE_TOPIC,
+    SNAPSHOT_TOPIC,
+    SURVEY_TOPIC,
+)
 
 TIME_FIELDS = (
     "event_time_ms", "decided_at_ms", "emitted_at_ms", "as_of_ms", "updated_at_ms", "failed_at_ms",
@@ -49,19 +60,19 @@ class ReceivedMessage:
 def message_key(contract: TopicContract, record: dict[str, Any]) -> bytes:
     """The partition key of a record, following the contract's key description."""
     name = contract.name
-    if name in ("cc.contact.events", "cc.agent.events", "cc.survey.events"):
+    if name in (CONTACT_TOPIC, AGENT_TOPIC, SURVEY_TOPIC):
         return str(record["region"]).encode()
-    if name == "cc.routing.decisions":
+    if name == DECISIONS_TOPIC:
         return str(record["contact_id"]).encode()
-    if name == "cc.kpi.snapshots":
+    if name == SNAPSHOT_TOPIC:
         return f"{record['region']}|{record.get('channel') or 'ALL'}|{record['window']}".encode()
-    if name == "cc.queue.state":
+    if name == QUEUE_STATE_TOPIC:
         return f"{record['region']}|{record['queue']}".encode()
-    if name == "cc.alerts":
+    if name == ALERTS_TOPIC:
         return f"{record['name']}|{record.get('region') or 'ALL'}".encode()
-    if name == "cc.dead-letter":
+    if name == DEAD_LETTER_TOPIC:
         return str(record["original_topic"]).encode()
-    if name == "cc.staffing.plan":
+    if name == PLAN_TOPIC:
         return f"{record['region']}|{record['channel']}|{record['interval_start_ms']}".encode()
     msg = f"no key rule for topic {name!r}"
     raise KeyError(msg)

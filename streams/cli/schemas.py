@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from streams.cli_common import _emit, err_console
+from streams.cli.common import _emit, err_console
 from streams.settings import Settings
 
 COMPATIBILITY_LEVELS = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
@@ -18,8 +18,8 @@ COMPATIBILITY_LEVELS = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_T
 
 
 def cmd_schemas_register(args: argparse.Namespace, settings: Settings) -> int:
-    from streams.contracts import SCHEMAS_DIR, load_topic_contracts
-    from streams.schema_registry import ConfluentSchemaRegistry, register_contract_schemas
+    from streams.wire.schema_registry import ConfluentSchemaRegistry, register_contract_schemas
+    from streams.wire.topic_contracts import SCHEMAS_DIR, load_topic_contracts
 
     url = (args.registry or settings.schema_registry_url or "").strip()
     if not url:

@@ -1,0 +1,1 @@
+"""What operators see: the Prometheus metric catalogue and the Grafana dashboards generated from it."""

@@ -38,6 +38,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
+from streams.planning.dive import dive
+from streams.planning.improve import SlotIndex, improve_cover
 from streams.planning.rounding import integer_start
 
 
@@ -53,6 +55,8 @@ class Limits:
     mip_gap: float = 0.01
     mip_time_limit_s: float = 20.0
     mip_columns: int = 600  # columns the MIP keeps: those the LP uses, then the lowest reduced costs
+    dive_s: float = 10.0  # fix-and-price diving after the column generation (streams/planning/dive.py)
+    local_search_s: float = 2.0  # drop / swap / merge over the whole catalogue (one channel alone)
 
 
 @dataclass
@@ -92,6 +96,13 @@ class CoverageMatrix:
 
     def column(self, j: int) -> np.ndarray:
         return self.indices[self.indptr[j] : self.indptr[j + 1]]
+
+    @property
+    def slot_index(self) -> SlotIndex:
+        """Coverage by slot for the local search, built on first use (about 70 MB)."""
+        if getattr(self, "_slot_index", None) is None:
+            self._slot_index = SlotIndex(self.indptr, self.indices, SLOTS_PER_WEEK)
+        return self._slot_index
 
 
 class _Master:
@@ -213,6 +224,8 @@ def solve_region(
             limits,
             pricing_budget_s=limits.pricing_budget_s * share,
             mip_time_limit_s=limits.mip_time_limit_s * share,
+            dive_s=limits.dive_s * share,
+            local_search_s=limits.local_search_s * share,
         )
         parts.append(_solve_block(region, {k: d}, cover, block))
     first = parts[0]
@@ -241,6 +254,7 @@ def _solve_block(
     cat_cost = cover.catalogue.paid_hours
     lp_bound, converged = 0.0, False
     farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
+    linked = not farley or len(master.channels) > 1
     while rounds < limits.max_rounds:
         h.run()
         duals = np.asarray(h.getSolution().row_dual)
@@ -281,10 +295,24 @@ def _solve_block(
     lp_value = h.getInfo().objective_function_value
     t1 = time.perf_counter()
     n_slack = master.n_cover
-    lp_values = np.asarray(h.getSolution().col_value)
-    _keep_promising(master, limits.mip_columns)
+    solution = h.getSolution()
+    lp_values = np.asarray(solution.col_value)
+    reduced = np.asarray(solution.col_dual)
     incumbent = _rounded(master, lp_values)
     heuristic = float(np.asarray(master.cost) @ incumbent)
+    dive_value = float("nan")
+    if limits.dive_s > 0 and not linked:
+        dived = dive(master, limits.dive_s)
+        dive_value = float(np.asarray(master.cost) @ dived)
+        grown = dived.size - incumbent.size  # columns the dive priced in
+        incumbent, lp_values = (np.concatenate([v, np.zeros(grown)]) for v in (incumbent, lp_values))
+        reduced = np.concatenate([reduced, np.full(grown, np.inf)])
+        if dive_value < heuristic:
+            incumbent = dived
+    if not linked and limits.local_search_s > 0:
+        incumbent = _local_search(master, incumbent, limits.local_search_s)
+    searched = float(np.asarray(master.cost) @ incumbent)
+    _keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
         master.cols
     )
@@ -295,18 +323,20 @@ def _solve_block(
     h.setOptionValue("mip_rel_gap", limits.mip_gap)
     h.setOptionValue("time_limit", max(limits.mip_time_limit_s, 0.1))
     h.setSolution(incumbent.size, np.arange(incumbent.size, dtype=np.int32), incumbent)
-    values, objective = incumbent, heuristic
-    if heuristic > lp_bound * (1 + limits.mip_gap):
+    values, objective = incumbent, searched
+    if searched > lp_bound * (1 + limits.mip_gap):
         h.run()
         info = h.getInfo()
         found = np.round(np.asarray(h.getSolution().col_value), 6)
-        if info.primal_solution_status == 2 and float(np.asarray(master.cost) @ found) < heuristic - 1e-6:
+        if info.primal_solution_status == 2 and float(np.asarray(master.cost) @ found) < searched - 1e-6:
             values, objective = found, float(np.asarray(master.cost) @ found)
     t2 = time.perf_counter()
     result = _result(region, master, values, lp_bound, objective, rounds, t1 - t0, t2 - t1)
     result.stats = {
         "lp_value": lp_value,
         "heuristic": heuristic,
+        "dive": dive_value,
+        "local_search": searched,
         "converged": float(converged),
         "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
     }
@@ -325,14 +355,40 @@ def _rounded(master: _Master, lp_values: np.ndarray) -> np.ndarray:
     return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
 
 
-def _keep_promising(master: _Master, keep: int) -> None:
+def _local_search(master: _Master, incumbent: np.ndarray, seconds: float) -> np.ndarray:
+    """The incumbent improved by ``improve_cover`` over the whole catalogue (one channel);
+    variants it brings in become columns of the master, so the MIP can start from it."""
+    n_slack = master.n_cover
+    (k,) = master.channels
+    agents: dict[int, int] = {}
+    for (_, j), v in zip(master.cols, incumbent[n_slack:], strict=True):
+        if round(v) > 0:
+            agents[j] = agents.get(j, 0) + round(v)
+    demand = np.zeros(SLOTS_PER_WEEK)
+    rows = master.row_of[k]
+    demand[rows >= 0] = master.lower[rows[rows >= 0]]
+    better = improve_cover(agents, demand, master.cover.catalogue.paid_hours, master.cover.slot_index, seconds)
+    new = np.asarray(sorted(set(better) - master.have[k]), dtype=np.int64)
+    if new.size:
+        master.add(k, new)
+    position = {j: n_slack + i for i, (_, j) in enumerate(master.cols)}
+    out = np.zeros(n_slack + len(master.cols))
+    covered = np.zeros(SLOTS_PER_WEEK)
+    for j, a in better.items():
+        out[position[j]] = a
+        covered[master.cover.column(j)] += a
+    out[rows[rows >= 0]] = np.maximum(demand - covered, 0.0)[rows >= 0]  # the slack left
+    return out
+
+
+def _keep_promising(
+    master: _Master, keep: int, incumbent: np.ndarray, lp_values: np.ndarray, reduced: np.ndarray
+) -> None:
     """Fix to 0 every generated column outside the LP's support and the ``keep`` lowest
     reduced costs: branch and cut then works on a few hundred columns, not thousands."""
-    sol = master.h.getSolution()
     n_slack = master.n_cover
-    values = np.asarray(sol.col_value)[n_slack:]
-    reduced = np.asarray(sol.col_dual)[n_slack:]
-    chosen = set(np.flatnonzero(values > 1e-6).tolist())
+    values, reduced = lp_values[n_slack:], reduced[n_slack:]
+    chosen = set(np.flatnonzero(values > 1e-6).tolist()) | set(np.flatnonzero(incumbent[n_slack:] > 0).tolist())
     for i in np.argsort(reduced):
         if len(chosen) >= keep:
             break

@@ -1,0 +1,72 @@
+"""Fix-and-price diving: an integer cover by following the LP down, re-pricing as it goes.
+
+From the column generation's LP solution: every column's whole part is fixed (its lower
+bound raised to floor(x)), the column with the largest fractional part is rounded up and
+fixed, the LP is re-solved over the residual demand and the whole catalogue is priced
+again (columns come in while any has a negative reduced cost, up to ``rounds`` rounds a
+step), and so on until the LP is integral. The LP stays feasible at every step (the
+under-coverage slacks), so the dive always ends in an integer solution; its cost is an
+upper bound only: the bound reported stays the catalogue-wide one computed before.
+
+The column bounds are restored afterwards and the master re-solved, so what follows (the
+MIP over the promising columns) sees the LP of the column generation again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from streams.planning.schedule import _Master
+
+
+def dive(master: _Master, seconds: float, columns: int = 50, up: float = 0.5) -> np.ndarray:
+    """Integer values for every master column (slacks first); when ``seconds`` run out the
+    columns still fractional are rounded up. The master's column bounds are restored, its
+    LP is not re-solved."""
+    t0 = time.perf_counter()
+    h = master.h
+    n_slack = master.n_cover
+    lower0 = np.asarray(h.getLp().col_lower_).copy()
+    steps = 0
+    h.setOptionValue("simplex_strategy", 1)  # dual: raising bounds keeps the basis dual feasible
+    while True:
+        h.run()
+        sol = h.getSolution()
+        x = np.asarray(sol.col_value)[n_slack:]
+        frac = x - np.floor(x + 1e-6)
+        if (frac < 1e-6).all() or time.perf_counter() - t0 >= seconds:
+            # out of time: every column still fractional goes up (the LP covers, so does this;
+            # the local search that follows drops what is then spare)
+            found = np.round(np.asarray(sol.col_value), 6)
+            found[n_slack:] = np.ceil(found[n_slack:] - 1e-6)
+            break
+        duals = np.asarray(sol.row_dual)
+        now = np.asarray(h.getLp().col_lower_)[n_slack:]
+        lower = np.maximum(now, np.floor(x + 1e-6))
+        up_too = frac >= up  # every column this close to the next integer goes up
+        up_too[int(np.argmax(frac))] = True  # and at least the closest one
+        lower[up_too] = np.ceil(x[up_too] - 1e-6)
+        idx = np.flatnonzero(lower > now)
+        upper = np.asarray(h.getLp().col_upper_)[n_slack + idx]
+        h.changeColsBounds(idx.size, (idx + n_slack).astype(np.int32), lower[idx], upper)
+        # one pricing a step, with the duals before this step's fixing (one LP solve a step)
+        for k in master.channels:
+            rc = master.price(k, duals)
+            if master.have[k]:
+                rc[list(master.have[k])] = np.inf
+            best = np.argpartition(rc, min(columns, rc.size - 1))[:columns]
+            best = best[rc[best] < -1e-6]
+            if best.size:
+                master.add(k, best)
+        steps += 1
+    h.setOptionValue("simplex_strategy", 4)
+    master.dive_steps = steps
+    # the column generation's bounds back (columns the dive added keep lower bound 0)
+    n0 = lower0.size
+    upper = np.asarray(h.getLp().col_upper_)[:n0]
+    h.changeColsBounds(n0, np.arange(n0, dtype=np.int32), lower0, upper)
+    return found

@@ -19,18 +19,32 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from streams.planning.incumbent import rounded
+
 if TYPE_CHECKING:
     from streams.planning.schedule import _Master
 
 
-def dive(master: _Master, seconds: float, columns: int = 50, up: float = 0.5) -> np.ndarray:
-    """Integer values for every master column (slacks first); when ``seconds`` run out the
-    columns still fractional are rounded up. The master's column bounds are restored, its
+def dive(
+    master: _Master, seconds: float, columns: int = 50, up: float = 0.5, keep: int | None = None
+) -> np.ndarray:
+    """Integer values for every master column (slacks first); when ``seconds`` run out, the
+    rounding of streams/planning/rounding.py applied to the partly fixed LP. The master's column bounds are restored, its
     LP is not re-solved."""
     t0 = time.perf_counter()
     h = master.h
     n_slack = master.n_cover
     lower0 = np.asarray(h.getLp().col_lower_).copy()
+    upper0 = np.asarray(h.getLp().col_upper_).copy()
+    if keep is not None:
+        # dive over a small LP: the LP's support and the lowest reduced costs
+        sol = h.getSolution()
+        x, rc = np.asarray(sol.col_value)[n_slack:], np.asarray(sol.col_dual)[n_slack:]
+        chosen = np.zeros(x.size, dtype=bool)
+        chosen[x > 1e-6] = True
+        chosen[np.argsort(rc)[:keep]] = True
+        out = np.flatnonzero(~chosen) + n_slack
+        h.changeColsBounds(out.size, out.astype(np.int32), np.zeros(out.size), np.zeros(out.size))
     steps = 0
     h.setOptionValue("simplex_strategy", 1)  # dual: raising bounds keeps the basis dual feasible
     while True:
@@ -38,11 +52,12 @@ def dive(master: _Master, seconds: float, columns: int = 50, up: float = 0.5) ->
         sol = h.getSolution()
         x = np.asarray(sol.col_value)[n_slack:]
         frac = x - np.floor(x + 1e-6)
-        if (frac < 1e-6).all() or time.perf_counter() - t0 >= seconds:
-            # out of time: every column still fractional goes up (the LP covers, so does this;
-            # the local search that follows drops what is then spare)
+        if (frac < 1e-6).all():
             found = np.round(np.asarray(sol.col_value), 6)
-            found[n_slack:] = np.ceil(found[n_slack:] - 1e-6)
+            break
+        if time.perf_counter() - t0 >= seconds:
+            # out of time: the LP rounding of what the dive has fixed so far
+            found = rounded(master, np.asarray(sol.col_value))
             break
         duals = np.asarray(sol.row_dual)
         now = np.asarray(h.getLp().col_lower_)[n_slack:]
@@ -54,7 +69,7 @@ def dive(master: _Master, seconds: float, columns: int = 50, up: float = 0.5) ->
         upper = np.asarray(h.getLp().col_upper_)[n_slack + idx]
         h.changeColsBounds(idx.size, (idx + n_slack).astype(np.int32), lower[idx], upper)
         # one pricing a step, with the duals before this step's fixing (one LP solve a step)
-        for k in master.channels:
+        for k in master.channels if columns else ():
             rc = master.price(k, duals)
             if master.have[k]:
                 rc[list(master.have[k])] = np.inf
@@ -67,6 +82,5 @@ def dive(master: _Master, seconds: float, columns: int = 50, up: float = 0.5) ->
     master.dive_steps = steps
     # the column generation's bounds back (columns the dive added keep lower bound 0)
     n0 = lower0.size
-    upper = np.asarray(h.getLp().col_upper_)[:n0]
-    h.changeColsBounds(n0, np.arange(n0, dtype=np.int32), lower0, upper)
+    h.changeColsBounds(n0, np.arange(n0, dtype=np.int32), lower0, upper0)
     return found

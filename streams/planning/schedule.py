@@ -39,8 +39,8 @@ from scipy.sparse import csr_matrix
 
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
 from streams.planning.dive import dive
-from streams.planning.improve import SlotIndex, improve_cover
-from streams.planning.rounding import integer_start
+from streams.planning.improve import SlotIndex
+from streams.planning.incumbent import keep_promising, local_search, rounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ class Limits:
     mip_time_limit_s: float = 20.0
     mip_columns: int = 600  # columns the MIP keeps: those the LP uses, then the lowest reduced costs
     dive_s: float = 10.0  # fix-and-price diving after the column generation (streams/planning/dive.py)
+    dive_columns: int = 0  # priced in at each step of the dive (0: dive over the generated columns)
+    dive_keep: int | None = None  # dive over the LP's support and this many lowest reduced costs
     local_search_s: float = 2.0  # drop / swap / merge over the whole catalogue (one channel alone)
 
 
@@ -298,11 +300,11 @@ def _solve_block(
     solution = h.getSolution()
     lp_values = np.asarray(solution.col_value)
     reduced = np.asarray(solution.col_dual)
-    incumbent = _rounded(master, lp_values)
+    incumbent = rounded(master, lp_values)
     heuristic = float(np.asarray(master.cost) @ incumbent)
     dive_value = float("nan")
     if limits.dive_s > 0 and not linked:
-        dived = dive(master, limits.dive_s)
+        dived = dive(master, limits.dive_s, limits.dive_columns, keep=limits.dive_keep)
         dive_value = float(np.asarray(master.cost) @ dived)
         grown = dived.size - incumbent.size  # columns the dive priced in
         incumbent, lp_values = (np.concatenate([v, np.zeros(grown)]) for v in (incumbent, lp_values))
@@ -310,9 +312,9 @@ def _solve_block(
         if dive_value < heuristic:
             incumbent = dived
     if not linked and limits.local_search_s > 0:
-        incumbent = _local_search(master, incumbent, limits.local_search_s)
+        incumbent = local_search(master, incumbent, limits.local_search_s)
     searched = float(np.asarray(master.cost) @ incumbent)
-    _keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
+    keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
         master.cols
     )
@@ -341,62 +343,6 @@ def _solve_block(
         "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
     }
     return result
-
-
-def _rounded(master: _Master, lp_values: np.ndarray) -> np.ndarray:
-    """A feasible integer start for the MIP (slacks first, as the master's columns)."""
-    n_slack = master.n_cover
-    rows = []
-    for k, j in master.cols:
-        r = master.row_of[k][master.cover.column(j)]
-        rows.append(r[r >= 0])
-    allowed = np.asarray(master.h.getLp().col_upper_)[n_slack:]
-    cost = np.asarray(master.cost)[n_slack:]
-    return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
-
-
-def _local_search(master: _Master, incumbent: np.ndarray, seconds: float) -> np.ndarray:
-    """The incumbent improved by ``improve_cover`` over the whole catalogue (one channel);
-    variants it brings in become columns of the master, so the MIP can start from it."""
-    n_slack = master.n_cover
-    (k,) = master.channels
-    agents: dict[int, int] = {}
-    for (_, j), v in zip(master.cols, incumbent[n_slack:], strict=True):
-        if round(v) > 0:
-            agents[j] = agents.get(j, 0) + round(v)
-    demand = np.zeros(SLOTS_PER_WEEK)
-    rows = master.row_of[k]
-    demand[rows >= 0] = master.lower[rows[rows >= 0]]
-    better = improve_cover(agents, demand, master.cover.catalogue.paid_hours, master.cover.slot_index, seconds)
-    new = np.asarray(sorted(set(better) - master.have[k]), dtype=np.int64)
-    if new.size:
-        master.add(k, new)
-    position = {j: n_slack + i for i, (_, j) in enumerate(master.cols)}
-    out = np.zeros(n_slack + len(master.cols))
-    covered = np.zeros(SLOTS_PER_WEEK)
-    for j, a in better.items():
-        out[position[j]] = a
-        covered[master.cover.column(j)] += a
-    out[rows[rows >= 0]] = np.maximum(demand - covered, 0.0)[rows >= 0]  # the slack left
-    return out
-
-
-def _keep_promising(
-    master: _Master, keep: int, incumbent: np.ndarray, lp_values: np.ndarray, reduced: np.ndarray
-) -> None:
-    """Fix to 0 every generated column outside the LP's support and the ``keep`` lowest
-    reduced costs: branch and cut then works on a few hundred columns, not thousands."""
-    n_slack = master.n_cover
-    values, reduced = lp_values[n_slack:], reduced[n_slack:]
-    chosen = set(np.flatnonzero(values > 1e-6).tolist()) | set(np.flatnonzero(incumbent[n_slack:] > 0).tolist())
-    for i in np.argsort(reduced):
-        if len(chosen) >= keep:
-            break
-        chosen.add(int(i))
-    drop = np.asarray(sorted(set(range(values.size)) - chosen), dtype=np.int32) + n_slack
-    if drop.size:
-        zeros = np.zeros(drop.size)
-        master.h.changeColsBounds(drop.size, drop, zeros, zeros)
 
 
 def _result(

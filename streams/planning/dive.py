@@ -29,8 +29,8 @@ def dive(
     master: _Master, seconds: float, columns: int = 50, up: float = 0.5, keep: int | None = None
 ) -> np.ndarray:
     """Integer values for every master column (slacks first); when ``seconds`` run out, the
-    rounding of streams/planning/rounding.py applied to the partly fixed LP. The master's column bounds are restored, its
-    LP is not re-solved."""
+    rounding of streams/planning/rounding.py applied to the partly fixed LP. The master's
+    column bounds are restored, its LP is not re-solved."""
     t0 = time.perf_counter()
     h = master.h
     n_slack = master.n_cover

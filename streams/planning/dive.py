@@ -1,15 +1,18 @@
-"""Fix-and-price diving: an integer cover by following the LP down, re-pricing as it goes.
+"""Diving: an integer cover by following the LP down, optionally re-pricing as it goes.
 
 From the column generation's LP solution: every column's whole part is fixed (its lower
-bound raised to floor(x)), the column with the largest fractional part is rounded up and
-fixed, the LP is re-solved over the residual demand and the whole catalogue is priced
-again (columns come in while any has a negative reduced cost, up to ``rounds`` rounds a
-step), and so on until the LP is integral. The LP stays feasible at every step (the
-under-coverage slacks), so the dive always ends in an integer solution; its cost is an
-upper bound only: the bound reported stays the catalogue-wide one computed before.
+bound raised to floor(x)), every column whose fractional part is >= ``up`` (and at least
+the one with the largest) is rounded up and fixed, the LP is re-solved over the residual
+demand by dual simplex, and so on until the LP is integral. With ``columns`` > 0 each
+step also prices the whole catalogue with the step's duals and brings in that many of
+the most negative reduced costs (fix-and-price; twice the time for 0.6 % fewer hours on
+16 channels, docs/planning.md), else the dive stays on the generated columns. The LP
+stays feasible at every step (the under-coverage slacks), so the dive always ends in an
+integer solution; out of time, the rounding of the partly fixed LP. Its cost is an upper
+bound only: the bound reported stays the catalogue-wide one computed before.
 
-The column bounds are restored afterwards and the master re-solved, so what follows (the
-MIP over the promising columns) sees the LP of the column generation again.
+The column bounds are restored afterwards (the LP is not re-solved: the caller keeps the
+column generation's solution for the MIP's column choice).
 """
 
 from __future__ import annotations
@@ -45,7 +48,6 @@ def dive(
         chosen[np.argsort(rc)[:keep]] = True
         out = np.flatnonzero(~chosen) + n_slack
         h.changeColsBounds(out.size, out.astype(np.int32), np.zeros(out.size), np.zeros(out.size))
-    steps = 0
     h.setOptionValue("simplex_strategy", 1)  # dual: raising bounds keeps the basis dual feasible
     while True:
         h.run()
@@ -77,9 +79,7 @@ def dive(
             best = best[rc[best] < -1e-6]
             if best.size:
                 master.add(k, best)
-        steps += 1
     h.setOptionValue("simplex_strategy", 4)
-    master.dive_steps = steps
     # the column generation's bounds back (columns the dive added keep lower bound 0)
     n0 = lower0.size
     h.changeColsBounds(n0, np.arange(n0, dtype=np.int32), lower0, upper0)

@@ -18,8 +18,9 @@ relaxation (HiGHS primal simplex without presolve, warm-started as columns are a
 prices every variant each round with one sparse product and adds the most negative
 reduced costs. When none is negative the master's LP is the LP over the *whole*
 catalogue; before that the bound is Farley's / the Lagrangian one. Costs are whole hours,
-so the bound is rounded up. The integer program is then solved by HiGHS branch and cut
-over the promising columns, started from a rounding of the LP (streams/planning/rounding.py),
+so the bound is rounded up. The integer solution: a rounding of the LP (rounding.py), a
+dive (dive.py) and a local search over the whole catalogue (improve.py),
+then HiGHS branch and cut over the promising columns started from the best of them,
 and the gap is reported against the catalogue-wide bound, never the MIP's own bound
 over the restricted columns (price-and-branch: the gap is honest, possibly larger than a
 full branch-and-price would give).

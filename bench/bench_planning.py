@@ -73,7 +73,7 @@ def week_plan(
     t0 = time.perf_counter()
     week = plan_week("bench", fc, model, build_catalogue(), starts, limits, budget_s=budget_s)
     results = list(week.results.values())
-    stat = lambda key: sum(r.stats.get(key, 0.0) for r in results)  # noqa: E731
+    stat = lambda key: float(np.nansum([r.stats.get(key, 0.0) for r in results]))  # noqa: E731
     summary = {
         "regions": len(results),
         "seconds": round(time.perf_counter() - t0, 1),
@@ -85,6 +85,8 @@ def week_plan(
         "under_covered_slots": sum(r.under_slots for r in results),
         "lp_value_generated_columns": round(stat("lp_value")),
         "rounding_heuristic": round(stat("heuristic")),
+        "dive": round(stat("dive")),
+        "after_local_search": round(stat("local_search")),
         "channels_converged": int(stat("converged")),
         "channels": sum(len(r.under) for r in results),
         "regions_gap_le_1pct": sum(r.gap <= 0.01 for r in results),

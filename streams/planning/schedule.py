@@ -18,8 +18,9 @@ relaxation (HiGHS primal simplex without presolve, warm-started as columns are a
 prices every variant each round with one sparse product and adds the most negative
 reduced costs. When none is negative the master's LP is the LP over the *whole*
 catalogue; before that the bound is Farley's / the Lagrangian one. Costs are whole hours,
-so the bound is rounded up. The integer program is then solved by HiGHS branch and cut
-over the promising columns, started from a rounding of the LP (streams/planning/rounding.py),
+so the bound is rounded up. The integer solution: a rounding of the LP (rounding.py), a
+dive (dive.py) and a local search over the whole catalogue (improve.py),
+then HiGHS branch and cut over the promising columns started from the best of them,
 and the gap is reported against the catalogue-wide bound, never the MIP's own bound
 over the restricted columns (price-and-branch: the gap is honest, possibly larger than a
 full branch-and-price would give).
@@ -38,7 +39,9 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
-from streams.planning.rounding import integer_start
+from streams.planning.dive import dive
+from streams.planning.improve import SlotIndex
+from streams.planning.incumbent import keep_promising, local_search, rounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,10 @@ class Limits:
     mip_gap: float = 0.01
     mip_time_limit_s: float = 20.0
     mip_columns: int = 600  # columns the MIP keeps: those the LP uses, then the lowest reduced costs
+    dive_s: float = 10.0  # fix-and-price diving after the column generation (streams/planning/dive.py)
+    dive_columns: int = 0  # priced in at each step of the dive (0: dive over the generated columns)
+    dive_keep: int | None = None  # dive over the LP's support and this many lowest reduced costs
+    local_search_s: float = 2.0  # drop / swap / merge over the whole catalogue (one channel alone)
 
 
 @dataclass
@@ -92,6 +99,13 @@ class CoverageMatrix:
 
     def column(self, j: int) -> np.ndarray:
         return self.indices[self.indptr[j] : self.indptr[j + 1]]
+
+    @property
+    def slot_index(self) -> SlotIndex:
+        """Coverage by slot for the local search, built on first use (about 70 MB)."""
+        if getattr(self, "_slot_index", None) is None:
+            self._slot_index = SlotIndex(self.indptr, self.indices, SLOTS_PER_WEEK)
+        return self._slot_index
 
 
 class _Master:
@@ -213,6 +227,8 @@ def solve_region(
             limits,
             pricing_budget_s=limits.pricing_budget_s * share,
             mip_time_limit_s=limits.mip_time_limit_s * share,
+            dive_s=limits.dive_s * share,
+            local_search_s=limits.local_search_s * share,
         )
         parts.append(_solve_block(region, {k: d}, cover, block))
     first = parts[0]
@@ -241,6 +257,7 @@ def _solve_block(
     cat_cost = cover.catalogue.paid_hours
     lp_bound, converged = 0.0, False
     farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
+    linked = not farley or len(master.channels) > 1
     while rounds < limits.max_rounds:
         h.run()
         duals = np.asarray(h.getSolution().row_dual)
@@ -281,10 +298,24 @@ def _solve_block(
     lp_value = h.getInfo().objective_function_value
     t1 = time.perf_counter()
     n_slack = master.n_cover
-    lp_values = np.asarray(h.getSolution().col_value)
-    _keep_promising(master, limits.mip_columns)
-    incumbent = _rounded(master, lp_values)
+    solution = h.getSolution()
+    lp_values = np.asarray(solution.col_value)
+    reduced = np.asarray(solution.col_dual)
+    incumbent = rounded(master, lp_values)
     heuristic = float(np.asarray(master.cost) @ incumbent)
+    dive_value = float("nan")
+    if limits.dive_s > 0 and not linked:
+        dived = dive(master, limits.dive_s, limits.dive_columns, keep=limits.dive_keep)
+        dive_value = float(np.asarray(master.cost) @ dived)
+        grown = dived.size - incumbent.size  # columns the dive priced in
+        incumbent, lp_values = (np.concatenate([v, np.zeros(grown)]) for v in (incumbent, lp_values))
+        reduced = np.concatenate([reduced, np.full(grown, np.inf)])
+        if dive_value < heuristic:
+            incumbent = dived
+    if not linked and limits.local_search_s > 0:
+        incumbent = local_search(master, incumbent, limits.local_search_s)
+    searched = float(np.asarray(master.cost) @ incumbent)
+    keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
         master.cols
     )
@@ -295,52 +326,24 @@ def _solve_block(
     h.setOptionValue("mip_rel_gap", limits.mip_gap)
     h.setOptionValue("time_limit", max(limits.mip_time_limit_s, 0.1))
     h.setSolution(incumbent.size, np.arange(incumbent.size, dtype=np.int32), incumbent)
-    values, objective = incumbent, heuristic
-    if heuristic > lp_bound * (1 + limits.mip_gap):
+    values, objective = incumbent, searched
+    if searched > lp_bound * (1 + limits.mip_gap):
         h.run()
         info = h.getInfo()
         found = np.round(np.asarray(h.getSolution().col_value), 6)
-        if info.primal_solution_status == 2 and float(np.asarray(master.cost) @ found) < heuristic - 1e-6:
+        if info.primal_solution_status == 2 and float(np.asarray(master.cost) @ found) < searched - 1e-6:
             values, objective = found, float(np.asarray(master.cost) @ found)
     t2 = time.perf_counter()
     result = _result(region, master, values, lp_bound, objective, rounds, t1 - t0, t2 - t1)
     result.stats = {
         "lp_value": lp_value,
         "heuristic": heuristic,
+        "dive": dive_value,
+        "local_search": searched,
         "converged": float(converged),
         "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
     }
     return result
-
-
-def _rounded(master: _Master, lp_values: np.ndarray) -> np.ndarray:
-    """A feasible integer start for the MIP (slacks first, as the master's columns)."""
-    n_slack = master.n_cover
-    rows = []
-    for k, j in master.cols:
-        r = master.row_of[k][master.cover.column(j)]
-        rows.append(r[r >= 0])
-    allowed = np.asarray(master.h.getLp().col_upper_)[n_slack:]
-    cost = np.asarray(master.cost)[n_slack:]
-    return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
-
-
-def _keep_promising(master: _Master, keep: int) -> None:
-    """Fix to 0 every generated column outside the LP's support and the ``keep`` lowest
-    reduced costs: branch and cut then works on a few hundred columns, not thousands."""
-    sol = master.h.getSolution()
-    n_slack = master.n_cover
-    values = np.asarray(sol.col_value)[n_slack:]
-    reduced = np.asarray(sol.col_dual)[n_slack:]
-    chosen = set(np.flatnonzero(values > 1e-6).tolist())
-    for i in np.argsort(reduced):
-        if len(chosen) >= keep:
-            break
-        chosen.add(int(i))
-    drop = np.asarray(sorted(set(range(values.size)) - chosen), dtype=np.int32) + n_slack
-    if drop.size:
-        zeros = np.zeros(drop.size)
-        master.h.changeColsBounds(drop.size, drop, zeros, zeros)
 
 
 def _result(

@@ -25,11 +25,11 @@ import numpy as np
 from streams.planning.incumbent import rounded
 
 if TYPE_CHECKING:
-    from streams.planning.schedule import _Master
+    from streams.planning.master import Master
 
 
 def dive(
-    master: _Master, seconds: float, columns: int = 50, up: float = 0.5, keep: int | None = None
+    master: Master, seconds: float, columns: int = 50, up: float = 0.5, keep: int | None = None
 ) -> np.ndarray:
     """Integer values for every master column (slacks first); when ``seconds`` run out, the
     rounding of streams/planning/rounding.py applied to the partly fixed LP. The master's

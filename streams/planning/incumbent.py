@@ -13,10 +13,10 @@ from streams.planning.improve import improve_cover
 from streams.planning.rounding import integer_start
 
 if TYPE_CHECKING:
-    from streams.planning.schedule import _Master
+    from streams.planning.master import Master
 
 
-def rounded(master: _Master, lp_values: np.ndarray) -> np.ndarray:
+def rounded(master: Master, lp_values: np.ndarray) -> np.ndarray:
     """A feasible integer start for the MIP (slacks first, as the master's columns)."""
     n_slack = master.n_cover
     rows = []
@@ -28,7 +28,7 @@ def rounded(master: _Master, lp_values: np.ndarray) -> np.ndarray:
     return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
 
 
-def local_search(master: _Master, incumbent: np.ndarray, seconds: float) -> np.ndarray:
+def local_search(master: Master, incumbent: np.ndarray, seconds: float) -> np.ndarray:
     """The incumbent improved by ``improve_cover`` over the whole catalogue (one channel);
     variants it brings in become columns of the master, so the MIP can start from it."""
     n_slack = master.n_cover
@@ -57,7 +57,7 @@ def local_search(master: _Master, incumbent: np.ndarray, seconds: float) -> np.n
 
 
 def keep_promising(
-    master: _Master, keep: int, incumbent: np.ndarray, lp_values: np.ndarray, reduced: np.ndarray
+    master: Master, keep: int, incumbent: np.ndarray, lp_values: np.ndarray, reduced: np.ndarray
 ) -> None:
     """Fix to 0 every generated column outside the LP's support and the ``keep`` lowest
     reduced costs: branch and cut then works on a few hundred columns, not thousands."""

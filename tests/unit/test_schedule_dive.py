@@ -10,7 +10,8 @@ from scipy.sparse import csc_matrix
 
 from streams.planning.catalogue import SLOTS_PER_WEEK, CatalogueConfig, _rotations, build_catalogue
 from streams.planning.dive import dive
-from streams.planning.schedule import CoverageMatrix, Limits, _Master, planned_on_floor, solve_region
+from streams.planning.master import Master
+from streams.planning.schedule import CoverageMatrix, Limits, planned_on_floor, solve_region
 
 pytestmark = pytest.mark.unit
 
@@ -38,7 +39,7 @@ def _instance(seed: int) -> tuple[CoverageMatrix, np.ndarray, float]:
 @pytest.mark.parametrize("seed", [7, 11])
 def test_dive_is_an_integer_cover_and_restores_the_master(seed: int) -> None:
     cover, demand, ip_opt = _instance(seed)
-    master = _Master({"VOICE": demand}, Limits(), cover)
+    master = Master({"VOICE": demand}, Limits(), cover)
     master.add("VOICE", np.arange(cover.catalogue.size))  # every column: the LP is the catalogue's
     master.h.run()
     lower = np.asarray(master.h.getLp().col_lower_).copy()

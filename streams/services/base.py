@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,32 @@ class ServiceError(RuntimeError):
     """A service could not be started or stopped; the message says why and what it logged."""
 
 
+# Services listen below Linux's ephemeral range (32768-60999 by default), so a client
+# connection's source port cannot take a port between the check here and the service's bind;
+# under pytest-xdist each test worker draws from a slice of its own (PYTEST_XDIST_WORKER).
+PORT_RANGE = (10_000, 32_000)
+
+
+def port_slice(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
+    """[low, high) of the ports this process draws from: the whole range, or its xdist worker's slice."""
+    low, high = PORT_RANGE
+    worker, count = environ.get("PYTEST_XDIST_WORKER", ""), environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit() and int(count) > 0):
+        return low, high
+    size = (high - low) // int(count)
+    index = int(worker[2:]) % int(count)
+    return low + index * size, low + (index + 1) * size
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, drawn at random from this process's slice."""
+    low, high = port_slice()
+    for _ in range(500):
+        port = random.randrange(low, high)  # noqa: S311 - a port number, not a secret
+        if port_is_free(port, host):
+            return port
+    msg = f"no free port in [{low}, {high}) after 500 tries"
+    raise ServiceError(msg)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

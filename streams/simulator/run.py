@@ -115,6 +115,7 @@ def run(
     workers: int = 1,  # > 1: regions sharded over processes (parallel.py), to a file, unpaced
     kafka_security: KafkaSecurity | None = None,  # TLS / SASL for out='kafka'; None: PLAINTEXT
     codec: Codec | None = None,  # schema ids of the frames, e.g. Codec.with_registry; None: pinned
+    pacer: Pacer | None = None,  # instead of ``speed``: a Pacer the caller keeps (``hurry()``)
 ) -> RunSummary:
     """Simulate and write every message; ``on_progress(messages, simulated_ms)`` per batch;
     with ``truth_path``, the ground-truth KPIs per region x channel x minute as CSV."""
@@ -123,6 +124,9 @@ def run(
         config, regions=tuple(regions) if regions else config.regions, faults=faults or config.faults
     )
     if workers != 1:
+        if pacer is not None:
+            msg = f"workers={workers} runs unpaced; pass no pacer"
+            raise ValueError(msg)
         if codec is not None:
             msg = f"workers={workers} writes pinned schema ids only; pass codec=None"
             raise ValueError(msg)
@@ -140,7 +144,7 @@ def run(
         sink = open_sink(out, path, bootstrap_servers, idempotent, kafka_security)
         began = time.perf_counter()
         try:
-            messages, by_topic, last_ms = write_all(sim, sink, Pacer(speed), on_progress, stop)
+            messages, by_topic, last_ms = write_all(sim, sink, pacer or Pacer(speed), on_progress, stop)
             malformed = sim.malformed
         finally:
             sink.close()

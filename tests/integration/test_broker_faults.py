@@ -281,6 +281,7 @@ def run_scenario(
         )
         figures["faults_done_at_s"] = round(time.monotonic() - sim_began, 1)
         assert producer.is_alive(), "the faults outlasted the simulation: not under load (raise SIM_WALL_S)"
+        producer.hurry()  # the faults are done: the rest of the input at full speed, same messages
         summary = producer.result(timeout_s=SIM_WALL_S + 120)
         figures["kpi_caught_up_after_input_s"] = round(probe.wait_caught_up(KPI_GROUP, 120), 1)
         figures["history_caught_up_after_s"] = round(probe.wait_caught_up(HISTORY_GROUP, 180), 1)

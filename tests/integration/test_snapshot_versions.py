@@ -229,6 +229,7 @@ def test_versions_survive_kills_mid_stream(
                 delays.pop(0)
             assert producer.is_alive(), f"the simulation ended before the kills were done: {kills}"
             worker = start_worker(bootstrap, GROUP, logs[len(kills)], options)
+        producer.hurry()  # the kills are done: the rest of the input at full speed, same messages
         summary = producer.result(timeout_s=SIM_WALL_S + 120)
         assert wait_exit(worker, 240) == 0, logs[len(kills)].read_text()[-3000:]
         snapshot_end = ends(SNAPSHOT_TOPIC)

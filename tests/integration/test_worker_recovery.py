@@ -152,6 +152,7 @@ def scenario(
         assert producer.is_alive(), (
             "the scale-out outlasted the simulation: not under load (raise SIM_WALL_S)"
         )
+        producer.hurry()  # the kill and the scale-out are done: the rest at full speed, same messages
         summary = producer.result(timeout_s=SIM_WALL_S + 120)
         figures["caught_up_after_input_s"] = round(probe.wait_caught_up(GROUP, 120), 1)
     finally:

@@ -110,6 +110,7 @@ def test_a_frozen_worker_cannot_write_after_its_partitions_moved(fresh_kafka: An
         os.kill(a.pid, signal.SIGCONT)
         frozen_s = time.monotonic() - frozen_at
         still_streaming = producer.is_alive()
+        producer.hurry()  # A is awake again: the rest of the input at full speed, same messages
         summary = producer.result(timeout_s=SIM_WALL_S + 180)
         code_b = wait_exit(b, 300)
         code_a = wait_exit(a, 300)

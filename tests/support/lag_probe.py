@@ -41,6 +41,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.simulator import RunSummary, run
+from streams.simulator.sinks import Pacer
 
 TP = tuple[str, int]
 
@@ -50,7 +51,8 @@ class PacedSimulation(threading.Thread):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(name="paced-simulation", daemon=True)
-        self.kwargs = kwargs
+        self.pacer = Pacer(kwargs.pop("speed", None))
+        self.kwargs = kwargs | {"pacer": self.pacer}
         self.summary: RunSummary | None = None
         self.error: BaseException | None = None
 
@@ -59,6 +61,11 @@ class PacedSimulation(threading.Thread):
             self.summary = run(out="kafka", **self.kwargs)
         except BaseException as exc:
             self.error = exc
+
+    def hurry(self) -> None:
+        """The rest of the input as fast as possible: for a test whose faults are done, when
+        only the totals still matter (the same messages, sent sooner)."""
+        self.pacer.hurry()
 
     def result(self, timeout_s: float) -> RunSummary:
         self.join(timeout=timeout_s)

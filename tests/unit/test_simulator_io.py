@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -145,6 +146,33 @@ def test_pacer_without_speed_never_sleeps() -> None:
     assert clock.slept == []
     with pytest.raises(ValueError, match="speed 0"):
         Pacer(0)
+
+
+def test_pacer_hurried_midway_stops_sleeping() -> None:
+    clock = FakeClock()
+    pacer = Pacer(1.0, clock=clock, sleep=clock.sleep)
+    for ts in range(1_000_000, 1_060_001, 10_000):  # one paced simulated minute: 60 s of wall time
+        pacer.wait(ts)
+    assert clock.now - 100.0 == pytest.approx(60.0)
+    pacer.hurry()
+    for ts in range(1_060_000, 4_600_001, 10_000):  # the rest of the hour at once
+        pacer.wait(ts)
+    assert clock.now - 100.0 == pytest.approx(60.0)
+    assert pacer.due_in(10**12) == 0.0
+
+
+def test_a_hurried_run_writes_the_same_messages_as_an_unpaced_one(tmp_path: Path) -> None:
+    """What a test saves by hurrying a paced simulation is wall time, never messages."""
+    pacer = Pacer(3600.0)
+    hurried = threading.Timer(0.2, pacer.hurry)  # half an hour simulated at 3600x: 0.5 s unhurried
+    hurried.start()
+    paced = run(regions=REGIONS, duration_s=1800, seed=4, path=tmp_path / "h.bin", start=PEAK, pacer=pacer)
+    hurried.join()
+    unpaced = run(regions=REGIONS, duration_s=1800, seed=4, path=tmp_path / "u.bin", start=PEAK)
+    assert pacer.speed is None and paced.messages == unpaced.messages > 100
+    assert (tmp_path / "h.bin").read_bytes() == (tmp_path / "u.bin").read_bytes()
+    with pytest.raises(ValueError, match="no pacer"):
+        run(regions=REGIONS, duration_s=60, path=tmp_path / "w.bin", workers=2, pacer=Pacer(60.0))
 
 
 def test_run_needs_a_destination(tmp_path: Path) -> None:

@@ -8,8 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 KAFKA_VERSION ?= 4.1.1
 KAFKA_CACHE ?= $(HOME)/.cache/ccpulse
 PYTEST_ARGS ?=
+# pytest-xdist workers: most service tests wait on paced input, brokers and servers, so more
+# workers than cores pays; each worker starts its own session services (free ports, own dirs)
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist load --maxschedchunk 1
 
-.PHONY: demo test install system-deps kafka-jars registry-app lint typecheck unit services-up services-down clean
+.PHONY: demo test durations install system-deps kafka-jars registry-app lint typecheck unit services-up services-down clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating $(VENV) and installing ccpulse[dev]"
@@ -52,10 +56,14 @@ lint: install
 	$(BIN)/mypy
 
 unit: install
-	$(BIN)/pytest -m "not services" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not services" -n 2 $(PYTEST_ARGS)
 
 test: install system-deps kafka-jars registry-app lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
+
+# the durations make test schedules by (longest first): refresh after adding slow tests
+durations: install system-deps kafka-jars registry-app
+	$(BIN)/pytest $(XDIST) --record-durations $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/ccpulse demo

@@ -14,6 +14,7 @@ a service process started while a test not marked ``services`` runs fails that t
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -71,6 +72,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(marker)
         if found:
             item.add_marker("services")
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+        longest_first(items)
+
+
+# Scheduling: under pytest-xdist (`make test` runs `-n`), the tests start longest first, by
+# the durations of an earlier run (tests/durations.json; `make durations` refreshes it), so
+# that no long test starts last. A test not in the file counts as short. Order only: every
+# test runs either way, and each one waits on its own conditions.
+DURATIONS_FILE = Path(__file__).with_name("durations.json")
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    known = json.loads(DURATIONS_FILE.read_text()) if DURATIONS_FILE.exists() else {}
+    items.sort(key=lambda item: -float(known.get(item.nodeid, 0.0)))  # stable: ties keep their order
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-durations", action="store_true",
+        help=f"write each test's setup + call + teardown seconds to {DURATIONS_FILE.name}",
+    )  # fmt: skip
+
+
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.config.getoption("record_durations") and not hasattr(session.config, "workerinput"):
+        rounded = {nodeid: round(seconds, 2) for nodeid, seconds in sorted(_durations.items())}
+        DURATIONS_FILE.write_text(json.dumps(rounded, indent=0) + "\n")
 
 
 # The guard: a service process started while a test not marked ``services`` runs (its setup,
@@ -122,12 +157,26 @@ amtool = _tool("amtool", "prometheus-alertmanager")
 chromium = _tool("chromium", "chromium")
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
-    broker = KafkaCluster(tmp_path_factory.mktemp("kafka"), nodes=1)
-    broker.start()
-    yield broker
-    broker.stop()
+def session_service(name: str, directory: str, make: Callable[[Path], Any]) -> Any:
+    """A session fixture ``name``: ``make(a temporary directory)`` started once, lazily, for the
+    tests of this process (each pytest-xdist worker has its own), stopped by PID at the end."""
+
+    @pytest.fixture(scope="session", name=name)
+    def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+        started = make(tmp_path_factory.mktemp(directory))
+        started.start()
+        try:
+            yield started
+        finally:
+            started.stop()
+
+    return service
+
+
+kafka = session_service("kafka", "kafka", lambda path: KafkaCluster(path, nodes=1))
+kafka_cluster = session_service("kafka_cluster", "kafka-cluster", lambda path: KafkaCluster(path, nodes=3))
+clickhouse_server = session_service("clickhouse_server", "clickhouse", ClickHouseServer)
+tansu = session_service("tansu", "tansu", TansuBroker)
 
 
 @pytest.fixture
@@ -142,30 +191,6 @@ def fresh_kafka(tmp_path: Path) -> Iterator[KafkaCluster]:
         yield broker
     finally:
         broker.stop()
-
-
-@pytest.fixture(scope="session")
-def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
-    cluster = KafkaCluster(tmp_path_factory.mktemp("kafka-cluster"), nodes=3)
-    cluster.start()
-    yield cluster
-    cluster.stop()
-
-
-@pytest.fixture(scope="session")
-def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseServer]:
-    server = ClickHouseServer(tmp_path_factory.mktemp("clickhouse"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    broker = TansuBroker(tmp_path_factory.mktemp("tansu"))
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture(params=["clickhouse-18.16", "chdb"])
@@ -218,13 +243,8 @@ def alertmanager_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], 
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def apicurio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApicurioRegistry]:
-    """A real Schema Registry: Apicurio Registry 3.3.3 (in-memory storage), Confluent API at ``.url``."""
-    registry = ApicurioRegistry(tmp_path_factory.mktemp("apicurio"))
-    registry.start()
-    yield registry
-    registry.stop()
+# a real Schema Registry: Apicurio Registry 3.3.3 (in-memory storage), Confluent API at ``.url``
+apicurio = session_service("apicurio", "apicurio", ApicurioRegistry)
 
 
 @pytest.fixture

@@ -44,14 +44,21 @@ def port_slice(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
     return low + index * size, low + (index + 1) * size
 
 
+_cursor: list[int] = []  # this process's next candidate: sequential, so it hands out no port twice
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on, drawn at random from this process's slice."""
+    """A port nothing listens on, from this process's slice: from a random start, then in turn,
+    so that two calls of one process never return the same port (until the slice wraps)."""
     low, high = port_slice()
-    for _ in range(500):
-        port = random.randrange(low, high)  # noqa: S311 - a port number, not a secret
+    if not _cursor or not low <= _cursor[0] < high:
+        _cursor[:] = [random.randrange(low, high)]  # noqa: S311 - a port number, not a secret
+    for _ in range(high - low):
+        port = _cursor[0]
+        _cursor[0] = low + (port + 1 - low) % (high - low)
         if port_is_free(port, host):
             return port
-    msg = f"no free port in [{low}, {high}) after 500 tries"
+    msg = f"no free port in [{low}, {high})"
     raise ServiceError(msg)
 
 

@@ -32,6 +32,7 @@ def test_xdist_workers_get_disjoint_slices_covering_the_range() -> None:
 def test_free_port_is_in_this_processes_slice_and_bindable() -> None:
     low, high = port_slice()
     ports = {free_port() for _ in range(20)}
+    assert len(ports) == 20  # one process never hands out a port twice
     assert all(low <= p < high for p in ports)
     port = ports.pop()
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -39,7 +39,12 @@ from streams.wire.kafka_config import KafkaSecurity, SaslMechanism, client_confi
 KAFKA_VERSION = "4.1.1"
 POM_DIR = Path(__file__).resolve().parents[2] / "deploy" / "local" / "kafka"
 DEFAULT_CACHE = Path.home() / ".cache" / "ccpulse"
-JVM_OPTS = ["-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
+# Local brokers for development and tests (production runs deploy/): tuned to start fast, not
+# for peak throughput. C1 only and the serial collector: 4.8 instead of 8.7 CPU seconds per
+# start-and-stop with the storage format (2 starts each, load 2), ~1 s sooner ready; test traffic
+# (hundreds of messages a second) is far below what C1-compiled brokers carry.
+JVM_OPTS = ["-Xms256m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"]
+TOOL_OPTS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]  # the one-shot storage format
 SCRAM_MECHANISM: SaslMechanism = "SCRAM-SHA-512"
 LOG_OPTS = [
     "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
@@ -213,6 +218,7 @@ class KafkaCluster:
         result = subprocess.run(
             [
                 java_bin(),
+                *TOOL_OPTS,
                 *LOG_OPTS,
                 "-cp",
                 f"{self.libs}/*",

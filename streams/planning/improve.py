@@ -54,6 +54,28 @@ class SlotIndex:
         return int(idx[np.argmin(cost[idx])])
 
 
+def fill_short(
+    agents: dict[int, int], demand: np.ndarray, cost: np.ndarray, index: SlotIndex
+) -> dict[int, int]:
+    """``agents`` plus, greedily, the catalogue variants covering the most still-short slots
+    per paid hour until every slot of ``demand`` is covered (an unconverged column
+    generation can leave slots only the under-coverage slack covers)."""
+    x = dict(agents)
+    covered = np.zeros(demand.size)
+    for j, a in x.items():
+        covered[index.column(j)] += a
+    short = np.flatnonzero(covered < demand - _EPS)
+    while short.size:
+        score = index.dense[short].sum(axis=0) / cost
+        j = int(np.argmax(score))
+        if score[j] <= 0:
+            break  # no variant works these slots
+        x[j] = x.get(j, 0) + 1
+        covered[index.column(j)] += 1
+        short = np.flatnonzero(covered < demand - _EPS)
+    return x
+
+
 def improve_cover(
     agents: dict[int, int],
     demand: np.ndarray,

@@ -38,6 +38,7 @@ import highspy
 import numpy as np
 
 from streams.planning.catalogue import SLOTS_PER_WEEK
+from streams.planning.colgen import ColumnPool, generate
 from streams.planning.dive import dive
 from streams.planning.incumbent import keep_promising, local_search, rounded
 from streams.planning.master import CoverageMatrix as CoverageMatrix  # re-exported: pipeline, tests
@@ -70,21 +71,31 @@ class ScheduleResult:
 
 
 def solve_region(
-    region: str, demand: dict[str, np.ndarray], cover: CoverageMatrix, limits: Limits | None = None
+    region: str,
+    demand: dict[str, np.ndarray],
+    cover: CoverageMatrix,
+    limits: Limits | None = None,
+    pool: ColumnPool | None = None,
 ) -> ScheduleResult:
     """Schedule one region's week; ``demand[channel]`` is agents to schedule per local slot.
 
     Without a headcount cap or a part-time share nothing links the channels (agents are
     single-skilled), so each channel is its own, smaller, problem; the region's figures are
-    the sums. The time budgets are the region's, shared out by the channels' demand."""
+    the sums. The time budgets are the region's, shared out by the channels' demand; what a
+    channel leaves unused goes to the channels after it. ``pool``: columns carried from
+    region to region (streams/planning/colgen.py), a warm start only."""
     limits = limits or Limits()
     linked = limits.headcount_cap is not None or limits.min_part_time_share > 0.0
     if linked:
-        return _solve_block(region, demand, cover, limits)
+        return _solve_block(region, demand, cover, limits, pool)
     total = sum(float(d.sum()) for d in demand.values()) or 1.0
+    weights = [max(float(d.sum()) / total, 0.1) for d in demand.values()]
+    budget = limits.pricing_budget_s + limits.mip_time_limit_s + limits.dive_s + limits.local_search_s
+    t0 = time.perf_counter()
     parts = []
-    for k, d in demand.items():
-        share = max(float(d.sum()) / total, 0.1)
+    for i, (k, d) in enumerate(demand.items()):
+        left = max(budget - (time.perf_counter() - t0), 0.0)
+        share = left / budget * weights[i] / sum(weights[i:]) if budget > 0 else 0.0
         block = replace(
             limits,
             pricing_budget_s=limits.pricing_budget_s * share,
@@ -92,7 +103,7 @@ def solve_region(
             dive_s=limits.dive_s * share,
             local_search_s=limits.local_search_s * share,
         )
-        parts.append(_solve_block(region, {k: d}, cover, block))
+        parts.append(_solve_block(region, {k: d}, cover, block, pool))
     first = parts[0]
     for p in parts[1:]:
         first.agents.update(p.agents)
@@ -111,49 +122,21 @@ def solve_region(
 
 
 def _solve_block(
-    region: str, demand: dict[str, np.ndarray], cover: CoverageMatrix, limits: Limits
+    region: str,
+    demand: dict[str, np.ndarray],
+    cover: CoverageMatrix,
+    limits: Limits,
+    pool: ColumnPool | None = None,
 ) -> ScheduleResult:
     t0 = time.perf_counter()
     master = Master(demand, limits, cover)
-    h, rounds = master.h, 0
+    h = master.h
+    linked = limits.headcount_cap is not None or limits.min_part_time_share > 0.0 or len(master.channels) > 1
+    gen = generate(master, limits.pricing_budget_s, pool)
+    # column generation's unused time goes to the dive
+    limits = replace(limits, dive_s=limits.dive_s + max(limits.pricing_budget_s - gen.seconds, 0.0))
+    lp_bound, converged, rounds = gen.bound, gen.converged, gen.rounds
     cat_cost = cover.catalogue.paid_hours
-    lp_bound, converged = 0.0, False
-    farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
-    linked = not farley or len(master.channels) > 1
-    while rounds < limits.max_rounds:
-        h.run()
-        duals = np.asarray(h.getSolution().row_dual)
-        cover_value = float(master.lower[: master.n_cover] @ duals[: master.n_cover])
-        bound = cover_value
-        if master.cap_row >= 0:
-            bound += float(limits.headcount_cap or 0) * duals[master.cap_row]
-        ratio = 1.0
-        added = 0
-        for k in master.channels:
-            rc = master.price(k, duals)
-            # Farley: y / max_j(a_j'y / c_j) is dual feasible for the LP without upper bounds;
-            # with a cap or a part-time row the Lagrangian b'y + sum_j min(0, rc_j) ub_j instead
-            ratio = max(ratio, float(((cat_cost - rc) / cat_cost).max()))
-            bound += float(np.minimum(rc, 0.0).sum()) * limits.max_per_variant
-            if master.have[k]:
-                rc[list(master.have[k])] = np.inf
-            best = np.argpartition(rc, min(limits.columns_per_round, rc.size - 1))[: limits.columns_per_round]
-            best = best[rc[best] < -1e-6]
-            if best.size:
-                master.add(k, best)
-                added += best.size
-        if farley:
-            bound = cover_value / ratio
-        lp_bound = max(lp_bound, bound)
-        rounds += 1
-        if not added:
-            # no negative reduced cost in the whole catalogue: the master's LP is the catalogue's
-            converged = True
-            lp_bound = max(lp_bound, h.getInfo().objective_function_value)
-            break
-        if time.perf_counter() - t0 > limits.pricing_budget_s:
-            h.run()  # the LP over every column generated, for the rounding below
-            break
     if np.all(cat_cost == np.round(cat_cost)) and float(limits.under_penalty).is_integer():
         # every cost is a whole number and so is every integer solution's objective
         lp_bound = float(np.ceil(lp_bound - 1e-6))
@@ -174,7 +157,7 @@ def _solve_block(
         reduced = np.concatenate([reduced, np.full(grown, np.inf)])
         if dive_value < heuristic:
             incumbent = dived
-    if not linked and limits.local_search_s > 0:
+    if not linked:  # also when out of time: its first step covers every slot left short
         incumbent = local_search(master, incumbent, limits.local_search_s)
     searched = float(np.asarray(master.cost) @ incumbent)
     keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
@@ -203,6 +186,9 @@ def _solve_block(
         "dive": dive_value,
         "local_search": searched,
         "converged": float(converged),
+        "rounds": float(rounds),
+        "mispriced": float(gen.mispriced),
+        "cg_seconds": gen.seconds,
         "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
     }
     return result

@@ -97,15 +97,17 @@ def plan_week(
     total_weight = sum(weight.values()) or 1.0
     share = {r: 0.5 / len(starts) + 0.5 * weight[r] / total_weight for r in starts}
     pool = ColumnPool()
+    # the largest regions first: they get the longest budgets, converge from a cold start,
+    # and warm the column pool for the rest
+    order = sorted(starts, key=lambda r: -weight[r])
     t_schedule = time.perf_counter()
-    for n, (region, week_start) in enumerate(starts.items()):
-        need = all_needs[region]
+    for n, region in enumerate(order):
         region_limits = limits
         if budget_s is not None:
             # what is left of the run's time, shared out by demand over the regions still to
             # plan (with a floor: a big region needs more rounds); unused time rolls forward
             left = max(budget_s - (time.perf_counter() - t_schedule), 0.0)
-            seconds = left * share[region] / sum(share[r] for r in list(starts)[n:])
+            seconds = left * share[region] / sum(share[r] for r in order[n:])
             region_limits = replace(
                 limits,
                 pricing_budget_s=0.75 * seconds,
@@ -115,8 +117,13 @@ def plan_week(
             )
         if caps and region in caps:
             region_limits = replace(region_limits, headcount_cap=caps[region])
-        result = solve_region(region, need.scheduled, cover, region_limits, pool)
-        results[region], needs[region] = result, need
+        results[region] = solve_region(region, all_needs[region].scheduled, cover, region_limits, pool)
+        if progress:
+            progress(region)
+    results = {r: results[r] for r in starts}  # back in the caller's order
+    for region, week_start in starts.items():
+        result, need = results[region], all_needs[region]
+        needs[region] = need
         for (channel, j), agents in sorted(result.agents.items()):
             shifts.extend(catalogue.to_assignments(j, agents, region, channel, week_start))
         for channel in CHANNELS:
@@ -135,7 +142,5 @@ def plan_week(
                         int(np.floor(floor[i] + 1e-9)),
                     )
                 )
-        if progress:
-            progress(region)
     plan = PlanFile(plan_id, tuple(shifts), tuple(intervals))
     return WeekPlan(plan, results, needs, time.perf_counter() - t0)

@@ -60,6 +60,7 @@ class ScheduleResult:
     lp_seconds: float
     mip_seconds: float
     stats: dict[str, float] = field(default_factory=dict)
+    by_channel: dict[str, dict[str, float]] = field(default_factory=dict)  # a channel solved alone
 
     @property
     def under_slots(self) -> int:
@@ -94,8 +95,10 @@ def solve_region(
     t0 = time.perf_counter()
     parts = []
     for i, (k, d) in enumerate(demand.items()):
-        left = max(budget - (time.perf_counter() - t0), 0.0)
-        share = left / budget * weights[i] / sum(weights[i:]) if budget > 0 else 0.0
+        # the channel's share, plus what the channels before it left unused (an overrun is
+        # not taken from it: the run's budget, streams/planning/pipeline.py, absorbs that)
+        unused = max(budget * sum(weights[:i]) / sum(weights) - (time.perf_counter() - t0), 0.0)
+        share = (weights[i] / sum(weights) + unused / budget) if budget > 0 else 0.0
         block = replace(
             limits,
             pricing_budget_s=limits.pricing_budget_s * share,
@@ -117,6 +120,7 @@ def solve_region(
         first.mip_seconds += p.mip_seconds
         for key, v in p.stats.items():
             first.stats[key] = first.stats.get(key, 0.0) + v
+        first.by_channel.update(p.by_channel)
     first.gap = max((first.objective - first.lp_bound) / first.objective, 0.0) if first.objective > 0 else 0.0
     return first
 
@@ -149,6 +153,7 @@ def _solve_block(
     incumbent = rounded(master, lp_values)
     heuristic = float(np.asarray(master.cost) @ incumbent)
     dive_value = float("nan")
+    t_dive = time.perf_counter()
     if limits.dive_s > 0 and not linked:
         dived = dive(master, limits.dive_s, limits.dive_columns, keep=limits.dive_keep)
         dive_value = float(np.asarray(master.cost) @ dived)
@@ -158,7 +163,9 @@ def _solve_block(
         if dive_value < heuristic:
             incumbent = dived
     if not linked:  # also when out of time: its first step covers every slot left short
-        incumbent = local_search(master, incumbent, limits.local_search_s)
+        # with what the dive left of its time
+        seconds = limits.local_search_s + max(limits.dive_s - (time.perf_counter() - t_dive), 0.0)
+        incumbent = local_search(master, incumbent, seconds, limits.ruin)
     searched = float(np.asarray(master.cost) @ incumbent)
     keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
@@ -191,6 +198,9 @@ def _solve_block(
         "cg_seconds": gen.seconds,
         "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
     }
+    if len(master.channels) == 1:
+        stats = {"bound": lp_bound, "paid_hours": result.paid_hours, "objective": objective}
+        result.by_channel = {master.channels[0]: {**stats, **result.stats}}
     return result
 
 

@@ -8,7 +8,7 @@ import pytest
 from support.planning import small_instance
 
 from streams.planning.catalogue import SLOTS_PER_WEEK
-from streams.planning.improve import SlotIndex, fill_short, improve_cover
+from streams.planning.improve import SlotIndex, fill_short, improve_cover, ruin_and_recreate
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +75,15 @@ def test_fill_short_covers_every_slot_from_an_empty_or_partial_cover() -> None:
         assert (_covered(index, x, SLOTS_PER_WEEK) >= inst.demand).all()
         assert all(x.get(j, 0) >= a for j, a in start.items())  # it only adds agents
         assert sum(float(cost[j]) * v for j, v in x.items()) >= inst.ip_opt - 1e-6
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_ruin_and_recreate_covers_and_stays_between_the_optimum_and_the_start(seed: int) -> None:
+    inst = small_instance(seed, lengths_h=(6, 8), most_per_variant=2)
+    cost = inst.catalogue.paid_hours.astype(float)
+    index = inst.slot_index
+    start = {int(j): int(v) for j, v in enumerate(inst.x0) if v > 0}
+    x = ruin_and_recreate(start, inst.demand.astype(float), cost, index, time_limit_s=1.0, seed=seed)
+    paid = sum(float(cost[j]) * v for j, v in x.items())
+    assert (_covered(index, x, SLOTS_PER_WEEK) >= inst.demand).all()
+    assert inst.ip_opt - 1e-6 <= paid < float(cost @ inst.x0)

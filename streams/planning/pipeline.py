@@ -110,7 +110,8 @@ def plan_week(
             seconds = left * share[region] / sum(share[r] for r in order[n:])
             region_limits = replace(
                 limits,
-                pricing_budget_s=0.75 * seconds,
+                # the first region starts from an empty column pool: three times the time
+                pricing_budget_s=0.75 * seconds * (3.0 if n == 0 else 1.0),
                 dive_s=0.20 * seconds,
                 local_search_s=0.03 * seconds,
                 mip_time_limit_s=0.02 * seconds,

@@ -14,10 +14,11 @@ under-coverage instead and ``ScheduleResult.under`` says where it falls.
 
 Without a cap or a part-time share the channels are independent and each is solved alone.
 58,000 variants are not handed to a MIP solver whole: column generation on the LP
-relaxation (HiGHS primal simplex without presolve, warm-started as columns are added)
-prices every variant each round with one sparse product and adds the most negative
-reduced costs. When none is negative the master's LP is the LP over the *whole*
-catalogue; before that the bound is Farley's / the Lagrangian one. Costs are whole hours,
+relaxation (streams/planning/colgen.py: HiGHS primal simplex without presolve,
+warm-started as columns are added, Wentges-smoothed pricing of every variant each round
+with one sparse product, a column pool carried from region to region). When no reduced
+cost is negative the master's LP is the LP over the *whole* catalogue; before that the
+bound is the best of Farley's and the Lagrangian one over the duals priced. Costs are whole hours,
 so the bound is rounded up. The integer solution: a rounding of the LP (rounding.py), a
 dive (dive.py) and a local search over the whole catalogue (improve.py),
 then HiGHS branch and cut over the promising columns started from the best of them,

@@ -92,10 +92,32 @@ def week_plan(
         "regions_gap_le_1pct": sum(r.gap <= 0.01 for r in results),
         "regions_gap_le_5pct": sum(r.gap <= 0.05 for r in results),
         "gap_by_region": {r.region: round(r.gap, 4) for r in results},
+        "cg_rounds": int(stat("rounds")),
+        "cg_mispriced": int(stat("mispriced")),
+        "cg_s": round(stat("cg_seconds"), 1),
+        "by_channel": by_channel(results),
         "lp_s": round(sum(r.lp_seconds for r in results), 1),
         "mip_s": round(sum(r.mip_seconds for r in results), 1),
     }
     return summary, (fc, model, starts)
+
+
+def by_channel(results: list[Any]) -> dict[str, dict[str, float]]:
+    """Per channel over every region: bound, LP over the generated columns, each integer
+    step and the plan, converged channels, the gap: where the paid hours above the bound go."""
+    out: dict[str, dict[str, float]] = {}
+    keys = ("bound", "lp_value", "heuristic", "dive", "local_search", "objective", "converged", "rounds")
+    for r in results:
+        for k, s in r.by_channel.items():
+            row = out.setdefault(k, dict.fromkeys(keys, 0.0))
+            for key in keys:
+                row[key] += float(np.nan_to_num(s.get(key, 0.0)))
+    for row in out.values():
+        row["gap"] = 1 - row["bound"] / row["objective"] if row["objective"] else 0.0
+        row["gap_lp"] = 1 - row["lp_value"] / row["objective"] if row["objective"] else 0.0
+        for key in row:
+            row[key] = round(row[key], 4 if key.startswith("gap") else 1)
+    return out
 
 
 def pyworkforce_vs_ccpulse(ctx: Any, region: str, search_s: float, limits: Limits) -> dict[str, Any]:

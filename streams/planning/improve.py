@@ -54,6 +54,28 @@ class SlotIndex:
         return int(idx[np.argmin(cost[idx])])
 
 
+def fill_short(
+    agents: dict[int, int], demand: np.ndarray, cost: np.ndarray, index: SlotIndex
+) -> dict[int, int]:
+    """``agents`` plus, greedily, the catalogue variants covering the most still-short slots
+    per paid hour until every slot of ``demand`` is covered (an unconverged column
+    generation can leave slots only the under-coverage slack covers)."""
+    x = dict(agents)
+    covered = np.zeros(demand.size)
+    for j, a in x.items():
+        covered[index.column(j)] += a
+    short = np.flatnonzero(covered < demand - _EPS)
+    while short.size:
+        score = index.dense[short].sum(axis=0) / cost
+        j = int(np.argmax(score))
+        if score[j] <= 0:
+            break  # no variant works these slots
+        x[j] = x.get(j, 0) + 1
+        covered[index.column(j)] += 1
+        short = np.flatnonzero(covered < demand - _EPS)
+    return x
+
+
 def improve_cover(
     agents: dict[int, int],
     demand: np.ndarray,
@@ -126,3 +148,44 @@ def improve_cover(
                     put(m)
                 improved = True
     return x
+
+
+def ruin_and_recreate(
+    agents: dict[int, int],
+    demand: np.ndarray,
+    cost: np.ndarray,
+    index: SlotIndex,
+    time_limit_s: float = 1.0,
+    remove: int = 3,
+    seed: int = 0,
+    patience: int = 200,
+) -> dict[int, int]:
+    """Iterated local search from ``improve_cover``'s local optimum: remove up to ``remove``
+    agents working one random slot, cover again with ``fill_short``, improve, and keep the
+    result when it is cheaper; until ``time_limit_s`` or ``patience`` steps in a row without
+    a gain. Never dearer than ``agents``, and every slot ``agents`` covers stays covered."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    covered = np.zeros(demand.size)
+    for j, a in agents.items():
+        covered[index.column(j)] += a
+    need = np.minimum(demand, covered)
+    best = improve_cover(agents, need, cost, index, time_limit_s)
+    best_cost = sum(float(cost[j]) * a for j, a in best.items())
+    slots = np.flatnonzero(need > 0)
+    idle = 0
+    while slots.size and idle < patience and time.perf_counter() - t0 < time_limit_s:
+        idle += 1
+        t = int(rng.choice(slots))
+        there = [j for j, a in best.items() if index.dense[t, j] for _ in range(a)]
+        x = dict(best)
+        for i in rng.permutation(len(there))[:remove].tolist():
+            x[there[i]] -= 1
+            if x[there[i]] == 0:
+                del x[there[i]]
+        x = fill_short(x, need, cost, index)
+        x = improve_cover(x, need, cost, index, max(time_limit_s - (time.perf_counter() - t0), 0.0))
+        value = sum(float(cost[j]) * a for j, a in x.items())
+        if value < best_cost - _EPS:
+            best, best_cost, idle = x, value, 0
+    return best

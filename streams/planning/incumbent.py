@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streams.planning.catalogue import SLOTS_PER_WEEK
-from streams.planning.improve import improve_cover
+from streams.planning.improve import fill_short, improve_cover, ruin_and_recreate
 from streams.planning.rounding import integer_start
 
 if TYPE_CHECKING:
@@ -28,8 +28,9 @@ def rounded(master: Master, lp_values: np.ndarray) -> np.ndarray:
     return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
 
 
-def local_search(master: Master, incumbent: np.ndarray, seconds: float) -> np.ndarray:
-    """The incumbent improved by ``improve_cover`` over the whole catalogue (one channel);
+def local_search(master: Master, incumbent: np.ndarray, seconds: float, ruin: int = 0) -> np.ndarray:
+    """The incumbent, its short slots covered (``fill_short``), improved by ``improve_cover``
+    over the whole catalogue (one channel);
     variants it brings in become columns of the master, so the MIP can start from it."""
     n_slack = master.n_cover
     (k,) = master.channels
@@ -40,9 +41,12 @@ def local_search(master: Master, incumbent: np.ndarray, seconds: float) -> np.nd
     demand = np.zeros(SLOTS_PER_WEEK)
     rows = master.row_of[k]
     demand[rows >= 0] = master.lower[rows[rows >= 0]]
-    better = improve_cover(
-        agents, demand, master.cover.catalogue.paid_hours, master.cover.slot_index, seconds
-    )
+    cost, index = master.cover.catalogue.paid_hours, master.cover.slot_index
+    start = fill_short(agents, demand, cost, index)
+    if ruin:
+        better = ruin_and_recreate(start, demand, cost, index, seconds, remove=ruin)
+    else:
+        better = improve_cover(start, demand, cost, index, seconds)
     new = np.asarray(sorted(set(better) - master.have[k]), dtype=np.int64)
     if new.size:
         master.add(k, new)

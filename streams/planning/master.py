@@ -24,6 +24,8 @@ class Limits:
     columns_per_round: int = 150
     max_rounds: int = 80
     pricing_budget_s: float = 20.0  # column generation stops here; the bound stays valid (Lagrangian)
+    smoothing: float = 0.5  # Wentges smoothing of the pricing duals (streams/planning/colgen.py); 0: off
+    two_point: bool = True  # with smoothing, price the master's own duals too every round
     mip_gap: float = 0.01
     mip_time_limit_s: float = 20.0
     mip_columns: int = 600  # columns the MIP keeps: those the LP uses, then the lowest reduced costs
@@ -31,6 +33,7 @@ class Limits:
     dive_columns: int = 0  # priced in at each step of the dive (0: dive over the generated columns)
     dive_keep: int | None = None  # dive over the LP's support and this many lowest reduced costs
     local_search_s: float = 2.0  # drop / swap / merge over the whole catalogue (one channel alone)
+    ruin: int = 3  # > 0: iterated local search (ruin and recreate), agents of one slot removed a step
 
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from streams.domain.regions import DAY_MS, utc_offset_ms
 from streams.domain.shift_plan import INTERVAL_MS, PlanInterval, ShiftAssignment
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
+from streams.planning.colgen import ColumnPool
 from streams.planning.forecast import Forecast
 from streams.planning.plan_file import PlanFile
 from streams.planning.requirements import RequirementModel
@@ -81,10 +82,11 @@ def plan_week(
     progress: Callable[[str], None] | None = None,
     budget_s: float | None = None,
 ) -> WeekPlan:
-    """``budget_s``: seconds for the whole run's schedules, shared out by the regions' demand
-    (column generation 75 %, diving 20 %, local search 3 %, MIP 2 %: the MIP mostly confirms
-    the dive); None:
-    ``limits``' budgets for every region."""
+    """``budget_s``: seconds for the whole run's schedules (from the first region on), shared
+    out by the regions' demand, each region's from what is left (column generation 75 %,
+    diving 20 %, local search 3 %, MIP 2 %: the MIP mostly confirms the dive); None:
+    ``limits``' budgets for every region. Columns are carried from region to region
+    (``ColumnPool``)."""
     t0 = time.perf_counter()
     cover = CoverageMatrix(catalogue)
     shifts: list[ShiftAssignment] = []
@@ -93,23 +95,36 @@ def plan_week(
     all_needs = {region: region_need(fc, model, region, ws) for region, ws in starts.items()}
     weight = {r: sum(float(v.sum()) for v in n.scheduled.values()) for r, n in all_needs.items()}
     total_weight = sum(weight.values()) or 1.0
-    for region, week_start in starts.items():
-        need = all_needs[region]
+    share = {r: 0.5 / len(starts) + 0.5 * weight[r] / total_weight for r in starts}
+    pool = ColumnPool()
+    # the largest regions first: they get the longest budgets, converge from a cold start,
+    # and warm the column pool for the rest
+    order = sorted(starts, key=lambda r: -weight[r])
+    t_schedule = time.perf_counter()
+    for n, region in enumerate(order):
         region_limits = limits
         if budget_s is not None:
-            # the run's time shared out by demand, with a floor: a big region needs more rounds
-            share = 0.5 / len(starts) + 0.5 * weight[region] / total_weight
+            # what is left of the run's time, shared out by demand over the regions still to
+            # plan (with a floor: a big region needs more rounds); unused time rolls forward
+            left = max(budget_s - (time.perf_counter() - t_schedule), 0.0)
+            seconds = left * share[region] / sum(share[r] for r in order[n:])
             region_limits = replace(
                 limits,
-                pricing_budget_s=0.75 * budget_s * share,
-                dive_s=0.20 * budget_s * share,
-                local_search_s=0.03 * budget_s * share,
-                mip_time_limit_s=0.02 * budget_s * share,
+                # the first region starts from an empty column pool: three times the time
+                pricing_budget_s=0.75 * seconds * (3.0 if n == 0 else 1.0),
+                dive_s=0.20 * seconds,
+                local_search_s=0.03 * seconds,
+                mip_time_limit_s=0.02 * seconds,
             )
         if caps and region in caps:
             region_limits = replace(region_limits, headcount_cap=caps[region])
-        result = solve_region(region, need.scheduled, cover, region_limits)
-        results[region], needs[region] = result, need
+        results[region] = solve_region(region, all_needs[region].scheduled, cover, region_limits, pool)
+        if progress:
+            progress(region)
+    results = {r: results[r] for r in starts}  # back in the caller's order
+    for region, week_start in starts.items():
+        result, need = results[region], all_needs[region]
+        needs[region] = need
         for (channel, j), agents in sorted(result.agents.items()):
             shifts.extend(catalogue.to_assignments(j, agents, region, channel, week_start))
         for channel in CHANNELS:
@@ -128,7 +143,5 @@ def plan_week(
                         int(np.floor(floor[i] + 1e-9)),
                     )
                 )
-        if progress:
-            progress(region)
     plan = PlanFile(plan_id, tuple(shifts), tuple(intervals))
     return WeekPlan(plan, results, needs, time.perf_counter() - t0)

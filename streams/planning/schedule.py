@@ -14,10 +14,11 @@ under-coverage instead and ``ScheduleResult.under`` says where it falls.
 
 Without a cap or a part-time share the channels are independent and each is solved alone.
 58,000 variants are not handed to a MIP solver whole: column generation on the LP
-relaxation (HiGHS primal simplex without presolve, warm-started as columns are added)
-prices every variant each round with one sparse product and adds the most negative
-reduced costs. When none is negative the master's LP is the LP over the *whole*
-catalogue; before that the bound is Farley's / the Lagrangian one. Costs are whole hours,
+relaxation (streams/planning/colgen.py: HiGHS primal simplex without presolve,
+warm-started as columns are added, Wentges-smoothed pricing of every variant each round
+with one sparse product, a column pool carried from region to region). When no reduced
+cost is negative the master's LP is the LP over the *whole* catalogue; before that the
+bound is the best of Farley's and the Lagrangian one over the duals priced. Costs are whole hours,
 so the bound is rounded up. The integer solution: a rounding of the LP (rounding.py), a
 dive (dive.py) and a local search over the whole catalogue (improve.py),
 then HiGHS branch and cut over the promising columns started from the best of them,
@@ -38,6 +39,7 @@ import highspy
 import numpy as np
 
 from streams.planning.catalogue import SLOTS_PER_WEEK
+from streams.planning.colgen import ColumnPool, generate
 from streams.planning.dive import dive
 from streams.planning.incumbent import keep_promising, local_search, rounded
 from streams.planning.master import CoverageMatrix as CoverageMatrix  # re-exported: pipeline, tests
@@ -59,6 +61,7 @@ class ScheduleResult:
     lp_seconds: float
     mip_seconds: float
     stats: dict[str, float] = field(default_factory=dict)
+    by_channel: dict[str, dict[str, float]] = field(default_factory=dict)  # a channel solved alone
 
     @property
     def under_slots(self) -> int:
@@ -70,21 +73,33 @@ class ScheduleResult:
 
 
 def solve_region(
-    region: str, demand: dict[str, np.ndarray], cover: CoverageMatrix, limits: Limits | None = None
+    region: str,
+    demand: dict[str, np.ndarray],
+    cover: CoverageMatrix,
+    limits: Limits | None = None,
+    pool: ColumnPool | None = None,
 ) -> ScheduleResult:
     """Schedule one region's week; ``demand[channel]`` is agents to schedule per local slot.
 
     Without a headcount cap or a part-time share nothing links the channels (agents are
     single-skilled), so each channel is its own, smaller, problem; the region's figures are
-    the sums. The time budgets are the region's, shared out by the channels' demand."""
+    the sums. The time budgets are the region's, shared out by the channels' demand; what a
+    channel leaves unused goes to the channels after it. ``pool``: columns carried from
+    region to region (streams/planning/colgen.py), a warm start only."""
     limits = limits or Limits()
     linked = limits.headcount_cap is not None or limits.min_part_time_share > 0.0
     if linked:
-        return _solve_block(region, demand, cover, limits)
+        return _solve_block(region, demand, cover, limits, pool)
     total = sum(float(d.sum()) for d in demand.values()) or 1.0
+    weights = [max(float(d.sum()) / total, 0.1) for d in demand.values()]
+    budget = limits.pricing_budget_s + limits.mip_time_limit_s + limits.dive_s + limits.local_search_s
+    t0 = time.perf_counter()
     parts = []
-    for k, d in demand.items():
-        share = max(float(d.sum()) / total, 0.1)
+    for i, (k, d) in enumerate(demand.items()):
+        # the channel's share, plus what the channels before it left unused (an overrun is
+        # not taken from it: the run's budget, streams/planning/pipeline.py, absorbs that)
+        unused = max(budget * sum(weights[:i]) / sum(weights) - (time.perf_counter() - t0), 0.0)
+        share = (weights[i] / sum(weights) + unused / budget) if budget > 0 else 0.0
         block = replace(
             limits,
             pricing_budget_s=limits.pricing_budget_s * share,
@@ -92,7 +107,7 @@ def solve_region(
             dive_s=limits.dive_s * share,
             local_search_s=limits.local_search_s * share,
         )
-        parts.append(_solve_block(region, {k: d}, cover, block))
+        parts.append(_solve_block(region, {k: d}, cover, block, pool))
     first = parts[0]
     for p in parts[1:]:
         first.agents.update(p.agents)
@@ -106,54 +121,27 @@ def solve_region(
         first.mip_seconds += p.mip_seconds
         for key, v in p.stats.items():
             first.stats[key] = first.stats.get(key, 0.0) + v
+        first.by_channel.update(p.by_channel)
     first.gap = max((first.objective - first.lp_bound) / first.objective, 0.0) if first.objective > 0 else 0.0
     return first
 
 
 def _solve_block(
-    region: str, demand: dict[str, np.ndarray], cover: CoverageMatrix, limits: Limits
+    region: str,
+    demand: dict[str, np.ndarray],
+    cover: CoverageMatrix,
+    limits: Limits,
+    pool: ColumnPool | None = None,
 ) -> ScheduleResult:
     t0 = time.perf_counter()
     master = Master(demand, limits, cover)
-    h, rounds = master.h, 0
+    h = master.h
+    linked = limits.headcount_cap is not None or limits.min_part_time_share > 0.0 or len(master.channels) > 1
+    gen = generate(master, limits.pricing_budget_s, pool)
+    # column generation's unused time goes to the dive
+    limits = replace(limits, dive_s=limits.dive_s + max(limits.pricing_budget_s - gen.seconds, 0.0))
+    lp_bound, converged, rounds = gen.bound, gen.converged, gen.rounds
     cat_cost = cover.catalogue.paid_hours
-    lp_bound, converged = 0.0, False
-    farley = limits.headcount_cap is None and limits.min_part_time_share == 0.0
-    linked = not farley or len(master.channels) > 1
-    while rounds < limits.max_rounds:
-        h.run()
-        duals = np.asarray(h.getSolution().row_dual)
-        cover_value = float(master.lower[: master.n_cover] @ duals[: master.n_cover])
-        bound = cover_value
-        if master.cap_row >= 0:
-            bound += float(limits.headcount_cap or 0) * duals[master.cap_row]
-        ratio = 1.0
-        added = 0
-        for k in master.channels:
-            rc = master.price(k, duals)
-            # Farley: y / max_j(a_j'y / c_j) is dual feasible for the LP without upper bounds;
-            # with a cap or a part-time row the Lagrangian b'y + sum_j min(0, rc_j) ub_j instead
-            ratio = max(ratio, float(((cat_cost - rc) / cat_cost).max()))
-            bound += float(np.minimum(rc, 0.0).sum()) * limits.max_per_variant
-            if master.have[k]:
-                rc[list(master.have[k])] = np.inf
-            best = np.argpartition(rc, min(limits.columns_per_round, rc.size - 1))[: limits.columns_per_round]
-            best = best[rc[best] < -1e-6]
-            if best.size:
-                master.add(k, best)
-                added += best.size
-        if farley:
-            bound = cover_value / ratio
-        lp_bound = max(lp_bound, bound)
-        rounds += 1
-        if not added:
-            # no negative reduced cost in the whole catalogue: the master's LP is the catalogue's
-            converged = True
-            lp_bound = max(lp_bound, h.getInfo().objective_function_value)
-            break
-        if time.perf_counter() - t0 > limits.pricing_budget_s:
-            h.run()  # the LP over every column generated, for the rounding below
-            break
     if np.all(cat_cost == np.round(cat_cost)) and float(limits.under_penalty).is_integer():
         # every cost is a whole number and so is every integer solution's objective
         lp_bound = float(np.ceil(lp_bound - 1e-6))
@@ -174,8 +162,11 @@ def _solve_block(
         reduced = np.concatenate([reduced, np.full(grown, np.inf)])
         if dive_value < heuristic:
             incumbent = dived
-    if not linked and limits.local_search_s > 0:
-        incumbent = local_search(master, incumbent, limits.local_search_s)
+    if not linked:  # also when out of time: its first step covers every slot left short
+        # its own share only: the dive's unused time rolls forward to the channels after it,
+        # whose column generation needs it more (a full run gave that up for the ruin steps:
+        # 168 channels converged instead of 265, docs/planning.md)
+        incumbent = local_search(master, incumbent, limits.local_search_s, limits.ruin)
     searched = float(np.asarray(master.cost) @ incumbent)
     keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(
@@ -203,8 +194,14 @@ def _solve_block(
         "dive": dive_value,
         "local_search": searched,
         "converged": float(converged),
+        "rounds": float(rounds),
+        "mispriced": float(gen.mispriced),
+        "cg_seconds": gen.seconds,
         "mip_dual_bound_restricted": float(getattr(h.getInfo(), "mip_dual_bound", 0.0)),
     }
+    if len(master.channels) == 1:
+        stats = {"bound": lp_bound, "paid_hours": result.paid_hours, "objective": objective}
+        result.by_channel = {master.channels[0]: {**stats, **result.stats}}
     return result
 
 

@@ -7,40 +7,17 @@ import math
 
 import numpy as np
 import pytest
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
-from scipy.sparse import csc_matrix
+from support.planning import small_instance
 
-from streams.planning.catalogue import SLOTS_PER_WEEK, CatalogueConfig, _rotations, build_catalogue
 from streams.planning.rounding import floor_and_greedy, round_up_and_drop
-from streams.planning.schedule import CoverageMatrix, Limits, planned_on_floor, solve_region
+from streams.planning.schedule import Limits, planned_on_floor, solve_region
 
 pytestmark = pytest.mark.unit
 
 
-def _instance() -> tuple[CoverageMatrix, np.ndarray, float, float]:
-    # 42 variants: starts every 4 h, 8 h shifts with breaks and a lunch, 5/2 patterns
-    cfg = CatalogueConfig(
-        start_step_slots=16, lengths_h=(8,), lunch_choices=(0,), patterns={"5/2": _rotations(5, 2)}
-    )
-    cat = build_catalogue(cfg)
-    indptr, indices = cat.coverage_csc()
-    a = csc_matrix((np.ones(indices.size), indices, indptr), shape=(SLOTS_PER_WEEK, cat.size))
-    rng = np.random.default_rng(7)
-    x0 = rng.integers(0, 2, cat.size) * (rng.random(cat.size) < 0.3)
-    demand = np.minimum(a @ x0, 2).astype(int)  # feasible (x0 covers it), LP optimum fractional
-    need = demand > 0
-    lp = linprog(cat.paid_hours, A_ub=-a[need], b_ub=-demand[need], bounds=(0, 50), method="highs")
-    ip = milp(
-        cat.paid_hours,
-        constraints=LinearConstraint(a[need], demand[need], np.inf),
-        integrality=np.ones(cat.size),
-        bounds=Bounds(0, 50),
-    )
-    return CoverageMatrix(cat), demand, float(lp.fun), float(ip.fun)
-
-
 def test_gap_is_against_the_catalogue_lp_bound_not_the_restricted_mip() -> None:
-    cover, demand, lp_opt, ip_opt = _instance()
+    inst = small_instance(7)  # 42 variants: starts every 4 h, 8 h shifts, 5/2 patterns
+    cover, demand, lp_opt, ip_opt = inst.cover, inst.demand, inst.lp_opt, inst.ip_opt
     assert ip_opt > lp_opt + 1  # an instance with an integrality gap: 280 h vs 266.7 h
     result = solve_region("X", {"VOICE": demand}, cover, Limits(mip_gap=0.0, columns_per_round=5))
     assert result.stats["converged"] == 1.0

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csc_matrix
+from support.planning import small_instance
 
-from streams.planning.catalogue import SLOTS_PER_WEEK, CatalogueConfig, _rotations, build_catalogue
-from streams.planning.improve import SlotIndex, improve_cover
+from streams.planning.catalogue import SLOTS_PER_WEEK
+from streams.planning.improve import SlotIndex, fill_short, improve_cover, ruin_and_recreate
 
 pytestmark = pytest.mark.unit
 
@@ -56,25 +55,35 @@ def test_slots_left_short_stay_as_covered_as_before() -> None:
 
 
 def test_on_a_catalogue_instance_the_search_covers_and_stays_above_the_optimum() -> None:
-    cfg = CatalogueConfig(
-        start_step_slots=16, lengths_h=(6, 8), lunch_choices=(0,), patterns={"5/2": _rotations(5, 2)}
-    )
-    cat = build_catalogue(cfg)
-    indptr, indices = cat.coverage_csc()
-    a = csc_matrix((np.ones(indices.size), indices, indptr), shape=(SLOTS_PER_WEEK, cat.size))
-    rng = np.random.default_rng(3)
-    x0 = rng.integers(0, 3, cat.size) * (rng.random(cat.size) < 0.3)
-    demand = np.minimum(a @ x0, 2).astype(float)
-    need = demand > 0
-    ip = milp(
-        cat.paid_hours,
-        constraints=LinearConstraint(a[need], demand[need], np.inf),
-        integrality=np.ones(cat.size),
-        bounds=Bounds(0, 50),
-    )
-    index = SlotIndex(indptr, indices, SLOTS_PER_WEEK)
-    start = {int(j): int(v) for j, v in enumerate(x0) if v > 0}
-    x = improve_cover(start, demand, cat.paid_hours.astype(float), index, time_limit_s=10.0)
-    paid = sum(float(cat.paid_hours[j]) * v for j, v in x.items())
-    assert (_covered(index, x, SLOTS_PER_WEEK) >= demand).all()
-    assert ip.fun - 1e-6 <= paid < float(cat.paid_hours @ x0)
+    inst = small_instance(3, lengths_h=(6, 8), most_per_variant=2)
+    cost = inst.catalogue.paid_hours.astype(float)
+    index = inst.slot_index
+    start = {int(j): int(v) for j, v in enumerate(inst.x0) if v > 0}
+    x = improve_cover(start, inst.demand.astype(float), cost, index, time_limit_s=10.0)
+    paid = sum(float(cost[j]) * v for j, v in x.items())
+    assert (_covered(index, x, SLOTS_PER_WEEK) >= inst.demand).all()
+    assert inst.ip_opt - 1e-6 <= paid < float(cost @ inst.x0)
+
+
+def test_fill_short_covers_every_slot_from_an_empty_or_partial_cover() -> None:
+    inst = small_instance(3, lengths_h=(6, 8), most_per_variant=2)
+    cost = inst.catalogue.paid_hours.astype(float)
+    index = inst.slot_index
+    some = {int(j): int(v) for j, v in list(enumerate(inst.x0))[:40] if v > 0}
+    for start in ({}, some):
+        x = fill_short(start, inst.demand.astype(float), cost, index)
+        assert (_covered(index, x, SLOTS_PER_WEEK) >= inst.demand).all()
+        assert all(x.get(j, 0) >= a for j, a in start.items())  # it only adds agents
+        assert sum(float(cost[j]) * v for j, v in x.items()) >= inst.ip_opt - 1e-6
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_ruin_and_recreate_covers_and_stays_between_the_optimum_and_the_start(seed: int) -> None:
+    inst = small_instance(seed, lengths_h=(6, 8), most_per_variant=2)
+    cost = inst.catalogue.paid_hours.astype(float)
+    index = inst.slot_index
+    start = {int(j): int(v) for j, v in enumerate(inst.x0) if v > 0}
+    x = ruin_and_recreate(start, inst.demand.astype(float), cost, index, time_limit_s=1.0, seed=seed)
+    paid = sum(float(cost[j]) * v for j, v in x.items())
+    assert (_covered(index, x, SLOTS_PER_WEEK) >= inst.demand).all()
+    assert inst.ip_opt - 1e-6 <= paid < float(cost @ inst.x0)

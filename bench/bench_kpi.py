@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_kpi.py [--hours 4] [--quick] [--rate 5000] [--latency-seconds 30]
                                         [--commit-interval 0.25] [--json] [--paths raw,worker,...]
-                                        [--no-latency]
+                                        [--no-latency] [--baseline DIR]
 
 Needs the bench extra (`pip install -e '.[dev,bench]'`). One fresh single-node Apache
 Kafka 4.1.1; `--hours` of simulated traffic of all 67 regions (0.1 % duplicates and
@@ -23,7 +23,9 @@ Events/s from each process's first to its last processed message (two processes:
 sum of events over the first start to the last end). Faithfulness: the Quix job's and the
 Faust job's final MINUTE counters against the current worker's (buckets equal / all).
 ``--paths`` runs a subset (names: see PATHS); a path that fails or times out is reported
-as failed and the others still run. Latency at --rate live events/s for the
+as failed and the others still run. ``--baseline DIR`` also runs the worker paths marked base_
+with the code of another source tree (the same bench scripts, ``streams`` from DIR): a change's
+before and after in one run. Latency at --rate live events/s for the
 current worker and the Quix job (bench/kpi_latency.py). Progress goes to stderr; the
 table (or --json) to stdout. Figures are printed, never asserted.
 """
@@ -59,6 +61,7 @@ PATHS = (
     "raw", "faust_consume_only", "faust_full", "worker", "worker_no_routing", "worker_transactions", "quix",
     "quix_default_commit", "worker_x2", "quix_x2",
 )  # fmt: skip
+BASELINE_PATHS = ("base_worker", "base_worker_no_routing", "base_worker_x2")  # with --baseline only
 FAUST_TOPIC = "bench.faust.kpi.snapshots"
 console = Console(stderr=True)
 
@@ -125,8 +128,10 @@ def quix_command(
     ]
 
 
-def worker_command(bootstrap: str, group: str, *extra: str) -> list[str]:
+def worker_command(bootstrap: str, group: str, *extra: str, baseline: Path | None = None) -> list[str]:
+    """The worker path; ``baseline``: the same with ``streams`` imported from that source tree."""
     return [
+        *(["env", f"PYTHONPATH={baseline}"] if baseline is not None else []),
         sys.executable,
         str(BENCH / "kpi_paths.py"),
         "worker",
@@ -146,7 +151,7 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
 
 
 def throughput(
-    bootstrap: str, expect: int, tmp: Path, ci: float, selected: set[str]
+    bootstrap: str, expect: int, tmp: Path, ci: float, selected: set[str], baseline: Path | None = None
 ) -> tuple[dict[str, dict], dict[str, dict]]:
     e = str(expect)
     q = [f"bench.quix.{i}.snapshots" for i in range(5)]
@@ -196,6 +201,11 @@ def throughput(
             ],
         ),
         ("worker", [worker_command(bootstrap, "bench-worker", "--expect", e)]),
+        ("base_worker", [worker_command(bootstrap, "bench-base-worker", "--expect", e, baseline=baseline)]),
+        (
+            "base_worker_no_routing",
+            [worker_command(bootstrap, "bench-base-nr", "--expect", e, "--no-routing", baseline=baseline)],
+        ),
         ("worker_no_routing", [worker_command(bootstrap, "bench-worker-nr", "--expect", e, "--no-routing")]),
         ("worker_transactions", [worker_command(bootstrap, "bench-wtx", "--expect", e, "--transactions")]),
         ("quix", [quix_command(bootstrap, "bench-quix", tmp / "q0", ci, q[0], "--expect", e)]),
@@ -204,6 +214,13 @@ def throughput(
             [quix_command(bootstrap, "bench-quix-5s", tmp / "q1", 5.0, q[1], "--expect", e)],
         ),
         ("worker_x2", [worker_command(bootstrap, "bench-worker-x2", "--idle-exit", "5") for _ in range(2)]),
+        (
+            "base_worker_x2",
+            [
+                worker_command(bootstrap, "bench-base-x2", "--idle-exit", "5", baseline=baseline)
+                for _ in range(2)
+            ],
+        ),
         (
             "quix_x2",
             [
@@ -252,11 +269,13 @@ def latencies(bootstrap: str, tmp: Path, args: argparse.Namespace) -> dict[str, 
     create_topics(bootstrap, ["bench.quix.live.snapshots", "bench.quix.live5.snapshots"])
     out: dict[str, dict] = {}
 
-    def worker_run(name: str, group: str, *extra: str) -> tuple[str, list[str], Path, str, float]:
+    def worker_run(
+        name: str, group: str, *extra: str, baseline: Path | None = None
+    ) -> tuple[str, list[str], Path, str, float]:
         # --idle-exit counts from its assignment too: it must outlast the join wait below
         out_file = tmp / f"{group}.json"
         command = worker_command(bootstrap, group, "--latest", *extra, "--idle-exit", "20",
-                                 "--latency-out", str(out_file))  # fmt: skip
+                                 "--latency-out", str(out_file), baseline=baseline)  # fmt: skip
         return name, command, out_file, SNAPSHOT_TOPIC, 10.0
 
     def quix_run(
@@ -269,6 +288,7 @@ def latencies(bootstrap: str, tmp: Path, args: argparse.Namespace) -> dict[str, 
 
     runs = [
         worker_run("worker", "bench-live-w"),
+        worker_run("base_worker", "bench-live-base-w", baseline=args.baseline),
         # as deploy/ runs it: snapshots become readable at each 0.25 s transaction commit
         worker_run("worker_transactions", "bench-live-wtx", "--transactions"),
         quix_run("quix", "bench-live-q", args.commit_interval, "bench.quix.live.snapshots", "4"),
@@ -294,10 +314,20 @@ def main() -> None:
     parser.add_argument("--latency-only", action="store_true", help="only the live latency runs (JSON)")
     parser.add_argument("--paths", default=",".join(PATHS), help="comma-separated subset of: %(default)s")
     parser.add_argument("--no-latency", action="store_true", help="skip the live latency runs")
+    parser.add_argument(
+        "--baseline", type=Path, default=None,
+        help="a source tree of the code before a change (e.g. `git archive main | tar -x -C DIR`): adds "
+        f"the paths {', '.join(BASELINE_PATHS)} (and base_worker's latency), its `streams` on PYTHONPATH",
+    )  # fmt: skip
     args = parser.parse_args()
     args.selected = set(args.paths.split(","))
-    if args.selected - set(PATHS):
-        parser.error(f"unknown paths: {sorted(args.selected - set(PATHS))}; known: {', '.join(PATHS)}")
+    known = set(PATHS) | (set(BASELINE_PATHS) if args.baseline else set())
+    if args.baseline is not None and not (args.baseline / "streams" / "jobs" / "worker.py").exists():
+        parser.error(f"--baseline {args.baseline}: no streams/jobs/worker.py there")
+    if args.baseline is not None and args.paths == parser.get_default("paths"):
+        args.selected |= set(BASELINE_PATHS)
+    if args.selected - known:
+        parser.error(f"unknown paths: {sorted(args.selected - known)}; known: {', '.join(sorted(known))}")
     if args.quick:
         args.hours, args.latency_seconds = 1.0, 15.0
     load_before = os.getloadavg()
@@ -325,7 +355,7 @@ def main() -> None:
             )
             console.print(f"{summary.messages:,} messages")
             paths, faithful = throughput(
-                bootstrap, summary.messages, tmp, args.commit_interval, args.selected
+                bootstrap, summary.messages, tmp, args.commit_interval, args.selected, args.baseline
             )
             lat = {} if args.no_latency else latencies(bootstrap, tmp, args)
         finally:
@@ -339,11 +369,16 @@ def main() -> None:
         "mismatching_minute_buckets": faithful.get("quix", {}).get("differ", -1),  # the earlier key
         "faithfulness": faithful,
         "latency": lat,
+        "baseline": str(args.baseline) if args.baseline else None,
         "load_before": " ".join(f"{x:.2f}" for x in load_before),
         "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "seconds": round(time.monotonic() - started),
     }
-    bases = {b: paths[b]["events_per_s"] for b in ("raw", "worker") if "events_per_s" in paths.get(b, {})}
+    bases = {
+        b: paths[b]["events_per_s"]
+        for b in ("raw", "worker", "base_worker", "quix", "faust_full")
+        if "events_per_s" in paths.get(b, {})
+    }
     for figures in paths.values():
         if "events_per_s" not in figures:
             continue

@@ -1,6 +1,7 @@
 """What cc.queue.state costs the KPI worker, on the in-memory broker (no Kafka, no network).
 
     .venv/bin/python bench/bench_queue_state.py [--hours 1] [--regions 67] [--seed 7] [--json]
+                                                [--no-profile] [--top N] [--profile-out FILE]
 
 Simulates ``--hours`` of traffic of the first ``--regions`` regions (a Monday from 08:00 UTC),
 loads it into a ``memory://`` broker and runs the full worker (KPIs, snapshots, queue state,
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--no-profile", action="store_true", help="the plain run only")
     parser.add_argument("--top", type=int, default=0, help="print the profile's top functions (tottime)")
+    parser.add_argument("--profile-out", default=None, help="write the profile (pstats) to this file")
     args = parser.parse_args()
     regions = tuple(sorted(region_codes()))[: args.regions]
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,6 +130,8 @@ def main() -> None:
                 queue_state, total = _share(profile)
                 entry["queue_state_s"], entry["profiled_s"] = round(queue_state, 2), round(total, 2)
                 entry["queue_state_share"] = round(queue_state / total, 3) if total else None
+                if args.profile_out:
+                    profile.dump_stats(args.profile_out)
                 if args.top:
                     pstats.Stats(profile, stream=sys.stderr).sort_stats("tottime").print_stats(args.top)
             assert produced == stats.events, (produced, stats.events)

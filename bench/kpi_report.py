@@ -12,12 +12,15 @@ ROWS = [
     ("faust_consume_only", "Faust consume-only agent, take(10000, within=0.1)"),
     ("faust_full", "Faust full KPI job (take_events, Table once per batch)"),
     ("worker", "current worker, full job (KPIs, snapshots, queue state, routing)"),
+    ("base_worker", "baseline worker (--baseline), full job"),
     ("worker_no_routing", "current worker, routing off"),
+    ("base_worker_no_routing", "baseline worker, routing off"),
     ("worker_transactions", "current worker, full job, --transactions (commit 0.25 s, checkpoint 2 s)"),
     ("quix", "Quix job, exactly-once, commit every {ci} s"),
     ("quix_default_commit", "Quix job, exactly-once, commit every 5 s (default)"),
     ("worker_x2", "current worker, 2 processes"),
     ("quix_x2", "Quix job, 2 processes, commit every {ci} s"),
+    ("base_worker_x2", "baseline worker, 2 processes"),
 ]
 FAITHFUL_LABELS = {"quix": "Quix job", "faust_full": "Faust full KPI job"}
 

@@ -226,7 +226,9 @@ def decide(
     others = [r for r in eligible if r is not home]
     threshold_s = params.thresholds_ms[request.channel] / 1000
     extra = notes or {}
-    ages = {r[0]: state_age_note(request, queues[r[0]]) for r in rows if r[0] in queues}
+
+    def age(key: tuple[str, str]) -> str | None:  # only the shortlisted candidates' notes say it
+        return state_age_note(request, queues[key]) if key in queues else None
 
     def result(target: _Row, reason: Reason) -> RoutingDecision:
         region, queue = target[0]
@@ -244,7 +246,7 @@ def decide(
                 0.0 if m is EwtMethod.NONE else e,
                 m,
                 n is None,
-                _joined(n, ages.get(k), extra.get(k)),
+                _joined(n, age(k), extra.get(k)),
             )
             for k, e, m, n in shortlist
         )

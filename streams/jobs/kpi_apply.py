@@ -18,6 +18,7 @@ from streams.domain.events import AgentEvent, AgentState, ContactEvent, ContactE
 from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import MINUTE_MS, initialize
 from streams.domain.regions import DAY_MS, local_day_start
+from streams.jobs import recent_rates
 from streams.jobs.state import AgentView, BucketKey, PartitionState, SeriesKey
 
 _T = ContactEventType
@@ -49,6 +50,7 @@ def _apply_delta(state: PartitionState, stream: str, region: str, channel: str, 
         return False
     key = (region, channel, minute)
     _accumulate(state.minutes, key, delta)
+    recent_rates.add_delta(state, region, channel, minute, delta)
     _accumulate(state.days, (region, channel, local_day_start(region, minute)), delta)
     _accumulate(state.totals, (region, channel), delta)
     state.dirty_minutes.add(key)
@@ -144,6 +146,8 @@ def evict(state: PartitionState, config: KpiConfig) -> int:
     for key in [k for k in state.minutes if k[2] < minute_floor]:
         del state.minutes[key]
         dropped += 1
+    if dropped:
+        recent_rates.forget(state)
     for agent_key in [k for k in state.agent_minutes if k[1] < minute_floor]:
         del state.agent_minutes[agent_key]
     day_floor = wm - 2 * DAY_MS

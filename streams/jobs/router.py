@@ -1,8 +1,7 @@
 """Routing in the worker: one decision per ARRIVED contact, as of the arrival's event time.
 
-``GlobalQueueTable`` reads every partition of cc.queue.state in a thread (no consumer
-group: every worker sees every region), keeps a short history of records per
-region|queue and each region's progress. ``Router`` decides an arrival from its
+``GlobalQueueTable`` (streams/jobs/queue_table.py) holds every region's cc.queue.state
+records: a short history per region|queue and each region's progress. ``Router`` decides an arrival from its
 home queue as of t (streams/jobs/routing_local.py) and, for the other candidates, the
 latest record at or before t, once the inputs up to t are in (or after a wall-clock
 bound); it produces the decision to cc.routing.decisions keyed by contact_id and
@@ -13,210 +12,34 @@ partition is answered there, so its error is not observed (documented gap).
 
 from __future__ import annotations
 
-import bisect
-import dataclasses
 import logging
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from streams.domain.errors import InvalidEvent
 from streams.domain.events import Channel, ContactEvent
 from streams.domain.routing import (
+    EwtMethod,
     QueueSnapshot,
     RoutingDecision,
     RoutingParams,
     RoutingRequest,
     decide,
+    estimate_wait,
     skill_queues,
 )
-from streams.engine import clients
-from streams.engine.read_to_end import watermarks
+from streams.jobs.queue_table import BOUNDARY_SIZE_HEADER as BOUNDARY_SIZE_HEADER
+from streams.jobs.queue_table import GlobalQueueTable as GlobalQueueTable
+from streams.jobs.queue_table import snapshot_of as snapshot_of
 from streams.jobs.routing_local import capture, queue_record, region_has_agents
 from streams.jobs.state import PartitionState
 from streams.wire.codec import Codec
-from streams.wire.topics import DECISIONS_TOPIC, QUEUE_STATE_TOPIC
+from streams.wire.topics import DECISIONS_TOPIC
 
 log = logging.getLogger("ccpulse.jobs.routing")
 _ANSWERED_FIRST = "ANSWERED"  # a prediction slot holding the answer time of a contact not decided yet
-
-
-def snapshot_of(record: dict[str, Any]) -> QueueSnapshot:
-    r = record
-    return QueueSnapshot(
-        r["region"], r["queue"], Channel(r["channel"]), frozenset(r["languages"]), r["contacts_in_queue"],
-        r["agents_logged_in"], r["agents_ready"], r["free_chat_slots"], r["aht_seconds"],
-        r["arrival_rate_per_s"], r["abandon_rate_per_s"], r["as_of_ms"],
-    )  # fmt: skip
-
-
-BOUNDARY_SIZE_HEADER = "ccpulse-boundary-size"  # records of the region published for the same as_of
-
-
-class GlobalQueueTable:
-    """Every region's cc.queue.state records, kept as a short history per queue (records are
-    published at event-time boundaries), and each region's progress: the newest as_of whose
-    records are all in. A record's ``ccpulse-boundary-size`` header says how many records its
-    region published for that as_of (a record without the header counts alone). A region
-    publishes at each boundary only the queues that changed (at least one record): a queue
-    without a record at a boundary its region completed is read as its latest record, as of that
-    boundary (``as_of``), which is the record an every-queue publisher would have sent."""
-
-    def __init__(
-        self, client_config: dict[str, Any], codec: Codec, history_ms: int = 3_600_000,
-        max_history_ms: int = 26 * 3_600_000,
-    ) -> None:  # fmt: skip
-        self._history: dict[tuple[str, str], list[QueueSnapshot]] = {}
-        self._progress: dict[str, int] = {}
-        self._completed: dict[str, list[int]] = {}  # region -> the as_of of its complete boundaries
-        self._arriving: dict[tuple[str, int], set[str]] = {}  # (region, as_of) -> queues read so far
-        # records older than this are kept (a pending decision of this worker may read them), back to
-        # ``max_history_ms`` behind the newest; the worker sets it from its partitions
-        self.keep_from_ms = 0
-        self._lock = threading.Lock()
-        self._client, self._codec = client_config, codec
-        self._history_ms, self._max_history_ms = history_ms, max_history_ms
-        self._stop, self.ready = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._run, name="queue-state-table", daemon=True)
-
-    def start(self) -> GlobalQueueTable:
-        self._thread.start()
-        return self
-
-    def wait_ready(self, timeout_s: float) -> bool:
-        """Cold start: True once the topic was read to the end offsets it had at the start."""
-        return self.ready.wait(timeout_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def add(self, snapshot: QueueSnapshot, boundary_size: int | None = None) -> None:
-        key = (snapshot.region, snapshot.queue)
-        with self._lock:
-            self._count(snapshot, boundary_size)
-            history = self._history.setdefault(key, [])
-            if history and history[-1].as_of_ms >= snapshot.as_of_ms:
-                index = bisect.bisect_left(history, snapshot.as_of_ms, key=_as_of)
-                if index < len(history) and history[index].as_of_ms == snapshot.as_of_ms:
-                    history[index] = snapshot  # a record re-published after a restart: the same state
-                else:
-                    history.insert(index, snapshot)
-                return
-            history.append(snapshot)
-            newest = snapshot.as_of_ms
-            floor = max(min(newest - self._history_ms, self.keep_from_ms), newest - self._max_history_ms)
-            if history[0].as_of_ms < floor:
-                del history[: max(0, bisect.bisect_left(history, floor, key=_as_of) - 1)]
-
-    def _count(self, snapshot: QueueSnapshot, boundary_size: int | None) -> None:
-        region, as_of = snapshot.region, snapshot.as_of_ms
-        if as_of <= self._progress.get(region, -1):
-            return
-        if boundary_size is not None:
-            seen = self._arriving.setdefault((region, as_of), set())
-            seen.add(snapshot.queue)
-            if len(seen) < boundary_size:
-                return
-            del self._arriving[(region, as_of)]
-        self._progress[region] = as_of
-        completed = self._completed.setdefault(region, [])
-        completed.append(as_of)
-        floor = max(min(as_of - self._history_ms, self.keep_from_ms), as_of - self._max_history_ms)
-        if completed[0] < floor:
-            del completed[: max(0, bisect.bisect_left(completed, floor) - 1)]
-        for done in [k for k in self._arriving if k[0] == region and k[1] <= as_of]:
-            del self._arriving[done]
-
-    def as_of(
-        self, t: int, channel: Channel, names: frozenset[str], regions: frozenset[str] | None = None
-    ) -> tuple[dict[tuple[str, str], QueueSnapshot], set[str]]:
-        """The latest record at or before ``t`` of every queue of the channel named in ``names``
-        (as of its region's latest complete boundary at or before ``t`` when that is newer: the
-        queue did not change since), and which of ``regions`` (default: every region the table
-        knows) have not published all their state as of ``t`` yet (a region without any record
-        counts as not there yet)."""
-        found: dict[tuple[str, str], QueueSnapshot] = {}
-        with self._lock:
-            for key, history in self._history.items():
-                if key[1] not in names or history[-1].channel is not channel:
-                    continue
-                index = bisect.bisect_right(history, t, key=_as_of)
-                if not index:
-                    continue
-                snapshot = history[index - 1]
-                completed = self._completed.get(key[0], ())
-                at = bisect.bisect_right(completed, t)
-                if at and completed[at - 1] > snapshot.as_of_ms:
-                    snapshot = dataclasses.replace(snapshot, as_of_ms=completed[at - 1])
-                found[key] = snapshot
-            progress = dict(self._progress)
-        expected = regions if regions is not None else progress.keys()
-        return found, {r for r in expected if progress.get(r, -1) < t}
-
-    def _end_offsets(self, consumer: Consumer, timeout_s: float = 30.0) -> tuple[list[int], dict[int, int]]:
-        """The topic's partitions and the end offsets of the non-empty ones (retried: a topic just
-        created may have no leader yet)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                topic = consumer.list_topics(QUEUE_STATE_TOPIC, timeout=10).topics[QUEUE_STATE_TOPIC]
-                if topic.error is not None:
-                    raise KafkaException(topic.error)
-                ends = {}
-                for p in topic.partitions:
-                    low, high = watermarks(consumer, TopicPartition(QUEUE_STATE_TOPIC, p), timeout_s=10)
-                    if high > low:
-                        ends[p] = high
-                return sorted(topic.partitions), ends
-            except KafkaException as exc:
-                if time.monotonic() > deadline or self._stop.is_set():
-                    raise
-                log.info("queue state table: end offsets not available yet (%s)", exc)
-                time.sleep(0.5)
-
-    def _run(self) -> None:
-        consumer = clients.consumer(
-            {
-                **self._client,
-                "group.id": f"ccpulse-queue-table-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-            }
-        )
-        try:
-            partitions, ends = self._end_offsets(consumer)
-            consumer.assign([TopicPartition(QUEUE_STATE_TOPIC, p, -2) for p in partitions])  # -2: beginning
-            if not ends:
-                self.ready.set()
-            while not self._stop.is_set():
-                for message in consumer.consume(1000, 0.1):
-                    if message.error() is not None:
-                        if message.error().code() != KafkaError._PARTITION_EOF:
-                            log.warning("queue state table: %s", message.error())
-                        continue
-                    partition, offset = message.partition() or 0, message.offset()
-                    read_to_end = offset is not None and offset + 1 >= ends.get(partition, 0)
-                    if not self.ready.is_set() and read_to_end:
-                        ends.pop(partition, None)
-                        if not ends:
-                            self.ready.set()
-                    try:
-                        record = self._codec.decode(QUEUE_STATE_TOPIC, message.value())
-                    except InvalidEvent as exc:
-                        log.warning("queue state table: skipping an undecodable record (%s)", exc.reason)
-                        continue
-                    size = dict(message.headers() or ()).get(BOUNDARY_SIZE_HEADER)
-                    self.add(snapshot_of(record), int(size) if size is not None else None)
-        finally:
-            consumer.close()
-
-
-def _as_of(snapshot: QueueSnapshot) -> int:
-    return snapshot.as_of_ms
 
 
 def decision_record(d: RoutingDecision) -> dict[str, Any]:
@@ -261,6 +84,7 @@ class Router:
         # else those the table knows (all that ever published, once it was read to its end)
         self.regions = regions
         self.decisions = self.duplicates = self.waited_out = 0
+        self._ewt: dict[tuple[str, str], tuple[QueueSnapshot, tuple[float, EwtMethod]]] = {}
 
     def on_arrival(self, state: PartitionState, event: ContactEvent) -> None:
         cid = event.contact_id
@@ -274,6 +98,7 @@ class Router:
         captured = capture(state, [f"{event.region}|{event.queue}"])
         state.decided[cid] = event.event_time_ms  # decided (or pending, checkpointed with it) once
         state.pending_arrivals.append({"request": request, "capture": captured, "since": self._clock()})
+        state.pending_ids[cid] = state.pending_ids.get(cid, 0) + 1
 
     def release(
         self,
@@ -298,6 +123,13 @@ class Router:
             self._emit(state, decision, producer, on_delivery, waited)
             done += 1
         if done:
+            ids = state.pending_ids
+            for item in pending[:done]:
+                cid = item["request"][0]
+                if ids.get(cid, 0) > 1:
+                    ids[cid] -= 1
+                else:
+                    ids.pop(cid, None)
             del pending[:done]
 
     def _decide(
@@ -305,13 +137,15 @@ class Router:
     ) -> RoutingDecision | None:
         cid, eid, region, queue, channel, language, priority, t = item["request"]
         request = RoutingRequest(cid, eid, region, queue, Channel(channel), language, priority, t)
+        sources: dict[tuple[str, str], QueueSnapshot] = {}
         remote, lagging = self.table.as_of(
-            t, request.channel, skill_queues(request, self.params), self.regions
+            t, request.channel, skill_queues(request, self.params), self.regions, sources
         )
         lagging.discard(region)  # the home region's own queue is local, as of t
         if lagging and not out_of_time:
             return None
         queues = {k: q for k, q in remote.items() if k != (region, queue)}
+        estimates = self._estimates(queues, sources)
         home = queue_record(state, item["capture"], f"{region}|{queue}", t)
         if home is not None and region_has_agents(state, region, t):
             queues[(region, queue)] = snapshot_of(home)
@@ -326,7 +160,23 @@ class Router:
             notes |= {k: late for k in queues if k[0] in lagging}
             for r in sorted(lagging - {k[0] for k in queues}):
                 log.info("routing %s: no state of %s at t after %.0f s", cid, r, self.max_wait_s)
-        return decide(request, queues, self.params, notes=notes)
+        return decide(request, queues, self.params, estimates, notes=notes)
+
+    def _estimates(
+        self, remote: dict[tuple[str, str], QueueSnapshot], sources: dict[tuple[str, str], QueueSnapshot]
+    ) -> dict[tuple[str, str], tuple[float, EwtMethod]]:
+        """``estimate_wait`` of each remote queue, computed once per record it was read from: a pure
+        function of the params and the record's content but its ``as_of`` (a reading as of a later
+        boundary has the same content); the table gives every decision the same record object
+        until the queue's next record."""
+        cache, estimates = self._ewt, {}
+        for key, snapshot in remote.items():
+            source = sources.get(key, snapshot)
+            cached = cache.get(key)
+            if cached is None or cached[0] is not source:
+                cached = cache[key] = (source, estimate_wait(snapshot, self.params))
+            estimates[key] = cached[1]
+        return estimates
 
     def _emit(
         self,
@@ -353,7 +203,7 @@ class Router:
     def on_answered(self, state: PartitionState, event: ContactEvent) -> None:
         prediction = state.predictions.pop(event.contact_id, None)
         if prediction is None:
-            if any(p["request"][0] == event.contact_id for p in state.pending_arrivals):
+            if event.contact_id in state.pending_ids:  # its decision waits (pending_arrivals)
                 state.predictions[event.contact_id] = (0.0, _ANSWERED_FIRST, event.event_time_ms)
             return
         ewt, method, arrived_ms = prediction

@@ -13,18 +13,18 @@ positions in the streams instead:
   the agent stream has passed t (streams/jobs/router.py).
 
 Rates use only contact counters of the region x channel minute buckets in the windows
-ending with the minute of the contact watermark at the capture (surveys create buckets
-too, so a rate is None when nothing was offered, never "0 because a survey came first").
+ending with the minute of the contact watermark at the capture (streams/jobs/recent_rates.py).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from streams.domain.events import AgentEvent
 from streams.domain.kpi import MINUTE_MS
+from streams.jobs.recent_rates import recent_rates
 from streams.jobs.state import AgentView, PartitionState
 
 HISTORY_MS = 30 * MINUTE_MS  # agent views kept behind the slower of the contact and agent streams
@@ -34,27 +34,35 @@ _CHAT = ("CHAT", "MESSENGER")
 Capture = dict[str, Any]  # JSON-able: it is checkpointed with the pending item that holds it
 
 
-def _time(view: AgentView) -> int:
-    return view.event_time_ms
+def _times(state: PartitionState, aid: str, history: list[AgentView]) -> list[int]:
+    """The event times of an agent's history (``state.agent_times``: kept with it, searched by
+    ``bisect`` without a key function); rebuilt if a caller replaced the history."""
+    times = state.agent_times.get(aid)
+    if times is None or len(times) != len(history):
+        times = state.agent_times[aid] = [v.event_time_ms for v in history]
+    return times
 
 
 def record_agent(state: PartitionState, event: AgentEvent) -> None:
     """Add the agent event to its agent's history in event-time order. Events at the same
     millisecond are applied in stream order, so the later one is the state at that time
     (LOGGED_IN then READY at a shift start; a duplicate repeats its original)."""
-    history = state.agent_history.setdefault(event.agent_id, [])
-    t = event.event_time_ms
+    aid, t = event.agent_id, event.event_time_ms
+    history = state.agent_history.setdefault(aid, [])
+    times = _times(state, aid, history)
     view = AgentView(
         event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
     )
-    if not history or history[-1].event_time_ms < t:
+    if not history or times[-1] < t:
         history.append(view)
+        times.append(t)
         return
-    index = bisect_right(history, t, key=_time)
-    if index and history[index - 1].event_time_ms == t:
+    index = bisect_right(times, t)
+    if index and times[index - 1] == t:
         history[index - 1] = view
     else:
         history.insert(index, view)
+        times.insert(index, t)
 
 
 def prune_history(state: PartitionState, history_ms: int = HISTORY_MS) -> None:
@@ -69,10 +77,12 @@ def prune_history(state: PartitionState, history_ms: int = HISTORY_MS) -> None:
         history = state.agent_history[aid]
         if aid not in state.agents:
             del state.agent_history[aid]
+            state.agent_times.pop(aid, None)
             continue
-        keep_from = bisect_right(history, floor, key=_time) - 1
+        times = _times(state, aid, history)
+        keep_from = bisect_right(times, floor) - 1
         if keep_from > 0:
-            del history[:keep_from]
+            del history[:keep_from], times[:keep_from]
 
 
 def agents_as_of(state: PartitionState, region: str, t: int) -> Iterator[tuple[str, AgentView]]:
@@ -83,7 +93,7 @@ def agents_as_of(state: PartitionState, region: str, t: int) -> Iterator[tuple[s
         if history[-1].event_time_ms <= t:
             yield aid, history[-1]
             continue
-        index = bisect_right(history, t, key=_time)
+        index = bisect_right(_times(state, aid, history), t)
         if index:
             yield aid, history[index - 1]
 
@@ -94,35 +104,12 @@ def agents_by_region(state: PartitionState, t: int) -> dict[str, list[tuple[str,
     for aid, history in state.agent_history.items():
         view = history[-1]
         if view.event_time_ms > t:
-            index = bisect_right(history, t, key=_time)
+            index = bisect_right(_times(state, aid, history), t)
             if not index:
                 continue
             view = history[index - 1]
         found.setdefault(history[-1].region, []).append((aid, view))
     return found
-
-
-def _rates(state: PartitionState, region: str, channel: str) -> list[float | None]:
-    """[aht_seconds (60 min), arrival_rate_per_s (15 min), abandon_rate_per_s (15 min)]."""
-    wm = state.watermarks.get("contact", 0)
-    end = wm - wm % MINUTE_MS + MINUTE_MS
-    offered = abandoned = handled = handle_ms = 0
-    for minute in range(end - 60 * MINUTE_MS, end, MINUTE_MS):
-        bucket = state.minutes.get((region, channel, minute))
-        if bucket is None:
-            continue
-        handled += bucket["handled"]
-        handle_ms += bucket["talk_ms"] + bucket["hold_ms"] + bucket["acw_ms"]
-        if minute >= end - 15 * MINUTE_MS:
-            offered += bucket["offered"] - bucket["short_offered"]
-            abandoned += bucket["abandoned"] - bucket["short_abandoned"]
-    span_s = 15 * MINUTE_MS / 1000
-    arrivals = offered / span_s if offered > 0 else None
-    return [
-        handle_ms / handled / 1000 if handled else None,
-        arrivals,
-        abandoned / span_s if arrivals is not None else None,
-    ]
 
 
 def capture(state: PartitionState, keys: list[str]) -> Capture:
@@ -143,47 +130,76 @@ def capture(state: PartitionState, keys: list[str]) -> Capture:
     return {
         "queues": queues,
         "waiting": waiting,
-        "rates": {f"{r}|{c}": _rates(state, r, c) for r, c in sorted(series)},
+        "rates": {f"{r}|{c}": recent_rates(state, r, c) for r, c in sorted(series)},
         "loads": loads,
     }
 
 
+_TALLIED = {"READY": 1, "ON_CONTACT": 2, "ACW": 3, "NOT_READY": 4}  # tally index of the counted states
+Tally = list[Any]  # [logged in, READY, ON_CONTACT, ACW, NOT_READY, free chat slots, languages (set)]
+
+
+def skill_tallies(
+    region_agents: Iterable[tuple[str, AgentView]], loads: dict[str, int], only: str | None = None
+) -> dict[str, Tally]:
+    """Per skill (queue name; ``only``: that one), what a queue record counts of the agents having
+    it: logged in, by state, free chat slots (the concurrency of READY / ON_CONTACT agents minus
+    the contacts they hold), languages of those logged in. One pass over the region's agents for
+    all its queues (a boundary), not one per queue."""
+    tallies: dict[str, Tally] = {}
+    for aid, v in region_agents:
+        if only is None:
+            skills: Iterable[str] = set(v.skills)
+        elif only in v.skills:
+            skills = (only,)
+        else:
+            continue
+        active, index = v.state in _ACTIVE, _TALLIED.get(v.state)
+        slots = max(0, v.chat_concurrency - loads.get(aid, 0)) if index == 1 or index == 2 else 0
+        for skill in skills:
+            tally = tallies.get(skill)
+            if tally is None:
+                tally = tallies[skill] = [0, 0, 0, 0, 0, 0, set()]
+            if active:
+                tally[0] += 1
+                tally[6].update(v.languages)
+            if index is not None:
+                tally[index] += 1
+            tally[5] += slots
+    return tallies
+
+
 def queue_record(
     state: PartitionState, captured: Capture, key: str, t: int,
-    region_agents: list[tuple[str, AgentView]] | None = None,
+    region_agents: list[tuple[str, AgentView]] | None = None, tallies: dict[str, Tally] | None = None,
 ) -> dict[str, Any] | None:  # fmt: skip
     """The cc.queue.state record of ``key`` as of ``t``: contacts from the capture, agents as of t
-    (``region_agents``: the region's, from ``agents_by_region``; else read here). None when the
-    capture does not know the queue."""
+    (``tallies``: the region's ``skill_tallies``, else of ``region_agents``: the region's, from
+    ``agents_by_region``; else read here). None when the capture does not know the queue."""
     if key not in captured["queues"]:
         return None
     region, queue = key.split("|", 1)
     channel, language = captured["queues"][key]
-    if region_agents is None:
-        region_agents = list(agents_as_of(state, region, t))
-    agents = [(aid, v) for aid, v in region_agents if queue in v.skills]
-    by_state = {
-        s: sum(1 for _, v in agents if v.state == s) for s in ("READY", "ON_CONTACT", "ACW", "NOT_READY")
-    }
-    loads = captured["loads"]
-    slots = sum(
-        max(0, v.chat_concurrency - loads.get(aid, 0))
-        for aid, v in agents
-        if v.state in ("READY", "ON_CONTACT")
-    )
+    if tallies is None:
+        agents = region_agents if region_agents is not None else agents_as_of(state, region, t)
+        tallies = skill_tallies(agents, captured["loads"], queue)
+    logged_in, ready, on_contact, acw, not_ready, slots, languages = tallies.get(queue) or _NO_AGENTS
     count, oldest = captured["waiting"].get(key, (0, t))
     aht, arrivals, abandons = captured["rates"].get(f"{region}|{channel}", (None, None, None))
     return {
         "region": region, "queue": queue, "channel": channel, "language": language,
         "contacts_in_queue": count, "oldest_contact_age_seconds": max(0, t - oldest) / 1000 if count else 0.0,
-        "agents_logged_in": sum(1 for _, v in agents if v.state in _ACTIVE),
-        "agents_ready": by_state["READY"], "agents_on_contact": by_state["ON_CONTACT"],
-        "agents_acw": by_state["ACW"], "agents_not_ready": by_state["NOT_READY"],
+        "agents_logged_in": logged_in,
+        "agents_ready": ready, "agents_on_contact": on_contact,
+        "agents_acw": acw, "agents_not_ready": not_ready,
         "free_chat_slots": slots if channel in _CHAT else 0,
         "aht_seconds": aht, "arrival_rate_per_s": arrivals, "abandon_rate_per_s": abandons,
-        "languages": sorted({lang for _, v in agents if v.state in _ACTIVE for lang in v.languages}),
+        "languages": sorted(languages),
         "as_of_ms": t,
     }  # fmt: skip
+
+
+_NO_AGENTS: Tally = [0, 0, 0, 0, 0, 0, ()]
 
 
 def region_has_agents(state: PartitionState, region: str, t: int) -> bool:
@@ -232,9 +248,12 @@ def release_boundaries(
         if not agent_ready(item["t"], waited) and waited < max_wait_s:
             break
         t, captured = item["t"], item["capture"]
-        agents = agents_by_region(state, t)
+        tallies = {
+            region: skill_tallies(agents, captured["loads"])
+            for region, agents in agents_by_region(state, t).items()
+        }
         records = [
-            queue_record(state, captured, key, t, agents.get(key.split("|", 1)[0], []))
+            queue_record(state, captured, key, t, tallies=tallies.get(key.split("|", 1)[0], {}))
             for key in sorted(captured["queues"])
         ]
         released.append(changed_records(state, [r for r in records if r is not None]))

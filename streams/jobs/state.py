@@ -77,6 +77,20 @@ class PartitionState:
     dirty_series: set[SeriesKey] = field(default_factory=set, repr=False)
     # "region|queue" -> the content of its last cc.queue.state record (streams/jobs/routing_local.py)
     published: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    # not persisted, derived from the fields above (built here, kept current by the code that
+    # changes those fields): indexes of the routing hot paths (docs/kpi-engine.md, "Routing cost")
+    pending_ids: dict[str, int] = field(init=False, repr=False, compare=False)  # pending contact_id -> n
+    agent_times: dict[str, list[int]] = field(init=False, repr=False, compare=False)  # agent_history times
+    # (region, channel) -> [window end, handled, handle ms, offered (15 min), abandoned (15 min)]
+    rate_sums: dict[SeriesKey, list[int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.pending_ids = {}
+        for item in self.pending_arrivals:
+            cid = item["request"][0]
+            self.pending_ids[cid] = self.pending_ids.get(cid, 0) + 1
+        self.agent_times = {a: [v.event_time_ms for v in h] for a, h in self.agent_history.items()}
+        self.rate_sums = {}
 
     @property
     def watermark_ms(self) -> int:

@@ -54,7 +54,7 @@ class Table:
         self.records, self.lagging = records or {}, set[str]()
 
     def as_of(
-        self, t: int, channel: Channel, names: frozenset[str], regions: Any = None
+        self, t: int, channel: Channel, names: frozenset[str], regions: Any = None, sources: Any = None
     ) -> tuple[dict, set[str]]:
         return dict(self.records), set(self.lagging)
 

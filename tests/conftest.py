@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -72,7 +73,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(marker)
         if found:
             item.add_marker("services")
-    if config.pluginmanager.hasplugin("xdist") and config.getoption("numprocesses", None):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker's collection is the order the controller hands out
         longest_first(items)
 
 

@@ -98,17 +98,7 @@ def lower_bound(master: Master, y: np.ndarray, rc: dict[str, np.ndarray]) -> tup
 
 
 def _add_negative(master: Master, rc: dict[str, np.ndarray], per_round: int) -> int:
-    added = 0
-    for k, r in rc.items():
-        r = r.copy()
-        if master.have[k]:
-            r[list(master.have[k])] = np.inf
-        best = np.argpartition(r, min(per_round, r.size - 1))[:per_round]
-        best = best[r[best] < -1e-6]
-        if best.size:
-            master.add(k, best)
-            added += best.size
-    return added
+    return sum(master.add_most_negative(k, r, per_round) for k, r in rc.items())
 
 
 def generate(master: Master, budget_s: float, pool: ColumnPool | None = None) -> Generation:

@@ -72,13 +72,7 @@ def dive(
         h.changeColsBounds(idx.size, (idx + n_slack).astype(np.int32), lower[idx], upper)
         # one pricing a step, with the duals before this step's fixing (one LP solve a step)
         for k in master.channels if columns else ():
-            rc = master.price(k, duals)
-            if master.have[k]:
-                rc[list(master.have[k])] = np.inf
-            best = np.argpartition(rc, min(columns, rc.size - 1))[:columns]
-            best = best[rc[best] < -1e-6]
-            if best.size:
-                master.add(k, best)
+            master.add_most_negative(k, master.price(k, duals), columns)
     h.setOptionValue("simplex_strategy", 4)
     # the column generation's bounds back (columns the dive added keep lower bound 0)
     n0 = lower0.size

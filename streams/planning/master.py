@@ -114,6 +114,18 @@ class Master:
         self.cols: list[tuple[str, int]] = []
         self.have: dict[str, set[int]] = {k: set() for k in self.channels}
 
+    def add_most_negative(self, k: str, rc: np.ndarray, most: int) -> int:
+        """Add channel k's (at most) ``most`` variants of most negative reduced cost ``rc`` that
+        the master does not hold yet; the number added."""
+        rc = rc.copy()
+        if self.have[k]:
+            rc[list(self.have[k])] = np.inf
+        best = np.argpartition(rc, min(most, rc.size - 1))[:most]
+        best = best[rc[best] < -1e-6]
+        if best.size:
+            self.add(k, best)
+        return int(best.size)
+
     def add(self, k: str, variants: np.ndarray) -> None:
         cat, share = self.cover.catalogue, self.limits.min_part_time_share
         starts: list[int] = []

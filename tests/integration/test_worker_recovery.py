@@ -58,7 +58,10 @@ from streams.wire.topics import CONTACT_TOPIC, INPUT_TOPICS
 pytestmark = pytest.mark.kafka
 
 GROUP = "ccpulse-kpi"
-SIM_HOURS, SIM_WALL_S, SEED = 6.0, 60.0, 31  # 70.7k messages
+# 360 simulated seconds a wall second; the kill and the scale-out must both happen while input
+# flows: under pytest-xdist at load 8-10 they outlasted a 60 s simulation (the new worker's
+# partitions never moved again). The rest is sent unpaced once they are done (hurry).
+SIM_HOURS, SIM_WALL_S, SEED = 12.0, 120.0, 31
 CURRENT_S = 2.0  # a partition is current when its time lag is at most this
 RECOVERY_BOUND_S = 60.0
 BASELINE_MESSAGES = 8_000  # committed by the group before the kill (~10 s of the paced input)

@@ -61,24 +61,8 @@ class NaiveTable:
         if history[0].as_of_ms < floor:
             del history[: max(0, bisect.bisect_left(history, floor, key=lambda s: s.as_of_ms) - 1)]
 
-    def _count(self, snapshot: QueueSnapshot, boundary_size: int | None) -> None:
-        region, as_of = snapshot.region, snapshot.as_of_ms
-        if as_of <= self._progress.get(region, -1):
-            return
-        if boundary_size is not None:
-            seen = self._arriving.setdefault((region, as_of), set())
-            seen.add(snapshot.queue)
-            if len(seen) < boundary_size:
-                return
-            del self._arriving[(region, as_of)]
-        self._progress[region] = as_of
-        completed = self._completed.setdefault(region, [])
-        completed.append(as_of)
-        floor = max(min(as_of - self._history_ms, self.keep_from_ms), as_of - self._max_history_ms)
-        if completed[0] < floor:
-            del completed[: max(0, bisect.bisect_left(completed, floor) - 1)]
-        for done in [k for k in self._arriving if k[0] == region and k[1] <= as_of]:
-            del self._arriving[done]
+    # the boundary bookkeeping is not part of the index: the table's own, unchanged by it
+    _count = GlobalQueueTable._count
 
     def as_of(
         self, t: int, channel: Channel, names: frozenset[str], regions: frozenset[str] | None = None

@@ -26,7 +26,8 @@ install: $(STAMP)
 
 # Debian packages the tests use: ClickHouse 18.16, Prometheus 2.42 (+promtool), Alertmanager 0.25,
 # Java 17 and Maven for the Apache Kafka jars, kcat (a standard Kafka client reading our
-# topics). apt-get only when something is missing. Apicurio Registry 3.3 needs a JDK >= 21:
+# topics), Chromium (headless, renders the plan report to a PNG). apt-get only when something
+# is missing. Apicurio Registry 3.3 needs a JDK >= 21:
 # this kind of machine ships Temurin 25 under /usr/lib/jvm (Debian 12 has no Java 21).
 system-deps:
 	@missing=""; \
@@ -37,6 +38,7 @@ system-deps:
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo ">> apt-get install$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \

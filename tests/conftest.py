@@ -40,7 +40,7 @@ from streams.wire.schema_registry import ConfluentSchemaRegistry, InMemorySchema
 # fixture -> the marker of what it starts or runs
 SERVICE_FIXTURES = {
     "kafka": "kafka", "fresh_kafka": "kafka", "kafka_cluster": "kafka",
-    "clickhouse_server": "clickhouse", "tansu": "tansu",
+    "clickhouse_server": "clickhouse", "history_stores": "clickhouse", "tansu": "tansu",
     "prometheus_factory": "prometheus", "alertmanager_factory": "prometheus",
     "promtool": "prometheus", "amtool": "prometheus",
     "apicurio": "registry", "registry_url": "registry", "registry_client": "registry",
@@ -206,6 +206,23 @@ def history_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hi
         store = ClickHouseDriverStore(server.host, server.tcp_port, database=database)
     yield store
     store.close()
+
+
+@pytest.fixture
+def history_stores(clickhouse_server: ClickHouseServer, tmp_path: Path) -> Iterator[list[HistoryStore]]:
+    """Both HistoryStore adapters at once (ClickHouse 18.16, then chdb), each on a fresh
+    database: for tests whose costly part (a simulated day through Kafka and the worker) is the
+    same for both stores; they run it once and hold each store to the same assertions."""
+    server = clickhouse_server
+    stores: list[HistoryStore] = [
+        ClickHouseDriverStore(server.host, server.tcp_port, database=f"t_{uuid.uuid4().hex[:10]}"),
+        ChdbStore(tmp_path / "chdb", database=f"t_{uuid.uuid4().hex[:10]}"),
+    ]
+    try:
+        yield stores
+    finally:
+        for store in stores:
+            store.close()
 
 
 @pytest.fixture

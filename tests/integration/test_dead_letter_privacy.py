@@ -185,19 +185,24 @@ def assert_absent(identities: list[str], where: str, blobs: list[bytes]) -> None
 
 
 def test_raw_identities_never_leave_the_dead_letter_path(
-    fresh_kafka: KafkaCluster, history_store: HistoryStore, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-    capfd: pytest.CaptureFixture[str],
+    fresh_kafka: KafkaCluster, history_stores: list[HistoryStore], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
+    """One broker and one worker run; each history store (18.16, chdb) sinks it and is scanned."""
     caplog.set_level(logging.DEBUG)
     bootstrap, worker_log = fresh_kafka.bootstrap_servers, tmp_path / "worker.log"
     positions = produce_traffic(bootstrap)
     run_worker(bootstrap, worker_log)
-    migrate(history_store)
-    config = {"bootstrap.servers": bootstrap, "group.id": "privacy-sink", "session.timeout.ms": 6000}
     codec = Codec.pinned(known_regions=region_codes())
-    sink = HistorySink(config, history_store, codec, max_wait_s=0.5, pseudonym_key=KEY.encode())
-    sink_stats = sink.run(threading.Event(), idle_exit_s=6)
     raw = [*INJECTED, LEGACY_PHONE]
+    for history_store in history_stores:
+        migrate(history_store)
+        config = {"bootstrap.servers": bootstrap, "group.id": f"privacy-sink-{history_store.backend}",
+                  "session.timeout.ms": 6000}  # fmt: skip
+        sink = HistorySink(config, history_store, codec, max_wait_s=0.5, pseudonym_key=KEY.encode())
+        sink_stats = sink.run(threading.Event(), idle_exit_s=6)
+        assert_history_pseudonymised(history_store, codec, positions, raw)
+        assert sink_stats.rows_written > 400, history_store.backend
 
     # Kafka: the worker's dead letters, one per injected message, each pseudonymised
     records = read_every_topic(bootstrap)
@@ -223,6 +228,18 @@ def test_raw_identities_never_leave_the_dead_letter_path(
     assert any(PHONE.encode() in record_bytes(m) for m in records if m.topic() == CONTACT)
     assert any(LEGACY_PHONE.encode() in blob for blob in written)
 
+    # logs: the worker's (debug, stdout and stderr), this process's loggers and file descriptors
+    worker_text = worker_log.read_bytes()
+    assert b'"event": "stopped"' in worker_text and b"assigned" in worker_text  # the log was captured
+    out, err = capfd.readouterr()
+    logs = [worker_text, caplog.text.encode(), out.encode(), err.encode()]
+    assert_absent(raw, "logs", logs)
+    assert KEY.encode() not in b"".join(logs)
+
+
+def assert_history_pseudonymised(
+    history_store: HistoryStore, codec: Codec, positions: dict[str, tuple[int, int]], raw: list[str]
+) -> None:
     # ClickHouse: every table, every row; the dead letters are stored pseudonymised
     history = every_history_row(history_store)
     assert_absent(raw, f"{history_store.backend} history", [row for rows in history.values() for row in rows])
@@ -231,10 +248,10 @@ def test_raw_identities_never_leave_the_dead_letter_path(
         f"FROM {history_store.database}.dead_letters WHERE consumer = '{WORKER_GROUP}'"
     )
     stored = {(int(p), int(o)): (reason, base64.b64decode(b64)) for p, o, reason, b64 in rows}
-    assert len(stored) == len(INJECTED) + 1
+    assert len(stored) == len(INJECTED) + 1, history_store.backend
     for identity, (_, reason) in INJECTED.items():
         stored_reason, body_bytes = stored[positions[identity]]
-        assert stored_reason == reason
+        assert stored_reason == reason, history_store.backend
         ref = codec.decode_record(CONTACT, body_bytes)["customer_ref"]
         assert ref == pseudonymise(identity, KEY.encode())
     ((legacy_b64,),) = history_store.query(
@@ -243,12 +260,3 @@ def test_raw_identities_never_leave_the_dead_letter_path(
     )
     legacy_ref = codec.decode_record(CONTACT, base64.b64decode(legacy_b64))["customer_ref"]
     assert legacy_ref == pseudonymise(LEGACY_PHONE, KEY.encode())
-    assert sink_stats.rows_written > 400
-
-    # logs: the worker's (debug, stdout and stderr), this process's loggers and file descriptors
-    worker_text = worker_log.read_bytes()
-    assert b'"event": "stopped"' in worker_text and b"assigned" in worker_text  # the log was captured
-    out, err = capfd.readouterr()
-    logs = [worker_text, caplog.text.encode(), out.encode(), err.encode()]
-    assert_absent(raw, "logs", logs)
-    assert KEY.encode() not in b"".join(logs)

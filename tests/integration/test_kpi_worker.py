@@ -51,12 +51,6 @@ BACKLOG_AFTER_KILL = 1_000  # new input written while no worker runs, before the
 JOIN_AFTER_COMMITTED = 3_000  # the first worker's progress when the second one joins
 
 
-
-
-
-
-
-
 def count_dead_letters(bootstrap: str) -> int:
     """Records a read_committed reader sees (offsets also count transaction markers)."""
     return sum(1 for _ in read_to_end({"bootstrap.servers": bootstrap}, DEAD_LETTER_TOPIC))
@@ -79,8 +73,6 @@ class OwnedLock:
 
     def held_by_me(self) -> bool:
         return self._owner == threading.get_ident()
-
-
 
 
 def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(
@@ -139,12 +131,6 @@ def test_worker_snapshots_equal_ground_truth_for_a_day_with_faults(
     assert registry.get_sample_value("ccpulse_events_in_total", {"topic": "cc.contact.events"}) > 10_000
     assert_snapshots_equal_truth(bootstrap, read_truth(tmp_path / "truth.csv"))
     assert len(under_lock) >= stats.checkpoints > 0 and not any(under_lock)  # serialised off the lock
-
-
-
-
-
-
 
 
 def committed_input(probe: LagProbe) -> int:

@@ -71,15 +71,11 @@ def start(bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
     return start_worker(bootstrap, GROUP, log, ("--log-level", "info"))  # info: assignments and restores
 
 
-
-
 def wait_for(condition: Any, timeout_s: float, what: str, seen: Any = None) -> float:
     """Seconds until ``condition()`` holds (polled every 0.25 s; see support/waiting.py)."""
     began = time.monotonic()
     wait_until(condition, timeout_s, what, seen=seen)
     return time.monotonic() - began
-
-
 
 
 def recovered_at(probe: LagProbe, after: float, partitions: set[TP], busy: set[TP]) -> float | None:

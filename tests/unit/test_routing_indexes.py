@@ -265,8 +265,10 @@ def naive_queue_record(state: PartitionState, captured: dict[str, Any], key: str
                 for aid, v in agents if v.state in ("READY", "ON_CONTACT"))  # fmt: skip
     return {
         "agents_logged_in": sum(1 for _, v in agents if v.state in active),
-        **{f"agents_{s.lower()}": sum(1 for _, v in agents if v.state == s)
-           for s in ("READY", "ON_CONTACT", "ACW", "NOT_READY")},  # fmt: skip
+        **{
+            f"agents_{s.lower()}": sum(1 for _, v in agents if v.state == s)
+            for s in ("READY", "ON_CONTACT", "ACW", "NOT_READY")
+        },  # fmt: skip
         "free_chat_slots": slots if channel in ("CHAT", "MESSENGER") else 0,
         "languages": sorted({lang for _, v in agents if v.state in active for lang in v.languages}),
     }

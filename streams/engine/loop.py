@@ -45,7 +45,7 @@ from streams.engine.checkpoints import (
     ensure_changelog_topic,
 )
 from streams.engine.dead_letters import DeadLetterSanitiser, dead_letter
-from streams.engine.read_to_end import PartitionEnds
+from streams.engine.read_to_end import EndOffsets, PartitionEnds
 from streams.engine.transactions import OutputCommitter
 from streams.wire.topics import DEAD_LETTER_TOPIC
 
@@ -134,6 +134,7 @@ class StreamLoop(Generic[S]):
         self._last_checkpoint = self._last_commit = self._assigned_at = 0.0
         self._closing = False
         self._ends = PartitionEnds()  # idle exit: only with every partition read to its end
+        self.end_offsets = EndOffsets(self._client)  # the broker's end offsets, not behind a fetch
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -177,6 +178,7 @@ class StreamLoop(Generic[S]):
             self._closing = True  # the final checkpoint above is written: revoke only drops states
             self.consumer.close()
             self._out.close()  # transactional: what is not committed is discarded, as by a crash
+            self.end_offsets.close()
             self.producer = self.consumer = None  # librdkafka handles go with their last reference
 
     def _loop(self, stop: threading.Event, idle_exit_s: float | None, transactional: bool) -> None:
@@ -203,7 +205,7 @@ class StreamLoop(Generic[S]):
             ):
                 with self.lock:
                     pending = self.job.pending(self.states.values())
-                if not pending and self._ends.read_to_end(consumer):
+                if not pending and self._ends.read_to_end(consumer, self.end_offsets):
                     return
                 last_message_at = self._clock() - idle_exit_s + 1.0  # look again in a second
 

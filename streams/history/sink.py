@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from streams.domain.errors import InvalidEvent
 from streams.engine.dead_letters import DeadLetterSanitiser
-from streams.engine.read_to_end import PartitionEnds
+from streams.engine.read_to_end import EndOffsets, PartitionEnds
 from streams.history.event_rows import TABLE_OF_TOPIC, event_row
 from streams.history.store import HistoryError, HistoryStore
 from streams.observability import metrics
@@ -98,6 +98,7 @@ class HistorySink:
                   "enable.partition.eof": True}  # fmt: skip
         self._consumer = Consumer(config)
         self._ends = PartitionEnds()  # --idle-exit: exit only with every partition read to its end
+        self._end_offsets = EndOffsets(config)  # asked apart from the consumer's fetches
         self._store, self._codec, self._topics = store, codec, topics
         self._dead_letters = DeadLetterSanitiser(codec, pseudonym_key)
         self._max_rows, self._max_wait_s, self._max_backoff_s = max_rows, max_wait_s, max_backoff_s
@@ -156,12 +157,13 @@ class HistorySink:
                 if self._due():
                     self._flush(retry=True, stop=stop)
                 if idle_exit_s is not None and self._clock() - last_message_at > idle_exit_s:
-                    if self._ends.read_to_end(self._consumer):
+                    if self._ends.read_to_end(self._consumer, self._end_offsets):
                         break
                     last_message_at = self._clock() - idle_exit_s + 1.0  # look again in a second
             self._flush(retry=True, stop=stop)
         finally:
             self._consumer.close()
+            self._end_offsets.close()
         return self.stats
 
     def _add(self, message: Message) -> None:

@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
-from streams.engine.read_to_end import position_at_end
+from streams.engine.read_to_end import EndOffsets, position_at_end
 from streams.jobs.router import BOUNDARY_SIZE_HEADER, Router
 from streams.jobs.routing_local import capture_boundary, release_boundaries
 from streams.jobs.state import PartitionState
@@ -31,9 +31,9 @@ if TYPE_CHECKING:
 
 class EventTimeGate:
     def __init__(
-        self, consumer: Consumer, producer: Producer, codec: Codec, options: WorkerOptions, on_delivery: Any
+        self, ends: EndOffsets, producer: Producer, codec: Codec, options: WorkerOptions, on_delivery: Any
     ) -> None:
-        self._consumer, self._producer, self._codec = consumer, producer, codec
+        self._ends, self._producer, self._codec = ends, producer, codec
         self._options, self._delivered = options, on_delivery
         self._partitions: int | None = None
 
@@ -89,7 +89,7 @@ class EventTimeGate:
         if topic not in self._options.topics:
             return False
         tp = TopicPartition(topic, state.partition)
-        return position_at_end(self._consumer, tp, state.next_offsets.get(topic))
+        return position_at_end(self._ends, tp, state.next_offsets.get(topic))
 
     def agent_ready(self, state: PartitionState) -> Callable[[int, float], bool]:
         """Whether agent states as of t are complete on this partition: the agent stream passed t,

@@ -103,7 +103,7 @@ class KpiWorker:
     def started(self, loop: StreamLoop[PartitionState]) -> None:
         o = self.options
         assert loop.consumer is not None and loop.producer is not None
-        self._gate = EventTimeGate(loop.consumer, loop.producer, self._codec, o, loop.delivered)
+        self._gate = EventTimeGate(loop.end_offsets, loop.producer, self._codec, o, loop.delivered)
         if o.routing:
             self._table = GlobalQueueTable(self._client, self._codec).start()
             if not self._table.wait_ready(o.table_ready_timeout_s):  # decisions then wait on its progress

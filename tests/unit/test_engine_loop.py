@@ -191,3 +191,28 @@ def test_a_topic_the_checkpoint_never_read_starts_at_its_beginning(config: dict[
     _, stats = run(config, WordCount(), options)
     assert counted(config, "wc") == Counter(first) + Counter(later)  # the 60 on words.b were applied
     assert stats.events == len(later)
+
+
+def test_the_idle_exit_asks_end_offsets_apart_from_the_live_consumer(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live consumer's uncached end-offset query waits behind its own fetch long-poll (up to
+    fetch.wait.max.ms per partition on Apache Kafka): the loop's idle exit and the routing gate
+    ask through EndOffsets, a consumer of its own that is in no group and never fetches."""
+    asked: list[tuple[str | None, bool]] = []
+    original = memory_broker.Consumer.get_watermark_offsets
+
+    def recorded(self: Any, partition: Any, timeout: float | None = None, cached: bool = False) -> Any:
+        asked.append((self._group, cached))
+        return original(self, partition, timeout, cached)
+
+    monkeypatch.setattr(memory_broker.Consumer, "get_watermark_offsets", recorded)
+    expected = produce(config, ["abc", "de", "abc"])
+    options = LoopOptions(group_id="ends", app_id="ends", topics=TOPICS, checkpoint_interval_s=0.0)
+    _, stats = run(config, WordCount(), options)
+    assert stats.events == 3 and counted(config, "ends") == expected  # exited once all was read
+    uncached = {group for group, cached in asked if not cached}
+    assert uncached, "the idle exit asked the broker for end offsets"
+    assert "ends" not in uncached, "the live consumer was asked (it answers only after its fetch)"
+    assert all(str(g).startswith("ccpulse-end-offsets-") or str(g).startswith("ccpulse-read-to-end-")
+               for g in uncached), uncached  # fmt: skip

@@ -373,6 +373,9 @@ class StreamLoop(Generic[S]):
             written = [s for key, s in self.states.items() if only is None or key in only]
             for state in written:
                 self.job.before_checkpoint(state)
+        # Not transactional: the outputs these states count as sent are acknowledged before the
+        # checkpoint records are produced (OutputCommitter.deliver says why).
+        self._out.deliver("outputs before a checkpoint")
         # Serialised off the lock: only this thread changes states (a collector only reads), so
         # /metrics is not held up by the encoding of a large state (issue 16).
         for state in written:

@@ -54,14 +54,24 @@ class OutputCommitter:
         if error is not None:
             self.delivery_errors.append(f"{message.topic()}: {error}")
 
+    def deliver(self, what: str = "outputs") -> None:
+        """Not transactional: wait until everything produced so far is acknowledged (raises
+        NotDelivered). A checkpoint calls this before it produces its own records: a checkpoint
+        acknowledged ahead of the outputs it counts as sent (another partition's batch, a
+        SIGKILL in between) would restore a state that never re-emits them (133 routing
+        decisions lost so in one CI run). Transactional: nothing to do, the commit is atomic."""
+        if self.transactional:
+            return
+        remaining = self.producer.flush(self.timeout_s)
+        if remaining or self.delivery_errors:
+            errors, self.delivery_errors = self.delivery_errors, []
+            msg = f"{what} not delivered ({remaining} pending; {errors[:3]}); offsets not committed"
+            raise NotDelivered(msg)
+
     def commit(self, consumer: Any, offsets: list[TopicPartition], what: str = "outputs") -> None:
         """Make everything produced so far durable (and visible) with ``offsets``."""
         if not self.transactional:
-            remaining = self.producer.flush(self.timeout_s)
-            if remaining or self.delivery_errors:
-                errors, self.delivery_errors = self.delivery_errors, []
-                msg = f"{what} not delivered ({remaining} pending; {errors[:3]}); offsets not committed"
-                raise NotDelivered(msg)
+            self.deliver(what)
             if offsets:
                 try:
                     consumer.commit(offsets=offsets, asynchronous=False)

@@ -216,3 +216,39 @@ def test_the_idle_exit_asks_end_offsets_apart_from_the_live_consumer(
     assert "ends" not in uncached, "the live consumer was asked (it answers only after its fetch)"
     assert all(str(g).startswith("ccpulse-end-offsets-") or str(g).startswith("ccpulse-read-to-end-")
                for g in uncached), uncached  # fmt: skip
+
+
+def test_outputs_are_acknowledged_before_the_checkpoint_that_counts_them(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without transactions a checkpoint record acknowledged ahead of the outputs it counts as
+    sent (a large record fills its batch and leaves at once, small outputs linger), then a
+    SIGKILL, restores a state that never re-emits them. So every output produced before a
+    checkpoint record is flushed before that record is produced."""
+    log: list[str] = []
+    expected = produce(config, ["ab", "12", "cd", "", "ef", "34"])  # 3 words, 3 dead letters (outputs)
+    original_produce, original_flush = memory_broker.Producer.produce, memory_broker.Producer.flush
+
+    def logged_produce(self: Any, topic: str, *args: Any, **kwargs: Any) -> Any:
+        log.append("checkpoint" if topic.endswith("-changelog") else "output")
+        return original_produce(self, topic, *args, **kwargs)
+
+    def logged_flush(self: Any, *args: Any, **kwargs: Any) -> Any:
+        log.append("flush")
+        return original_flush(self, *args, **kwargs)
+
+    monkeypatch.setattr(memory_broker.Producer, "produce", logged_produce)
+    monkeypatch.setattr(memory_broker.Producer, "flush", logged_flush)
+    options = LoopOptions(group_id="order", app_id="order", topics=TOPICS, checkpoint_interval_s=0.0,
+                          transactional=False)  # fmt: skip
+    _, stats = run(config, WordCount(), options)
+    assert counted(config, "order") == expected and stats.dead_letters == 3
+    assert log.count("output") == 3 and "checkpoint" in log
+    unflushed = False
+    for entry in log:
+        if entry == "output":
+            unflushed = True
+        elif entry == "flush":
+            unflushed = False
+        else:
+            assert not unflushed, f"a checkpoint produced before the outputs ahead of it were flushed: {log}"

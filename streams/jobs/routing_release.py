@@ -36,6 +36,7 @@ class EventTimeGate:
         self._ends, self._producer, self._codec = ends, producer, codec
         self._options, self._delivered = options, on_delivery
         self._partitions: int | None = None
+        self._quiet: dict[int, tuple[int, float]] = {}  # partition -> (boundary, wall time it was due)
 
     def release(self, states: Iterable[PartitionState], router: Router | None) -> int:
         """Publish the boundaries and make the decisions that can be; returns records published."""
@@ -43,9 +44,7 @@ class EventTimeGate:
         states = list(states)
         for state in states:
             ready = self.agent_ready(state)
-            every, agent_wm = o.queue_state_every_ms, state.watermarks.get("agent", 0)
-            if agent_wm - agent_wm % every > state.boundary_ms and self.read_to_end(state, CONTACT_TOPIC):
-                capture_boundary(state, agent_wm, every, now)  # a quiet contact stream: time moved on
+            self._capture_if_quiet(state, now)
             for records in release_boundaries(state, ready, now, o.routing_max_wait_s):
                 published += self._publish(records)
             if router is not None:
@@ -60,6 +59,26 @@ class EventTimeGate:
                 default=0,
             )  # fmt: skip
         return published
+
+    def _capture_if_quiet(self, state: PartitionState, now: float) -> None:
+        """A quiet contact stream: the agent stream passed a boundary the contact stream has not
+        reached. The boundary is captured once the contact partition is read to its end, but
+        not before the grace for the producer's in-flight events has passed since the boundary
+        was first due (a contact event before it may still be on its way: without the grace a
+        paced run captured a boundary a backlog run did not, and a decision read another EWT)."""
+        o = self._options
+        every, agent_wm = o.queue_state_every_ms, state.watermarks.get("agent", 0)
+        due = agent_wm - agent_wm % every
+        if due <= state.boundary_ms:
+            self._quiet.pop(state.partition, None)
+            return
+        pending = self._quiet.get(state.partition)
+        if pending is None or pending[0] <= state.boundary_ms:  # captured since by a contact event
+            pending = self._quiet[state.partition] = (due, now)
+        boundary, since = pending
+        if now - since >= o.routing_caught_up_grace_s and self.read_to_end(state, CONTACT_TOPIC):
+            capture_boundary(state, boundary, every, now)  # time moved on to the boundary due then
+            del self._quiet[state.partition]
 
     def _publish(self, records: list[dict[str, Any]]) -> int:
         sizes = Counter(r["region"] for r in records)  # the table knows when a region's boundary is in

@@ -12,6 +12,7 @@ import pytest
 from streams.domain.events import AgentEvent, AgentState, Channel, ContactEvent, ContactEventType
 from streams.jobs import kpi_apply as kpi
 from streams.jobs.kpi_apply import KpiConfig
+from streams.jobs.options import WorkerOptions
 from streams.jobs.router import GlobalQueueTable, snapshot_of
 from streams.jobs.routing_local import (
     capture,
@@ -21,8 +22,10 @@ from streams.jobs.routing_local import (
     record_agent,
     release_boundaries,
 )
+from streams.jobs.routing_release import EventTimeGate
 from streams.jobs.state import AgentView, PartitionState
 from streams.wire.codec import Codec
+from streams.wire.topics import CONTACT_TOPIC
 
 pytestmark = pytest.mark.unit
 T0 = 1_795_400_000_000 - 1_795_400_000_000 % 60_000
@@ -149,3 +152,37 @@ def test_the_table_reads_changed_records_as_it_read_every_queue_record() -> None
             ), probe - T0
     some = changed.as_of(t, Channel.VOICE, frozenset({"voice"}))[0]
     assert {s.as_of_ms for s in some.values()} == {t}  # unchanged queues read as of the last boundary
+
+
+class AtEnd:
+    """EndOffsets as the gate asks it: every partition read to its end (high = position)."""
+
+    def __init__(self, state: PartitionState) -> None:
+        self.state, self.asked = state, 0
+
+    def watermarks(self, tp: Any, timeout_s: float = 5.0) -> tuple[int, int]:
+        self.asked += 1
+        return 0, self.state.next_offsets.get(tp.topic, 0)
+
+
+def test_a_quiet_contact_stream_captures_a_boundary_only_after_the_in_flight_grace() -> None:
+    """The agent stream passed a boundary the (quiet, read-to-end) contact stream has not: the
+    boundary is captured once the grace for in-flight contact events has passed since it was
+    due, and it is the boundary due then, not a later one the agent stream reached meanwhile."""
+    state = staffed()
+    state.next_offsets = {CONTACT_TOPIC: 7}
+    options = WorkerOptions(queue_state_every_ms=EVERY, routing_caught_up_grace_s=1.0)
+    ends = AtEnd(state)
+    gate = EventTimeGate(ends, None, Codec.pinned(), options, None)  # type: ignore[arg-type]
+    state.boundary_ms = T0
+    state.watermarks["agent"] = T0 + EVERY + 5_000  # the boundary T0 + EVERY is due
+    gate._capture_if_quiet(state, now=100.0)
+    gate._capture_if_quiet(state, now=100.9)
+    assert state.boundary_ms == T0 and not state.pending_boundaries and ends.asked == 0
+    state.watermarks["agent"] = T0 + 3 * EVERY  # the agent stream moves on meanwhile
+    gate._capture_if_quiet(state, now=101.0)
+    assert state.boundary_ms == T0 + EVERY and [b["t"] for b in state.pending_boundaries] == [T0 + EVERY]
+    gate._capture_if_quiet(state, now=101.5)  # the next boundary due now waits its own grace
+    assert state.boundary_ms == T0 + EVERY
+    gate._capture_if_quiet(state, now=102.5)
+    assert [b["t"] for b in state.pending_boundaries] == [T0 + EVERY, T0 + 2 * EVERY, T0 + 3 * EVERY]

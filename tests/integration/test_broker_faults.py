@@ -41,7 +41,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
+from support.cluster_state import (
+    assert_topics_replicated,
+    dead_letters_in_history,
+    history_ids,
+    leaders,
+    led_by,
+    wait_isr_full,
+)
 from support.lag_probe import TP, LagProbe, PacedSimulation
 from support.waiting import wait_until
 from support.workers import (
@@ -59,7 +67,7 @@ from streams.services.clickhouse import ClickHouseServer
 from streams.services.kafka import KafkaCluster
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.output import MalformedValue
-from streams.wire.topic_admin import apply_topics, describe_topics
+from streams.wire.topic_admin import apply_topics
 from streams.wire.topics import CONTACT_TOPIC, DEAD_LETTER_TOPIC, INPUT_TOPICS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse]
@@ -143,89 +151,6 @@ def produced_event_ids() -> dict[str, set[str]]:
     return ids
 
 
-def under_replicated(cluster: KafkaCluster) -> list[str]:
-    topics = cluster.admin(quiet=True).list_topics(timeout=5).topics
-    return [
-        f"{name}[{p}]"
-        for name, topic in topics.items()
-        for p, partition in topic.partitions.items()
-        if len(partition.isrs) < len(partition.replicas) or partition.leader < 0
-    ]
-
-
-def wait_isr_full(cluster: KafkaCluster, timeout_s: float = 90.0) -> float:
-    began = time.monotonic()
-    while True:
-        try:
-            lagging = under_replicated(cluster)
-        except Exception as exc:  # metadata request during a restart
-            lagging = [str(exc)]
-        if not lagging:
-            return time.monotonic() - began
-        assert time.monotonic() - began < timeout_s, f"ISR not full after {timeout_s:.0f} s: {lagging[:5]}"
-        time.sleep(0.25)
-
-
-def leaders(cluster: KafkaCluster, topic: str) -> dict[int, int]:
-    """partition -> leader broker id."""
-    topics = cluster.admin(quiet=True).list_topics(timeout=5).topics
-    return {p: partition.leader for p, partition in topics[topic].partitions.items()}
-
-
-def led_by(cluster: KafkaCluster, node_id: int, high: dict[TP, int]) -> list[TP]:
-    """The input partitions that carry traffic and have ``node_id`` as their leader."""
-    return [
-        (topic, p)
-        for topic in INPUT_TOPICS
-        for p, leader in leaders(cluster, topic).items()
-        if leader == node_id and high.get((topic, p), 0) > 0
-    ]
-
-
-def history_ids(server: ClickHouseServer, table: str) -> tuple[int, set[str]]:
-    client = server.client()
-    try:
-        ((rows,),) = client.execute(f"SELECT count() FROM {DATABASE}.{table}")
-        ids = {row[0] for row in client.execute(f"SELECT DISTINCT event_id FROM {DATABASE}.{table}")}
-    finally:
-        client.disconnect()
-    return int(rows), ids
-
-
-def dead_letters_in_history(server: ClickHouseServer) -> int:
-    client = server.client()
-    try:
-        unique_key = "uniqExact(original_topic, original_partition, original_offset)"
-        ((unique,),) = client.execute(f"SELECT {unique_key} FROM {DATABASE}.dead_letters")
-    finally:
-        client.disconnect()
-    return int(unique)
-
-
-def replication(cluster: KafkaCluster) -> dict[str, tuple[int, str | None]]:
-    """Topic -> (replication factor, min.insync.replicas) of the inputs and the worker's changelog,
-    as a new admin client reads them (it may ask any of the 3 brokers)."""
-    names = [*INPUT_TOPICS, f"{KPI_GROUP}-changelog"]
-    described = describe_topics(cluster.bootstrap_servers, names)
-    return {
-        n: (d["replication_factor"], d["configs"].get("min.insync.replicas")) for n, d in described.items()
-    }
-
-
-def assert_topics_replicated(cluster: KafkaCluster) -> None:
-    """RF 3 and min.insync.replicas 2 on the input topics and the worker's changelog. A topic just
-    created is known to the brokers one by one (the last clean-clone runs failed on a broker that
-    did not know the changelog yet), so this waits, with a deadline, until every broker asked
-    reports all of them with the right settings (a wrong setting fails with what was seen)."""
-    expected = dict.fromkeys([*INPUT_TOPICS, f"{KPI_GROUP}-changelog"], (3, "2"))
-    wait_until(
-        lambda: replication(cluster) == expected, 60,
-        "RF 3 and min.insync.replicas 2 on the inputs and the changelog, as every broker asked reports them",
-        seen=lambda: replication(cluster),
-        retry_on=(KafkaException, ValueError, TimeoutError),  # ValueError: listed before its partitions
-    )  # fmt: skip
-
-
 def test_leader_kill_rolling_restart_and_clickhouse_outage_reconcile(
     cluster: KafkaCluster, clickhouse: ClickHouseServer, tmp_path: Path
 ) -> None:
@@ -260,7 +185,7 @@ def run_scenario(
     while f"{KPI_GROUP}-changelog" not in cluster.admin().list_topics(timeout=5).topics:
         assert worker.poll() is None and time.monotonic() < deadline, worker_log.read_text()[-3000:]
         time.sleep(0.2)
-    assert_topics_replicated(cluster)
+    assert_topics_replicated(cluster, KPI_GROUP)
     probe = LagProbe(bootstrap, {KPI_GROUP: INPUT_TOPICS, HISTORY_GROUP: (*INPUT_TOPICS, DEAD_LETTER_TOPIC)})
     producer = paced_simulation(bootstrap, truth)
     probe.start()
@@ -317,11 +242,13 @@ def run_scenario(
     assert_snapshots_equal_truth(bootstrap, read_truth(truth))
     produced = produced_event_ids()
     for topic, table in HISTORY_TABLES.items():
-        rows, ids = history_ids(clickhouse, table)
+        rows, ids = history_ids(clickhouse, table, DATABASE)
         missing, extra = produced[topic] - ids, ids - produced[topic]
         assert not missing and not extra, f"{table}: {len(missing)} missing, {len(extra)} unknown ids"
         figures[f"history_{table}"] = {"rows": rows, "distinct_event_ids": len(ids)}
-    assert dead_letters_in_history(clickhouse) == summary.malformed == worker_summary["dead_letters"]
+    assert (
+        dead_letters_in_history(clickhouse, DATABASE) == summary.malformed == worker_summary["dead_letters"]
+    )
     assert sink_summary["write_failures"] >= 1, "the sink never saw ClickHouse down"
     return figures
 

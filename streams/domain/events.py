@@ -78,6 +78,7 @@ MIN_EVENT_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_EVENT_TIME_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
 MAX_PRIORITY = 9
 MAX_CHAT_CONCURRENCY = 10
+REASON_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,31}")  # an agent NOT_READY reason: a code, never free text
 MIN_SCORE, MAX_SCORE = 1, 5
 
 # customer_ref is a keyed-hash pseudonym: 32 lowercase hex digits (see pseudonym.py).
@@ -114,6 +115,7 @@ class AgentEvent:
     skills: tuple[str, ...] = field(default_factory=tuple)
     languages: tuple[str, ...] = field(default_factory=tuple)
     chat_concurrency: int = 1
+    reason: str | None = None  # NOT_READY only: an aux reason code (BREAK, LUNCH, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,13 @@ def validate_agent(event: AgentEvent, known_regions: frozenset[str]) -> AgentEve
             OUT_OF_RANGE,
             f"chat_concurrency={event.chat_concurrency} is outside [1, {MAX_CHAT_CONCURRENCY}]",
         )
+    if event.reason is not None:
+        if event.state is not AgentState.NOT_READY:
+            raise InvalidEvent(INCONSISTENT, f"reason on a {event.state.value} event (NOT_READY only)")
+        if not REASON_CODE.fullmatch(event.reason):
+            raise InvalidEvent(
+                OUT_OF_RANGE, "reason is not a reason code (A-Z, 0-9 and _, at most 32 characters)"
+            )  # the value is not repeated: free text could carry anything
     return event
 
 

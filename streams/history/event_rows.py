@@ -21,7 +21,7 @@ CONTACT_COLUMNS = (
     "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at",
 )  # fmt: skip
 AGENT_COLUMNS = (
-    "event_id", "agent_id", "region", "state", "skills", "languages", "chat_concurrency",
+    "event_id", "agent_id", "region", "state", "skills", "languages", "chat_concurrency", "reason",
     "event_time", "event_time_ms", "kafka_partition", "kafka_offset", "ingested_at",
 )  # fmt: skip
 SURVEY_COLUMNS = (
@@ -66,7 +66,7 @@ def contact_row(e: ContactEvent, partition: int, offset: int, ingested: datetime
 def agent_row(e: AgentEvent, partition: int, offset: int, ingested: datetime | int) -> tuple[Any, ...]:
     return (
         e.event_id, e.agent_id, e.region, e.state.value, list(e.skills), list(e.languages),
-        e.chat_concurrency, e.event_time_ms // 1000, e.event_time_ms, partition, offset,
+        e.chat_concurrency, e.reason or "", e.event_time_ms // 1000, e.event_time_ms, partition, offset,
         epoch_seconds(ingested),
     )  # fmt: skip
 

@@ -74,7 +74,10 @@ def materialise(item: RawItem, prefix: str) -> SimRecord:
         return SimRecord(CONTACT_TOPIC, region, event, t)
     if kind == AGENT:
         g: Agent = subject
-        agent_event = AgentEvent(eid, g.agent_id, g.region, a, t, g.skills, g.languages, g.concurrency)
+        reason = b if a is AgentState.NOT_READY and isinstance(b, str) else None
+        agent_event = AgentEvent(
+            eid, g.agent_id, g.region, a, t, g.skills, g.languages, g.concurrency, reason
+        )
         return SimRecord(AGENT_TOPIC, g.region, agent_event, t)
     if kind == SURVEY:
         c = subject
@@ -220,7 +223,10 @@ class FastEncoder:
         if kind == AGENT:
             g: Agent = subject
             cache = g.cache or self._agent_cache(g)
-            value = self._headers[AGENT_TOPIC] + eid + cache[0] + self._states[a] + self._time(t) + cache[1]
+            reason = _optional(b) if a is AgentState.NOT_READY and isinstance(b, str) else b"\x00"
+            value = b"".join(
+                (self._headers[AGENT_TOPIC], eid, cache[0], self._states[a], self._time(t), cache[1], reason)
+            )
             return AGENT_TOPIC, cache[2], value
         if kind == SURVEY:
             c: Contact = subject

@@ -15,8 +15,8 @@ At every 15-minute staffing step a cohort's wanted status is OFF (outside its sh
 - -> OFF: idle agents log out (``NOT_READY``, ``LOGGED_OUT``; from a break only
   ``LOGGED_OUT``); busy ones finish their contacts first.
 
-The break's reason travels in the raw item (``b`` of the agent item), not on the wire:
-``schemas/agent_event.avsc`` has no NOT_READY reason field (docs/planning.md).
+The break's reason travels in the raw item (``b`` of the agent item) and goes on the wire as
+the agent event's ``reason`` (cc.agent.events schema 104; docs/planning.md).
 
 Rules (docs/planning.md, "Proof in the digital twin"):
 

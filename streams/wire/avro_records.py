@@ -88,6 +88,7 @@ def _agent_to_record(e: AgentEvent) -> dict[str, Any]:
         "skills": list(e.skills),
         "languages": list(e.languages),
         "chat_concurrency": e.chat_concurrency,
+        "reason": e.reason,
     }
 
 
@@ -101,6 +102,7 @@ def _agent_from_record(r: dict[str, Any]) -> AgentEvent:
         skills=tuple(r["skills"]),
         languages=tuple(r["languages"]),
         chat_concurrency=r["chat_concurrency"],
+        reason=r.get("reason"),
     )
 
 

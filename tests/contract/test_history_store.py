@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from streams.domain.events import AgentEvent, AgentState
 from streams.history.chdb_store import ChdbStore
+from streams.history.event_rows import AGENT_COLUMNS, agent_row
 from streams.history.migrate import Migration, load_migrations, migrate
 from streams.history.store import HistoryError, HistoryStore
 
@@ -89,6 +91,19 @@ def test_arrays_and_quotes_survive(store: HistoryStore) -> None:
     assert store.query(f"SELECT event_id, agent_id, skills, languages FROM {table}") == [
         ("e'1", 'a"7', ["billing", "tech"], ["ru", "zh"])
     ]
+
+
+def test_agent_rows_keep_the_not_ready_reason(store: HistoryStore) -> None:
+    """What the sink writes for cc.agent.events (schema 104): the NOT_READY reason code, ''
+    where there is none (other states, events of schema 102)."""
+    migrate(store)
+    ms = int(T0.timestamp()) * 1000
+    lunch = AgentEvent("e-1", "a-1", "RU-KGD", AgentState.NOT_READY, ms, ("general",), ("ru",), 1, "LUNCH")
+    ready = AgentEvent("e-2", "a-1", "RU-KGD", AgentState.READY, ms + 1, ("general",), ("ru",), 1)
+    rows = [agent_row(e, 0, i, ms // 1000) for i, e in enumerate((lunch, ready))]
+    store.insert(f"{store.database}.agent_events", AGENT_COLUMNS, rows)
+    query = f"SELECT event_id, state, reason FROM {store.database}.agent_events ORDER BY event_id"
+    assert store.query(query) == [("e-1", "NOT_READY", "LUNCH"), ("e-2", "READY", "")]
 
 
 def test_csv_hostile_strings_and_int_seconds_survive(store: HistoryStore) -> None:

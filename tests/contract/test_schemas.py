@@ -199,10 +199,11 @@ def test_contract_references_an_existing_schema(topic: str) -> None:
 
 def test_pinned_schema_ids_are_unique_and_as_agreed() -> None:
     ids = {topic: c.schema_id for topic, c in CONTRACTS.items()}
+    # 104: agent events gained the NOT_READY reason (102 stays readable)
     # 206: routing decisions gained the reasons NO_AGENTS_HOME and NO_STATE (201 stays readable)
     assert len(set(ids.values())) == len(ids)
     assert ids == {
-        "cc.contact.events": 101, "cc.agent.events": 102, "cc.survey.events": 103,
+        "cc.contact.events": 101, "cc.agent.events": 104, "cc.survey.events": 103,
         "cc.routing.decisions": 206, "cc.kpi.snapshots": 202, "cc.queue.state": 203,
         "cc.alerts": 204, "cc.dead-letter": 205, "cc.staffing.plan": 207,
     }  # fmt: skip

@@ -102,6 +102,18 @@ BAD_INPUT: list[tuple[str, str, Callable[[], Any], str]] = [
         lambda: RAW.encode(AGENT, dataclasses.replace(AGENT_EVENT, chat_concurrency=0)),
         "out_of_range",
     ),
+    (
+        "NOT_READY reason on a READY event",
+        AGENT,
+        lambda: RAW.encode(AGENT, dataclasses.replace(AGENT_EVENT, reason="BREAK")),
+        "inconsistent",
+    ),
+    (
+        "NOT_READY reason that is free text",
+        AGENT,
+        lambda: RAW.encode(AGENT, dataclasses.replace(AGENT_EVENT, state=AgentState.NOT_READY, reason=PHONE)),
+        "out_of_range",
+    ),
     ("unknown region", CONTACT, lambda: contact_bytes(region="RU-XXX"), "unknown_region"),
     ("unknown home region", CONTACT, lambda: contact_bytes(home_region="RU-XXX"), "unknown_region"),
     ("phone number as customer_ref", CONTACT, lambda: contact_bytes(customer_ref=PHONE), "not_pseudonymised"),
@@ -165,13 +177,22 @@ def test_every_cut_and_every_flipped_byte_is_an_invalid_event_or_a_value(topic: 
                 pass
 
 
+ON_BREAK = dataclasses.replace(AGENT_EVENT, state=AgentState.NOT_READY, reason="LUNCH")
+
+
 # --- round trips -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("topic", "event"),
-    [(CONTACT, CONTACT_EVENT), (CONTACT, WECHAT_EVENT), (AGENT, AGENT_EVENT), (SURVEY, SURVEY_EVENT)],
-    ids=["contact", "wechat", "agent", "survey"],
+    [
+        (CONTACT, CONTACT_EVENT),
+        (CONTACT, WECHAT_EVENT),
+        (AGENT, AGENT_EVENT),
+        (AGENT, ON_BREAK),
+        (SURVEY, SURVEY_EVENT),
+    ],
+    ids=["contact", "wechat", "agent", "agent-on-break", "survey"],
 )
 def test_dataclass_round_trips_to_an_equal_value(topic: str, event: Any) -> None:
     data = CODEC.encode(topic, event)

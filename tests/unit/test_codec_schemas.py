@@ -14,6 +14,7 @@ import pytest
 from fastavro import parse_schema, schemaless_writer
 from support.codec_samples import (
     AGENT,
+    AGENT_EVENT,
     CATALOGUE_SAMPLE,
     CODEC,
     CONTACT,
@@ -24,6 +25,7 @@ from support.codec_samples import (
 from support.registry import CountingRegistry
 
 from streams.domain.errors import InvalidEvent
+from streams.domain.events import AgentState
 from streams.settings import load_settings
 from streams.wire.codec import HEADER_SIZE, Codec
 from streams.wire.topic_contracts import SCHEMAS_DIR, load_topic_contracts
@@ -58,6 +60,19 @@ def test_older_writer_without_a_new_optional_field_decodes() -> None:
     with pytest.raises(InvalidEvent) as caught:
         CODEC.decode(CONTACT, written_with(older, 100, record))  # not registered there
     assert caught.value.reason == "unknown_schema_id"
+
+
+def test_an_agent_event_of_schema_102_decodes_without_a_reason() -> None:
+    """cc.agent.events 104 added the NOT_READY reason; what producers of 102 write decodes
+    (reason None), by the id the contract pins for it (previous_schemas)."""
+    contract = load_topic_contracts()[AGENT]
+    assert contract.schema_id == 104 and contract.previous_schemas == {102: "versions/agent_event.102.avsc"}
+    older = json.loads((SCHEMAS_DIR / "versions" / "agent_event.102.avsc").read_text())
+    on_break = dataclasses.replace(AGENT_EVENT, state=AgentState.NOT_READY, reason="BREAK")
+    record = {k: v for k, v in CODEC.to_record(on_break).items() if k != "reason"}
+    decoded = CODEC.decode(AGENT, written_with(older, 102, record))
+    assert decoded == dataclasses.replace(on_break, reason=None)
+    assert CODEC.decode(AGENT, CODEC.encode(AGENT, on_break)).reason == "BREAK"
 
 
 def test_newer_writer_with_an_extra_field_decodes() -> None:

@@ -17,6 +17,7 @@ from streams.domain.shift_plan import INTERVAL_MS, Break, ShiftAssignment
 from streams.simulator import SimConfig, Simulation
 from streams.simulator.config import ChannelParams, HandleTime
 from streams.simulator.model import AGENT
+from streams.wire.codec import Codec
 
 pytestmark = pytest.mark.unit
 START = datetime(2026, 5, 11, tzinfo=UTC)
@@ -144,3 +145,21 @@ def test_unaligned_shift_is_refused() -> None:
                           (Break(T0 + 7 * H + 60_000, T0 + 7 * H + INTERVAL_MS, "BREAK"),))  # fmt: skip
     with pytest.raises(ValueError, match="15-minute boundary"):
         Simulation(replace(CONFIG, shifts=(bad,)), seed=3, start=START, duration_s=3600)
+
+
+def test_the_break_reason_is_on_the_wire() -> None:
+    """What the twin writes to cc.agent.events (the fast encoder's bytes, decoded by the codec):
+    each NOT_READY of a break carries its reason, every other agent event none."""
+    sim = Simulation(replace(CONFIG, shifts=SHIFTS), seed=3, start=START, duration_s=14 * 3600)
+    codec = Codec.pinned()
+    seen: dict[object, int] = defaultdict(int)
+    for batch in sim.batches():
+        for item in batch:
+            if item[2] != AGENT:
+                continue
+            topic, _key, value = sim.encoder.parts(item)
+            event = codec.decode(topic, value)
+            expected = item[5] if item[4] is AgentState.NOT_READY and isinstance(item[5], str) else None
+            assert (event.state, event.reason) == (item[4], expected), item
+            seen[event.reason] += 1
+    assert seen["BREAK"] == 3 and seen["LUNCH"] == 2 and seen[None] > 10

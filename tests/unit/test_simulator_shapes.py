@@ -48,9 +48,11 @@ TARGET_MS = {c: p.answer_target_s * 1000 for c, p in SimConfig().channels.items(
 # -- with every share 0 nothing changes -------------------------------------------------------
 
 # sha256 of the framed records written before the edge shapes existed (commit 2f15f2f)
+# Changed once, with cc.agent.events schema 104 (issue 18): every agent event carries the
+# NOT_READY reason (a null here) and the new schema id; every other byte was checked equal.
 GOLDEN = {
-    "clean": "8cb5971f54ba802967caf2bf23b4d8c11fee2cdd1feefa36136d34d8a8b4a8fc",
-    "faults": "e0832ae5394b86bf9a80d75466982aebce4438a9f98b1467790fc733c3448c3c",
+    "clean": "9265bd7c6a727e81dc2f2a1c98b44b8477208879da41fed619824ac69ac6da74",
+    "faults": "a39df24b3a71987d20d57d309967a1cdd8c25eaca4a83e6992c13bc59042c742",
 }
 
 

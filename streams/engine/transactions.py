@@ -5,8 +5,7 @@ Two modes, one interface (``OutputCommitter.commit``):
 - **Transactional** (Apache Kafka; ``--transactions``, which deploy/ turns on): every
   output (snapshots, queue states, routing decisions, dead letters, checkpoint records) is
   produced inside a Kafka transaction, and each commit sends the input positions with the
-  consumer's group
-  metadata (KIP-447, what Kafka Streams calls exactly-once v2). The group coordinator
+  consumer's group metadata (KIP-447, what Kafka Streams calls exactly-once v2). The group coordinator
   refuses the offsets of a member whose generation is stale, so a *zombie* (a worker that
   was paused or cut off long enough for its partitions to move to another worker, then
   carries on) cannot commit: its transaction is aborted and nothing it produced after the

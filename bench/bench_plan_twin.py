@@ -1,19 +1,21 @@
 """A planned week through the digital twin: where does the plan fall short, and why?
 
     .venv/bin/python bench/bench_plan_twin.py [--regions RU-MOW,RU-SPE,RU-PRI,RU-KGD] [--days 7] \
-        [--seed 1] [--plan PLAN.json] [--json]
+        [--seed 1] [--plan PLAN.json] [--shrinkage 0.2 --absence 0.05 | --adherent] [--json]
 
-The plan is the scheduler's when ``--plan`` names a plan file (``ccpulse plan schedule --out``:
-agents per catalogue shift variant with its breaks and lunch, per region x channel, plus the
-forecast and requirement per interval), restricted to ``--regions``; without it, the Erlang
-baseline (streams/planning/baseline.py: the simulator's own 15-minute Erlang A requirement
-covered by greedy 8 h shifts with a 15 min break and a 30 min lunch). ``evaluate``
-(streams/planning/twin.py) runs it in the twin. Printed per region x channel: SL, ASA and
-abandonment over the span against the targets, planned vs required agent-hours; per
-region x channel x local day: SL against the 80 % target and the day's busyness factor G
-(the simulator's hidden day-level factor, mean 1, that no forecast knows; read back from
-the arrival model with the same seed); and the intervals below the
-80 % target with at least 10 contacts, each with its likeliest cause:
+The plan is the scheduler's when ``--plan`` names a plan file (``ccpulse plan schedule
+--out``: agents per catalogue shift variant with its breaks and lunch, per region x channel,
+plus the forecast and requirement per interval), restricted to ``--regions``; without it,
+the Erlang baseline (streams/planning/baseline.py: the simulator's own 15-minute Erlang A
+requirement covered by greedy 8 h shifts with a 15 min break and a 30 min lunch).
+``evaluate`` (streams/planning/twin.py) runs it in the twin; with ``--plan`` the planner's
+shrinkage (0.20) is played out on its agents (absent for a shift, off the phones for an
+interval), which the scheduler's plan was sized for; the baseline, sized on the floor, runs
+adherent. Printed per region x channel: SL, ASA and abandonment over the span against the
+targets, planned vs required agent-hours; per region x channel x local day: SL against the
+80 % target and the day's busyness factor G (the simulator's hidden day-level factor, mean
+1, that no forecast knows; read back from the arrival model with the same seed); and the
+intervals below the 80 % target with at least 10 contacts, each with its likeliest cause:
 
 - ``below requirement``: the plan puts fewer agents on the floor than required;
 - ``burst``: offered at least 20 % above the plan's forecast (busyness, Poisson);
@@ -36,9 +38,10 @@ from datetime import UTC, datetime
 
 from streams.planning.baseline import erlang_plan
 from streams.planning.plan_file import PlanFile, read_plan
+from streams.planning.requirements import DEFAULT_SHRINKAGE
 from streams.planning.twin import Counts, Evaluation, IntervalResult, evaluate
 from streams.simulator.arrivals import HOUR_MS, ArrivalModel
-from streams.simulator.config import SimConfig
+from streams.simulator.config import SimConfig, TwinShrinkage
 from streams.simulator.run import DEFAULT_START, Simulation, select_regions
 from streams.simulator.truth import MinuteKpi
 
@@ -173,8 +176,17 @@ def main() -> None:
     parser.add_argument(
         "--plan", default=None, help="the scheduler's plan file (ccpulse plan schedule --out)"
     )
+    parser.add_argument(
+        "--shrinkage", type=float, default=None,
+        help="shrinkage played out on the plan's agents (default: the planner's 0.20 with --plan, "
+        "which scheduled for it; none for the Erlang baseline, which did not)",
+    )  # fmt: skip
+    parser.add_argument("--absence", type=float, default=0.05, help="of it, agents absent for a shift")
+    parser.add_argument("--adherent", action="store_true", help="every agent present and adherent")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    total = args.shrinkage if args.shrinkage is not None else (DEFAULT_SHRINKAGE if args.plan else 0.0)
+    people = None if args.adherent or total == 0 else TwinShrinkage.of_total(total, min(args.absence, total))
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
     began = time.perf_counter()
     if args.plan:
@@ -182,7 +194,7 @@ def main() -> None:
     else:
         plan = erlang_plan(regions, DEFAULT_START, days=args.days)
     planned_s = time.perf_counter() - began
-    result = evaluate(plan, seed=args.seed, days=args.days if args.plan else None)
+    result = evaluate(plan, seed=args.seed, days=args.days if args.plan else None, shrinkage=people)
     twin_s = time.perf_counter() - began - planned_s
     analysis = analyse(result, plan.shifts)
     analysis["busy_days"] = busy_day_tally(analysis, result)
@@ -195,6 +207,7 @@ def main() -> None:
     start = datetime.fromtimestamp(result.start_ms / 1000, UTC)
     summary = {
         "plan_id": plan.plan_id, "regions": regions, "days": args.days, "seed": args.seed,
+        "shrinkage": None if people is None else {"absence": people.absence, "offline": people.offline},
         "start": start.isoformat(), "loadavg": open("/proc/loadavg").read().split()[:3],
         "intervals": [
             {"region": i.region, "channel": i.channel, "start_ms": i.interval_start_ms,

@@ -16,7 +16,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from streams.cli.common import console, err_console
+from streams.planning.requirements import DEFAULT_SHRINKAGE
 from streams.settings import Settings
+from streams.simulator.config import TwinShrinkage
 
 
 def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,6 +36,21 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--days", type=float, default=None, help="days from the plan's start (default: all)"
     )
     evaluate.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
+    evaluate.add_argument(
+        "--shrinkage", type=float, default=DEFAULT_SHRINKAGE,
+        help="share of scheduled agent-time off the floor outside breaks, played out on the plan's "
+        "agents (default %(default)s, the planner's default): absent for a shift or off the phones "
+        "(NOT_READY OFFLINE) for an interval",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--absence", type=float, default=0.05,
+        help="of that, the share of agents absent for a whole shift (default %(default)s)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--adherent",
+        action="store_true",
+        help="every planned agent present and on the phones outside breaks (no shrinkage)",
+    )
     evaluate.add_argument("--report", type=Path, default=None, help="also write an HTML report here")
     evaluate.add_argument(  # SUPPRESS: an absent flag keeps `ccpulse --json plan evaluate`
         "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable JSON output"
@@ -62,7 +79,10 @@ def cmd_plan_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         with Progress(*columns, console=err_console, transient=True, disable=args.json) as progress:
             task = progress.add_task("twin", total=1)
             report = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
-            result = evaluate(plan, regions=regions, days=args.days, seed=args.seed, on_progress=report)
+            shrinkage = None if args.adherent else TwinShrinkage.of_total(args.shrinkage, args.absence)
+            result = evaluate(
+                plan, regions=regions, days=args.days, seed=args.seed, on_progress=report, shrinkage=shrinkage
+            )
     except ValueError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -73,7 +93,12 @@ def cmd_plan_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
-    table = Table(title=f"plan {result.plan_id} in the digital twin (seed {result.seed})")
+    people = (
+        "all agents present and adherent"
+        if result.shrinkage is None
+        else (f"{result.shrinkage.absence:.0%} absent, {result.shrinkage.offline:.1%} offline")
+    )
+    table = Table(title=f"plan {result.plan_id} in the digital twin (seed {result.seed}; {people})")
     for name in ("region", "channel", "offered", "SL (target 80 %)", "ASA s (target)", "abandon",
                  "intervals < 80 %", "agent-h planned / required"):  # fmt: skip
         table.add_column(name, justify="left" if name in ("region", "channel") else "right")

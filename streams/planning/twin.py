@@ -26,7 +26,7 @@ from streams.domain.shift_plan import INTERVAL_MS, ShiftAssignment
 from streams.domain.targets import ASA_TARGET_S, SERVICE_LEVEL_TARGET, Mark
 from streams.planning.plan_file import PlanFile
 from streams.simulator.arrivals import HOUR_MS
-from streams.simulator.config import SimConfig
+from streams.simulator.config import SimConfig, TwinShrinkage
 from streams.simulator.run import Simulation
 from streams.simulator.truth import MinuteKpi
 
@@ -136,11 +136,13 @@ class Evaluation:
     intervals: list[IntervalResult]  # region, channel, time order
     days: list[ChannelDay]
     contacts: int
+    shrinkage: TwinShrinkage | None = None  # played out on the plan's agents; None: all adherent
 
     def as_dict(self) -> dict[str, object]:
+        shrinkage = None if self.shrinkage is None else asdict(self.shrinkage)
         return {
             "plan_id": self.plan_id, "regions": list(self.regions), "start_ms": self.start_ms,
-            "end_ms": self.end_ms, "seed": self.seed, "contacts": self.contacts,
+            "end_ms": self.end_ms, "seed": self.seed, "contacts": self.contacts, "shrinkage": shrinkage,
             "days": [d.as_dict() for d in self.days], "intervals": [i.as_dict() for i in self.intervals],
         }  # fmt: skip
 
@@ -178,9 +180,12 @@ def evaluate(
     seed: int = 0,
     config: SimConfig | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    shrinkage: TwinShrinkage | None = None,
 ) -> Evaluation:
     """Simulate ``days`` (default: the plan's whole span) from the plan's start for ``regions``
-    (default: every region of the plan) with the plan's agents; ``on_progress(done_ms, total_ms)``."""
+    (default: every region of the plan) with the plan's agents; ``on_progress(done_ms, total_ms)``.
+    ``shrinkage``: some of the plan's agents absent for a shift, some off the phones for an
+    interval (streams/simulator/planned.py); None: every agent present and adherent."""
     start_ms, plan_end = plan_span(plan)
     chosen = tuple(regions) if regions else tuple(sorted({s.region for s in plan.shifts}))
     missing = sorted(set(chosen) - {s.region for s in plan.shifts})
@@ -193,7 +198,7 @@ def evaluate(
         msg = f"days={days}: expected more than 0 and at most the plan's span, {span_days:g} days"
         raise ValueError(msg)
     end_ms = start_ms + math.ceil(days * DAY_MS / INTERVAL_MS) * INTERVAL_MS
-    config = replace(config or SimConfig(), regions=chosen, shifts=plan.shifts)
+    config = replace(config or SimConfig(), regions=chosen, shifts=plan.shifts, shrinkage=shrinkage)
     buckets: dict[tuple[str, str, int], Counts] = {}
     totals: dict[tuple[str, str], Counts] = {}
 
@@ -212,7 +217,8 @@ def evaluate(
             on_progress(min(batch[-1][0] - start_ms, total_ms), total_ms)
     if on_progress is not None:
         on_progress(total_ms, total_ms)
-    return _assemble(plan, chosen, start_ms, end_ms, seed, buckets, totals, sim.engine.contacts)
+    result = _assemble(plan, chosen, start_ms, end_ms, seed, buckets, totals, sim.engine.contacts)
+    return replace(result, shrinkage=shrinkage)
 
 
 def _assemble(

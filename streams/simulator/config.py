@@ -135,6 +135,33 @@ EDGE_SHAPES = (
 )
 
 
+@dataclass(frozen=True)
+class TwinShrinkage:
+    """Shrinkage the twin plays out on a plan's agents, drawn per agent: ``absence`` of them
+    do not come for a shift (they never log in), and of those present ``offline`` are off the
+    phones in each 15-minute interval (NOT_READY with reason OFFLINE: training, coaching,
+    meetings, off-phone work). The share of scheduled agent-time on the floor outside breaks
+    is then (1 - absence) x (1 - offline)."""
+
+    absence: float = 0.0
+    offline: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("absence", "offline"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                msg = f"{name}={getattr(self, name)} is outside [0, 1)"
+                raise ValueError(msg)
+
+    @classmethod
+    def of_total(cls, total: float, absence: float = 0.05) -> TwinShrinkage:
+        """The planner's shrinkage (the share of scheduled time off the floor outside breaks)
+        split into ``absence`` and the offline share that makes up the rest."""
+        if not 0.0 <= absence <= total < 1.0:
+            msg = f"expected 0 <= absence ({absence}) <= total shrinkage ({total}) < 1"
+            raise ValueError(msg)
+        return cls(absence, 1.0 - (1.0 - total) / (1.0 - absence))
+
+
 @dataclass(frozen=True, slots=True)
 class SimConfig:
     """One simulation: which regions, how much traffic, how it is served."""
@@ -174,6 +201,10 @@ class SimConfig:
     # A staffing plan to follow instead of the simulator's own (streams/simulator/planned.py): the
     # regions with at least one shift follow it; None = the simulator's own Erlang staffing.
     shifts: tuple[ShiftAssignment, ...] | None = None
+    # The plan's agents as people are (planned.py): some absent for a shift, some off the phones
+    # for an interval (training, coaching, meetings); None = every agent present and adherent.
+    # Without shifts it does nothing (the simulator's own staffing is already on the floor).
+    shrinkage: TwinShrinkage | None = None
 
     def __post_init__(self) -> None:
         if len(self.hourly_shape) != 24 or len(self.dow_factors) != 7:

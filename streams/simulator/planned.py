@@ -33,11 +33,14 @@ Rules (docs/planning.md, "Proof in the digital twin"):
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from streams.domain.events import AgentState, Channel
-from streams.simulator.config import DEFAULT_CHANNELS, SimConfig
+from streams.simulator.config import DEFAULT_CHANNELS, SimConfig, TwinShrinkage
 from streams.simulator.floor import Floor, new_agent
 from streams.simulator.model import AGENT, Agent, QueueState
 
@@ -46,15 +49,21 @@ if TYPE_CHECKING:
 
 STEP_MS = 900_000  # the engine's staffing step
 OFF, ON = "OFF", "ON"  # cohort statuses; a break's reason (BREAK, LUNCH) is the third kind
+OFFLINE = "OFFLINE"  # the NOT_READY reason of an agent off the phones (TwinShrinkage.offline)
 
 
 class Cohort:
-    __slots__ = ("shift", "members", "status")
+    __slots__ = ("shift", "members", "status", "offline", "rng")
 
-    def __init__(self, shift: ShiftAssignment) -> None:
+    def __init__(self, shift: ShiftAssignment, seed: int = 0) -> None:
         self.shift = shift
         self.members: list[Agent] = []
         self.status = OFF
+        self.offline: set[int] = set()  # indices of members off the phones this interval
+        # draws of its own (absence, offline), keyed by the run's seed and the shift: the same
+        # for a region whichever other regions run with it, and none taken from the engine's
+        key = f"{shift.region}|{shift.channel}|{shift.variant_id}|{shift.start_ms}"
+        self.rng = np.random.default_rng([seed, 3, zlib.crc32(key.encode())])
 
     def wanted(self, t: int) -> str:
         s = self.shift
@@ -78,7 +87,10 @@ def _check_aligned(shift: ShiftAssignment) -> None:
 class ShiftFollower:
     """Cohorts per (region, queue) of the simulated regions in the plan."""
 
-    def __init__(self, config: SimConfig, shifts: Iterable[ShiftAssignment], simulated: set[str]) -> None:
+    def __init__(
+        self, config: SimConfig, shifts: Iterable[ShiftAssignment], simulated: set[str], seed: int = 0
+    ) -> None:
+        self.shrinkage = config.shrinkage or TwinShrinkage()
         self.cohorts: dict[tuple[str, str], list[Cohort]] = {}
         self.regions: set[str] = set()
         for shift in shifts:
@@ -90,7 +102,7 @@ class ShiftFollower:
             if channel not in config.channels or shift.agents == 0:
                 continue  # a channel not simulated has no queue; the region still follows the plan
             queue = config.channels[channel].queue
-            self.cohorts.setdefault((shift.region, queue), []).append(Cohort(shift))
+            self.cohorts.setdefault((shift.region, queue), []).append(Cohort(shift, seed))
         for cohorts in self.cohorts.values():
             cohorts.sort(key=lambda c: (c.shift.start_ms, c.shift.end_ms, c.shift.variant_id))
         self._queues = {p.queue for p in DEFAULT_CHANNELS.values()}
@@ -105,21 +117,39 @@ class ShiftFollower:
             for cohort in cohorts:
                 wanted = cohort.wanted(t)
                 if wanted != cohort.status:
-                    _move(engine, queue, cohort, wanted, t)
+                    _move(engine, queue, cohort, wanted, t, self.shrinkage.absence)
+                if cohort.status == ON and self.shrinkage.offline > 0:
+                    _offline_step(engine, queue, cohort, self.shrinkage.offline, t)
             engine.serve_waiting(queue, t)
 
 
-def _move(engine: Floor, queue: QueueState, cohort: Cohort, wanted: str, t: int) -> None:
+def _offline_step(engine: Floor, queue: QueueState, cohort: Cohort, share: float, t: int) -> None:
+    """Each present member is off the phones this interval with probability ``share``."""
+    off = cohort.rng.random(len(cohort.members)) < share
+    for i, agent in enumerate(cohort.members):
+        if off[i] and i not in cohort.offline:
+            cohort.offline.add(i)
+            _go_on_break(engine, queue, agent, OFFLINE, t)
+        elif not off[i] and i in cohort.offline:
+            cohort.offline.discard(i)
+            _back_from_break(engine, queue, agent, t)
+
+
+def _move(engine: Floor, queue: QueueState, cohort: Cohort, wanted: str, t: int, absence: float) -> None:
     was, cohort.status = cohort.status, wanted
+    offline, cohort.offline = cohort.offline, set()
     if was == OFF:
-        cohort.members = [_log_in(engine, queue, t) for _ in range(cohort.shift.agents)]
+        present = cohort.shift.agents
+        if absence > 0:  # the absent never log in for this shift
+            present -= int(np.count_nonzero(cohort.rng.random(present) < absence))
+        cohort.members = [_log_in(engine, queue, t) for _ in range(present)]
         if wanted != ON:  # the run starts inside a break of this shift
             for agent in cohort.members:
                 _go_on_break(engine, queue, agent, wanted, t)
         return
-    for agent in cohort.members:
+    for i, agent in enumerate(cohort.members):
         if wanted == OFF:
-            _log_off(engine, queue, agent, on_break=was != ON, t=t)
+            _log_off(engine, queue, agent, on_break=was != ON or i in offline, t=t)
         elif wanted == ON:
             _back_from_break(engine, queue, agent, t)
         elif was == ON:

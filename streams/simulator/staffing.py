@@ -39,7 +39,7 @@ class StaffingPlan:
         self._zh_channel = next((i for i, c in enumerate(model.channels) if c is Channel.MESSENGER), None)
         shifts = self.config.shifts
         simulated = {r.code for r in model.regions}
-        self.follower = None if shifts is None else ShiftFollower(self.config, shifts, simulated)
+        self.follower = None if shifts is None else ShiftFollower(self.config, shifts, simulated, model.seed)
 
     def queues_of(self, region: int) -> list[str]:
         names = list(self.queues)

@@ -45,6 +45,8 @@ def test_plan_evaluate_json_table_and_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["plan_id"] == "small" and body["regions"] == ["RU-KGD"]
+    # the planner's default shrinkage (0.20) played out: 5 % absent, the rest offline per interval
+    assert body["shrinkage"]["absence"] == 0.05 and round(body["shrinkage"]["offline"], 4) == 0.1579
     assert {d["channel"] for d in body["days"]} == {"VOICE", "CHAT", "MESSENGER", "EMAIL"}
     voice = [i for i in body["intervals"] if i["channel"] == "VOICE"]
     assert len(voice) == 8 and [i["planned_agents"] for i in voice] == [3, 3, 3, 3, 0, 3, 3, 3]
@@ -52,9 +54,9 @@ def test_plan_evaluate_json_table_and_report(tmp_path: Path) -> None:
     assert all(d["sl_verdict"] in ("met", "MISSED") for d in body["days"] if d["channel"] != "EMAIL")
     assert (tmp_path / "out.html").exists() and any((tmp_path / "out_files").glob("*.png"))
 
-    table = ccpulse(tmp_path, "plan", "evaluate", str(tmp_path / "plan.json"), "--days", "0.05")
+    table = ccpulse(tmp_path, "plan", "evaluate", str(tmp_path / "plan.json"), "--days", "0.05", "--adherent")
     assert table.returncode == 0, table.stderr
-    assert "RU-KGD" in table.stdout and "VOICE" in table.stdout
+    assert "RU-KGD" in table.stdout and "VOICE" in table.stdout and "all agents present" in table.stdout
 
     bad = ccpulse(tmp_path, "plan", "evaluate", str(tmp_path / "plan.json"), "--days", "3")
     assert bad.returncode == 2 and "plan's span" in bad.stderr

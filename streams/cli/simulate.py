@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
-from streams.simulator.config import EDGE_SHAPES, Faults, SimConfig
+from streams.simulator.config import EDGE_SHAPES, Faults, SimConfig, TwinShrinkage
 from streams.simulator.run import RunSummary, run
 from streams.wire.kafka_config import KafkaSecurity
 
@@ -70,7 +70,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "instead of the simulator's own staffing; without --regions, the plan's regions are simulated, "
         "without --start from the plan's first shift",
     )
+    parser.add_argument(
+        "--shrinkage", type=float, default=0.0,
+        help="with --plan: share of scheduled agent-time off the floor outside breaks, played out on "
+        "the plan's agents (absent for a shift, or NOT_READY OFFLINE for an interval; default 0: every "
+        "agent present and adherent; `ccpulse plan evaluate` defaults to the planner's 0.2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--absence", type=float, default=0.05, help="with --shrinkage: of it, agents absent for a whole shift"
+    )
     args = parser.parse_args(argv)
+    args.people = None
+    if args.shrinkage:
+        if args.plan is None:
+            parser.error("--shrinkage applies to a plan's agents: give --plan")
+        try:
+            args.people = TwinShrinkage.of_total(args.shrinkage, min(args.absence, args.shrinkage))
+        except ValueError as exc:
+            parser.error(str(exc))
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)
     if args.faults is not None:
         args.duplicate, args.late, args.malformed = args.faults
@@ -113,14 +130,17 @@ def _shapes(spec: str) -> dict[str, float]:
     return shares
 
 
-def _config(shapes: dict[str, float], pseudonym_key: bytes | None, plan: Path | None = None) -> SimConfig:
+def _config(
+    shapes: dict[str, float], pseudonym_key: bytes | None, plan: Path | None = None,
+    shrinkage: TwinShrinkage | None = None,
+) -> SimConfig:  # fmt: skip
     config = SimConfig(**shapes)  # type: ignore[arg-type]  # names checked by _shapes
     if plan is not None:
         from streams.planning.plan_file import read_plan
 
         shifts = read_plan(plan).shifts
         regions = tuple(sorted({s.region for s in shifts}))
-        config = replace(config, shifts=shifts, regions=regions or None)
+        config = replace(config, shifts=shifts, regions=regions or None, shrinkage=shrinkage)
     return replace(config, pseudonym_key=pseudonym_key) if pseudonym_key else config
 
 
@@ -131,7 +151,7 @@ def _run(
     pseudonym_key: bytes | None = None,
     codec: Codec | None = None,
 ) -> RunSummary:
-    config = _config(args.shapes, pseudonym_key, args.plan)
+    config = _config(args.shapes, pseudonym_key, args.plan, args.people)
     start = datetime.fromisoformat(args.start) if args.start else None
     if start is None and config.shifts:  # a plan without --start: from its first shift's hour
         first_ms = min(s.start_ms for s in config.shifts)

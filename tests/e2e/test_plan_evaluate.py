@@ -75,3 +75,15 @@ def test_simulate_follows_the_plan(tmp_path: Path) -> None:
     assert agents and all(isinstance(a, AgentEvent) and a.region == "RU-KGD" for a in agents)
     log_ins = [a for a in agents if a.state is AgentState.LOGGED_IN]
     assert len(log_ins) == 3 + 2 + 1 + 1 and {a.event_time_ms for a in log_ins} == {T0}
+
+    # the same plan with its agents as people are: some absent for the shift, some offline
+    people = tmp_path / "people.bin"
+    result = ccpulse(tmp_path, "simulate", "--plan", str(tmp_path / "plan.json"), "--hours", "2",
+                     "--path", str(people), "--seed", "2",
+                     "--shrinkage", "0.6", "--absence", "0.3")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    agents = [codec.decode(r.topic, r.value) for r in read_records(people) if r.topic == "cc.agent.events"]
+    assert 0 < sum(1 for a in agents if a.state is AgentState.LOGGED_IN) < 7
+    assert any(a.state is AgentState.NOT_READY and a.reason == "OFFLINE" for a in agents)
+    refused = ccpulse(tmp_path, "simulate", "--hours", "1", "--path", str(people), "--shrinkage", "0.2")
+    assert refused.returncode == 2 and "give --plan" in refused.stderr

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.settings import Settings
+from streams.simulator.config import TwinShrinkage
 from streams.wire.kafka_config import KafkaSecurity, check_connection, client_config
 
 KAFKA_SECURITY_EPILOG = (
@@ -67,3 +68,22 @@ def _fmt(value: float | None, digits: int = 3) -> str | None:
 def _pseudonym_key(settings: Settings) -> bytes | None:
     """CCPULSE_PSEUDONYM_KEY[_FILE] as bytes for library code (dead letters); unset: None."""
     return settings.pseudonym_key.get_secret_value().encode() if settings.pseudonym_key else None
+
+
+def add_people_arguments(parser: argparse.ArgumentParser, shrinkage: float, default_note: str) -> None:
+    """``--shrinkage`` and ``--absence``: a plan's agents as people are in the twin
+    (streams/simulator/planned.py, TwinShrinkage); read them back with ``people_of``."""
+    shrinkage_help = (
+        "share of scheduled agent-time off the floor outside breaks, played out on the plan's "
+        f"agents: absent for a shift, or NOT_READY OFFLINE for an interval ({default_note})"
+    )
+    absence_help = "of the shrinkage, the share of agents absent for a whole shift (default %(default)s)"
+    options = (("--shrinkage", shrinkage, shrinkage_help), ("--absence", 0.05, absence_help))
+    for flag, default, text in options:
+        parser.add_argument(flag, type=float, default=default, help=text)
+
+
+def people_of(args: argparse.Namespace) -> TwinShrinkage | None:
+    """The TwinShrinkage of ``--shrinkage`` / ``--absence`` (None at 0); raises ValueError."""
+    total = float(args.shrinkage)
+    return TwinShrinkage.of_total(total, min(float(args.absence), total)) if total > 0 else None

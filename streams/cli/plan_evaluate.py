@@ -15,10 +15,9 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streams.cli.common import console, err_console
+from streams.cli.common import add_people_arguments, console, err_console, people_of
 from streams.planning.requirements import DEFAULT_SHRINKAGE
 from streams.settings import Settings
-from streams.simulator.config import TwinShrinkage
 
 
 def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,16 +35,7 @@ def add_evaluate_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--days", type=float, default=None, help="days from the plan's start (default: all)"
     )
     evaluate.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
-    evaluate.add_argument(
-        "--shrinkage", type=float, default=DEFAULT_SHRINKAGE,
-        help="share of scheduled agent-time off the floor outside breaks, played out on the plan's "
-        "agents (default %(default)s, the planner's default): absent for a shift or off the phones "
-        "(NOT_READY OFFLINE) for an interval",
-    )  # fmt: skip
-    evaluate.add_argument(
-        "--absence", type=float, default=0.05,
-        help="of that, the share of agents absent for a whole shift (default %(default)s)",
-    )  # fmt: skip
+    add_people_arguments(evaluate, DEFAULT_SHRINKAGE, "default %(default)s, the planner's")
     evaluate.add_argument(
         "--adherent",
         action="store_true",
@@ -79,7 +69,7 @@ def cmd_plan_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         with Progress(*columns, console=err_console, transient=True, disable=args.json) as progress:
             task = progress.add_task("twin", total=1)
             report = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
-            shrinkage = None if args.adherent else TwinShrinkage.of_total(args.shrinkage, args.absence)
+            shrinkage = None if args.adherent else people_of(args)
             result = evaluate(
                 plan, regions=regions, days=args.days, seed=args.seed, on_progress=report, shrinkage=shrinkage
             )

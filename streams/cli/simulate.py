@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
+from streams.cli.common import add_people_arguments, people_of
 from streams.simulator.config import EDGE_SHAPES, Faults, SimConfig, TwinShrinkage
 from streams.simulator.run import RunSummary, run
 from streams.wire.kafka_config import KafkaSecurity
@@ -70,22 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "instead of the simulator's own staffing; without --regions, the plan's regions are simulated, "
         "without --start from the plan's first shift",
     )
-    parser.add_argument(
-        "--shrinkage", type=float, default=0.0,
-        help="with --plan: share of scheduled agent-time off the floor outside breaks, played out on "
-        "the plan's agents (absent for a shift, or NOT_READY OFFLINE for an interval; default 0: every "
-        "agent present and adherent; `ccpulse plan evaluate` defaults to the planner's 0.2)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--absence", type=float, default=0.05, help="with --shrinkage: of it, agents absent for a whole shift"
-    )
+    add_people_arguments(parser, 0.0, "with --plan; default 0: all present and adherent")
     args = parser.parse_args(argv)
     args.people = None
     if args.shrinkage:
         if args.plan is None:
             parser.error("--shrinkage applies to a plan's agents: give --plan")
         try:
-            args.people = TwinShrinkage.of_total(args.shrinkage, min(args.absence, args.shrinkage))
+            args.people = people_of(args)
         except ValueError as exc:
             parser.error(str(exc))
     args.hours = args.days * 24 if args.days is not None else (args.hours if args.hours is not None else 1.0)

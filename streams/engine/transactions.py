@@ -2,17 +2,17 @@
 
 Two modes, one interface (``OutputCommitter.commit``):
 
-- **Transactional** (Apache Kafka; ``--transactions``, which deploy/ turns on): every
-  output (snapshots, queue states, routing decisions, dead letters, checkpoint records) is
-  produced inside a Kafka transaction, and each commit sends the input positions with the
-  consumer's group metadata (KIP-447, what Kafka Streams calls exactly-once v2). The group coordinator
+- **Transactional** (Apache Kafka; ``--transactions``, which deploy/ turns on): every output
+  (snapshots, queue states, routing decisions, dead letters, checkpoint records) is produced
+  inside a Kafka transaction, and each commit sends the input positions with the consumer's
+  group metadata (KIP-447, what Kafka Streams calls exactly-once v2). The group coordinator
   refuses the offsets of a member whose generation is stale, so a *zombie* (a worker that
   was paused or cut off long enough for its partitions to move to another worker, then
   carries on) cannot commit: its transaction is aborted and nothing it produced after the
   takeover becomes visible to ``read_committed`` readers (librdkafka's default isolation).
-  The job raises ``Fenced`` and the process exits; a restart rejoins and restores.
-  Cost: outputs are visible at commit, so snapshot latency for a ``read_committed``
-  reader is up to the commit interval (docs/kpi-engine.md, "Transactions").
+  The job raises ``Fenced`` and the process exits; a restart rejoins and restores. Cost:
+  outputs are visible at commit, so snapshot latency for a ``read_committed`` reader is up
+  to the commit interval (docs/kpi-engine.md, "Transactions").
 - **Idempotent, not transactional** (the CLI's default; Tansu has no transactions): flush
   and wait for every acknowledgement, then commit offsets (a hint only: restore seeks to
   the checkpoint's positions); a checkpoint's own records only after its outputs are

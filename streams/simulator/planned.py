@@ -53,17 +53,26 @@ OFFLINE = "OFFLINE"  # the NOT_READY reason of an agent off the phones (TwinShri
 
 
 class Cohort:
-    __slots__ = ("shift", "members", "status", "offline", "rng")
+    __slots__ = ("shift", "members", "status", "offline", "seed", "_rng")
 
     def __init__(self, shift: ShiftAssignment, seed: int = 0) -> None:
         self.shift = shift
         self.members: list[Agent] = []
         self.status = OFF
         self.offline: set[int] = set()  # indices of members off the phones this interval
-        # draws of its own (absence, offline), keyed by the run's seed and the shift: the same
-        # for a region whichever other regions run with it, and none taken from the engine's
-        key = f"{shift.region}|{shift.channel}|{shift.variant_id}|{shift.start_ms}"
-        self.rng = np.random.default_rng([seed, 3, zlib.crc32(key.encode())])
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """Draws of its own (absence, offline), keyed by the run's seed and the shift: the same
+        for a region whichever other regions run with it, none taken from the engine's; made on
+        first use (an adherent run never draws)."""
+        if self._rng is None:
+            s = self.shift
+            key = f"{s.region}|{s.channel}|{s.variant_id}|{s.start_ms}"
+            self._rng = np.random.default_rng([self.seed, 3, zlib.crc32(key.encode())])
+        return self._rng
 
     def wanted(self, t: int) -> str:
         s = self.shift

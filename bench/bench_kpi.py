@@ -17,7 +17,8 @@ own group (bench/kpi_paths.py, bench/faust_baseline.py, bench/quix_kpi_job.py):
                        checkpoints); also with routing off (what the Quix job does)
   Quix job             bench/quix_kpi_job.py, exactly-once, at --commit-interval and at Quix's
                        default 5 s
-  x2                   two processes of the current worker / of the Quix job in one group
+  x2                   two processes of the current worker (with and without routing) / of the
+                       Quix job in one group; each process's own events and span in "detail"
 
 Events/s from each process's first to its last processed message (two processes: the
 sum of events over the first start to the last end). Faithfulness: the Quix job's and the
@@ -59,8 +60,12 @@ from streams.wire.topics import SNAPSHOT_TOPIC
 BENCH = Path(__file__).resolve().parent
 PATHS = (
     "raw", "faust_consume_only", "faust_full", "worker", "worker_no_routing", "worker_transactions", "quix",
-    "quix_default_commit", "worker_x2", "quix_x2",
+    "quix_default_commit", "worker_x2", "worker_no_routing_x2", "quix_x2",
 )  # fmt: skip
+# run only when named in --paths: the transactional worker committing every 0.25 s (the default
+# until 2026-12-01) instead of the default 0.1 s
+EXTRA_PATHS = ("worker_transactions_250ms",)
+SLOW_COMMIT = ("--commit-interval", "0.25")
 BASELINE_PATHS = ("base_worker", "base_worker_no_routing", "base_worker_x2")  # with --baseline only
 FAUST_TOPIC = "bench.faust.kpi.snapshots"
 console = Console(stderr=True)
@@ -77,10 +82,14 @@ def _json_line(text: str) -> dict[str, Any]:
 _TIMING = ("events", "t_first", "t_last", "max_rss_kb", "events_per_s", "seconds")
 
 
-def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any]:
-    """Run the commands at once; events/s over the first start to the last end, peak RSS (MB)."""
+def children(commands: list[list[str]], cwd: Path, timeout_s: float = 900) -> dict[str, Any]:
+    """Run the commands at once; events/s over the first start to the last end, peak RSS (MB).
+
+    ``cwd``: the run's temporary directory, where Faust leaves its ``<app id>-data`` folders.
+    """
     started = [
-        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands
+        subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+        for c in commands
     ]
     deadline = time.monotonic() + timeout_s
     results = []
@@ -104,8 +113,26 @@ def children(commands: list[list[str]], timeout_s: float = 900) -> dict[str, Any
         "processes": len(results),
         "peak_rss_mb": round(max(r["max_rss_kb"] for r in results) / 1024),
         # what else a process reported (the Faust job: batches, where their time went, table writes)
-        "detail": [{k: v for k, v in r.items() if k not in _TIMING} for r in results],
+        "detail": [
+            {
+                **{k: v for k, v in r.items() if k not in _TIMING},
+                **(
+                    {"events": r["events"], "span_s": round(r["t_last"] - r["t_first"], 2)}
+                    if len(results) > 1 and "t_last" in r
+                    else {}
+                ),
+            }
+            for r in results
+        ],
     }
+
+
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far; 0 without one."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def quix_command(
@@ -151,7 +178,13 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
 
 
 def throughput(
-    bootstrap: str, expect: int, tmp: Path, ci: float, selected: set[str], baseline: Path | None = None
+    bootstrap: str,
+    expect: int,
+    tmp: Path,
+    ci: float,
+    selected: set[str],
+    baseline: Path | None = None,
+    broker_pid: int | None = None,
 ) -> tuple[dict[str, dict], dict[str, dict]]:
     e = str(expect)
     q = [f"bench.quix.{i}.snapshots" for i in range(5)]
@@ -208,12 +241,23 @@ def throughput(
         ),
         ("worker_no_routing", [worker_command(bootstrap, "bench-worker-nr", "--expect", e, "--no-routing")]),
         ("worker_transactions", [worker_command(bootstrap, "bench-wtx", "--expect", e, "--transactions")]),
+        (
+            "worker_transactions_250ms",
+            [worker_command(bootstrap, "bench-wtx25", "--expect", e, "--transactions", *SLOW_COMMIT)],
+        ),
         ("quix", [quix_command(bootstrap, "bench-quix", tmp / "q0", ci, q[0], "--expect", e)]),
         (
             "quix_default_commit",
             [quix_command(bootstrap, "bench-quix-5s", tmp / "q1", 5.0, q[1], "--expect", e)],
         ),
         ("worker_x2", [worker_command(bootstrap, "bench-worker-x2", "--idle-exit", "5") for _ in range(2)]),
+        (
+            "worker_no_routing_x2",
+            [
+                worker_command(bootstrap, "bench-worker-nr-x2", "--idle-exit", "5", "--no-routing")
+                for _ in range(2)
+            ],
+        ),
         (
             "base_worker_x2",
             [
@@ -233,12 +277,15 @@ def throughput(
         if name not in selected:
             continue
         console.print(f"{name} ...")
+        broker_cpu = process_cpu_s(broker_pid)
         try:
-            paths[name] = children(commands)
+            paths[name] = children(commands, cwd=tmp)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             paths[name] = {"error": str(exc)[-300:]}
             console.print(f"  failed: {paths[name]['error']}")
             continue
+        # the broker's CPU over the whole step (start-up and idle exit included, so an upper bound)
+        paths[name]["broker_cpu_s"] = round(process_cpu_s(broker_pid) - broker_cpu, 2)
         console.print(f"  {paths[name]['events']:,} events, {paths[name]['events_per_s']:,.0f}/s")
         if name == "faust_full":
             console.print(f"  {paths[name]['detail'][0]}")
@@ -289,8 +336,9 @@ def latencies(bootstrap: str, tmp: Path, args: argparse.Namespace) -> dict[str, 
     runs = [
         worker_run("worker", "bench-live-w"),
         worker_run("base_worker", "bench-live-base-w", baseline=args.baseline),
-        # as deploy/ runs it: snapshots become readable at each 0.25 s transaction commit
+        # as deploy/ runs it: snapshots become readable at each transaction commit (every 0.1 s)
         worker_run("worker_transactions", "bench-live-wtx", "--transactions"),
+        worker_run("worker_transactions_250ms", "bench-live-wtx25", "--transactions", *SLOW_COMMIT),
         quix_run("quix", "bench-live-q", args.commit_interval, "bench.quix.live.snapshots", "4"),
         quix_run("quix_default_commit", "bench-live-q5", 5.0, "bench.quix.live5.snapshots", "6"),
     ]
@@ -321,7 +369,7 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     args.selected = set(args.paths.split(","))
-    known = set(PATHS) | (set(BASELINE_PATHS) if args.baseline else set())
+    known = set(PATHS) | set(EXTRA_PATHS) | (set(BASELINE_PATHS) if args.baseline else set())
     if args.baseline is not None and not (args.baseline / "streams" / "jobs" / "worker.py").exists():
         parser.error(f"--baseline {args.baseline}: no streams/jobs/worker.py there")
     if args.baseline is not None and args.paths == parser.get_default("paths"):
@@ -355,7 +403,13 @@ def main() -> None:
             )
             console.print(f"{summary.messages:,} messages")
             paths, faithful = throughput(
-                bootstrap, summary.messages, tmp, args.commit_interval, args.selected, args.baseline
+                bootstrap,
+                summary.messages,
+                tmp,
+                args.commit_interval,
+                args.selected,
+                args.baseline,
+                broker_pid=cluster.pid,
             )
             lat = {} if args.no_latency else latencies(bootstrap, tmp, args)
         finally:

@@ -91,21 +91,26 @@ def worker(args: argparse.Namespace) -> None:
     options = WorkerOptions(
         group_id=args.group, app_id=args.group, routing=not args.no_routing, transactional=args.transactions
     )
+    if args.commit_interval is not None:
+        options.commit_interval_s = args.commit_interval
     if args.latest:
         options = WorkerOptions(
             group_id=args.group, app_id=args.group, routing=not args.no_routing, poll_timeout_s=0.05,
             batch_size=2000, auto_offset_reset="latest", transactional=args.transactions,
+            commit_interval_s=args.commit_interval or options.commit_interval_s,
         )  # fmt: skip
     kpi_worker = KpiWorker(
         {"bootstrap.servers": args.bootstrap_servers}, Codec.pinned(known_regions=region_codes()),
         options, observer=observe,
     )  # fmt: skip
     times: list[float] = []
+    cpu: list[float] = []  # the process's CPU seconds (every thread: librdkafka's too) at the span's ends
     original = kpi_worker.loop._process
 
     def timed(messages: list[Any]) -> None:
         if not times:
             times.append(time.time())
+            cpu.append(time.process_time())
             if args.latency_out:
                 stamping = _StampingProducer(kpi_worker.loop.producer, batch)
                 kpi_worker.loop.producer = stamping  # type: ignore[assignment, unused-ignore]
@@ -118,6 +123,7 @@ def worker(args: argparse.Namespace) -> None:
             ]
         original(messages)
         times[1:] = [time.time()]
+        cpu[1:] = [time.process_time()]
 
     kpi_worker.loop._process = timed  # type: ignore[method-assign, unused-ignore]
     stop = threading.Event()
@@ -133,7 +139,8 @@ def worker(args: argparse.Namespace) -> None:
     if args.latency_out:
         Path(args.latency_out).write_text(json.dumps({"a": samples, "batches": batches}))
     _result(stats.events, times[0] if times else 0.0, times[-1] if times else 0.0,
-            snapshots=stats.snapshots, decisions=stats.decisions)  # fmt: skip
+            snapshots=stats.snapshots, decisions=stats.decisions,
+            cpu_s=round(cpu[-1] - cpu[0], 2) if cpu else 0.0)  # fmt: skip
 
 
 def final_minutes(bootstrap: str, topic: str, codec: Codec, timeout_s: float = 120.0) -> dict[str, dict]:
@@ -183,6 +190,7 @@ def main() -> None:
     parser.add_argument("--idle-exit", type=float, default=5.0)
     parser.add_argument("--no-routing", action="store_true")
     parser.add_argument("--transactions", action="store_true", help="the worker as deploy/ runs it")
+    parser.add_argument("--commit-interval", type=float, default=None, help="transactional commits (s)")
     parser.add_argument("--latest", action="store_true")
     parser.add_argument("--latency-out", default=None)
     args = parser.parse_args()

@@ -15,10 +15,12 @@ ROWS = [
     ("base_worker", "baseline worker (--baseline), full job"),
     ("worker_no_routing", "current worker, routing off"),
     ("base_worker_no_routing", "baseline worker, routing off"),
-    ("worker_transactions", "current worker, full job, --transactions (commit 0.25 s, checkpoint 2 s)"),
+    ("worker_transactions", "current worker, full job, --transactions (commit 0.1 s, checkpoint 2 s)"),
+    ("worker_transactions_250ms", "current worker, full job, --transactions, commit 0.25 s"),
     ("quix", "Quix job, exactly-once, commit every {ci} s"),
     ("quix_default_commit", "Quix job, exactly-once, commit every 5 s (default)"),
     ("worker_x2", "current worker, 2 processes"),
+    ("worker_no_routing_x2", "current worker, routing off, 2 processes"),
     ("quix_x2", "Quix job, 2 processes, commit every {ci} s"),
     ("base_worker_x2", "baseline worker, 2 processes"),
 ]

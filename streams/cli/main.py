@@ -282,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="outputs in Kafka transactions with the input offsets: zombie fencing (Apache Kafka only)",
     )  # fmt: skip
     worker.add_argument(
-        "--commit-interval", type=float, default=0.25, metavar="S",
+        "--commit-interval", type=float, default=0.1, metavar="S",
         help="transactional: seconds between commits (snapshots visible to read_committed readers at each)",
     )  # fmt: skip
     worker.add_argument(

@@ -94,7 +94,8 @@ class LoopOptions:
     # Kafka transactions (needs idempotence; Apache Kafka only): fences zombies. Off by default
     # (Tansu has none); deploy/ turns it on with --transactions (docs/kpi-engine.md)
     transactional: bool = False
-    commit_interval_s: float = 0.25  # transactional: outputs become visible at each commit
+    # transactional: outputs become visible at each commit (0.1 s: docs/kpi-engine.md, the decision run)
+    commit_interval_s: float = 0.1
     changelog_replication_factor: int | None = None
     auto_offset_reset: str = (
         "earliest"  # where a partition the state has no position for starts; "latest": its end

@@ -36,7 +36,6 @@ class Limits:
     ruin: int = 3  # > 0: iterated local search (ruin and recreate), agents of one slot removed a step
 
 
-
 class CoverageMatrix:
     """The catalogue's 672 x variants 0/1 coverage, built once and shared by every region."""
 

@@ -2,9 +2,10 @@
 
 Gauges per region x channel x window (ROLLING_15M, ROLLING_60M, TODAY) for the KPIs
 of DESIGN.md section 3, live queue observations per region x channel x skill, agents
-by state per region, and the KPI counters (cumulative since the state began; they
-survive restarts because they are part of the checkpointed state). A worker exposes
-only the partitions it owns; `sum by (...)` across workers is the whole picture.
+by state per region (NOT_READY ones also by reason), and the KPI counters (cumulative
+since the state began; they survive restarts because they are part of the checkpointed
+state). A worker exposes only the partitions it owns; `sum by (...)` across workers is
+the whole picture.
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ _OCCUPANCY_HELP = "(On contact + ACW) / (on contact + ACW + ready) agent time."
 _STAFFED_HELP = "Agents logged in with a skill of the channel's queues."
 _REQUIRED_HELP = "Agents required by Erlang A for the SL target at the recent arrival rate and AHT."
 _PLANNED_HELP = "Agents the published plan puts on the floor in the current 15-minute interval (event time)."
+_NOT_READY_HELP = (
+    "Agents NOT_READY now, by reason code (UNSPECIFIED: none given; OTHER: the rest when over 16 codes)."
+)
+# reason codes are a producer's choice (a code, never free text: streams/domain/events.py); the
+# label keeps the most common ones and folds the rest into OTHER, so a producer cannot blow up
+# the series count: at most MAX_REASON_LABELS codes (OTHER included) + UNSPECIFIED per region
+MAX_REASON_LABELS = 16
 
 
 class PlanLookup(Protocol):
@@ -82,6 +90,9 @@ class KpiCollector(Collector):
             totals = {key: dict(value) for state in states for key, value in state.totals.items()}
             queues = _queue_observations(states)
             agents = Counter((v.region, v.state) for s in states for v in s.agents.values())
+            not_ready = Counter(
+                (v.region, v.reason) for s in states for v in s.agents.values() if v.state == "NOT_READY"
+            )
             gaps = {k: v for state in states for k, v in staffing(state, self._staffing).items()}
             # staffed for every known region x channel; planned at the partition's event time,
             # the time the rolling windows behind `required` end at (docs/metrics.md)
@@ -143,6 +154,7 @@ class KpiCollector(Collector):
             for state in AGENT_STATES[1:]:
                 family.add_metric([region, state], agents.get((region, state), 0))
         yield family
+        yield not_ready_by_reason(not_ready, {r for r, _ in agents})
 
     def _staffing_metrics(
         self, gaps: dict[tuple[str, str], tuple[int, int]], staffed: dict[tuple[tuple[str, str], int], int]
@@ -193,3 +205,23 @@ def _queue_observations(states: Iterable[PartitionState]) -> dict[tuple[str, str
             count, age = result.get((region, channel, queue), (0, 0.0))
             result[(region, channel, queue)] = (count + 1, max(age, max(0, now - queued_at) / 1000))
     return result
+
+
+def not_ready_by_reason(not_ready: Counter[tuple[str, str]], regions: Iterable[str]) -> GaugeMetricFamily:
+    """``ccpulse_agents_not_ready{region, reason}``: the NOT_READY agents of
+    ``ccpulse_agents{state="NOT_READY"}`` split by reason; they add up to it per region. Every
+    region with agents has an UNSPECIFIED series (0 when none), as ``ccpulse_agents`` has a
+    series for every state: a panel or alert sees 0, not a missing series."""
+    by_code: Counter[str] = Counter()
+    for (_, reason), n in not_ready.items():
+        if reason:
+            by_code[reason] += n
+    ranked = sorted(by_code, key=lambda code: (-by_code[code], code))  # most agents first, then by name
+    kept = set(ranked if len(ranked) <= MAX_REASON_LABELS else ranked[: MAX_REASON_LABELS - 1])
+    folded: Counter[tuple[str, str]] = Counter({(region, "UNSPECIFIED"): 0 for region in regions})
+    for (region, reason), n in not_ready.items():
+        folded[(region, "UNSPECIFIED" if not reason else reason if reason in kept else "OTHER")] += n
+    family = GaugeMetricFamily("ccpulse_agents_not_ready", _NOT_READY_HELP, labels=["region", "reason"])
+    for (region, code), n in sorted(folded.items()):
+        family.add_metric([region, code], n)
+    return family

@@ -117,17 +117,23 @@ def apply_agent(state: PartitionState, event: AgentEvent) -> None:
     if t > state.watermarks.get("agent", 0):
         state.watermarks["agent"] = t
     current = state.agents.get(event.agent_id)
-    if current is not None and current.event_time_ms >= t:  # duplicate or older: last writer wins
-        return
+    same_ms = current is not None and current.event_time_ms == t
+    if current is not None and (current.event_time_ms > t or same_ms and event.event_id in current.ids_at_t):
+        return  # older, or a duplicate of an event applied at this millisecond: last writer wins
     if current is not None and current.state in AGENT_TIME:  # the time spent in the state that ends now
         minute = t - t % MINUTE_MS
         bucket = state.agent_minutes.get((event.region, minute))
         if bucket is None:
             bucket = state.agent_minutes[(event.region, minute)] = dict.fromkeys(AGENT_TIME.values(), 0)
         bucket[AGENT_TIME[current.state]] += t - current.event_time_ms
+    # the same millisecond as the current view: applied in stream order (a shift start's
+    # LOGGED_IN then READY, an answer at once after READY, NOT_READY then LOGGED_OUT); until
+    # 2026-12-01 the first of them stuck (logged-out agents stayed NOT_READY and staffed)
+    ids = (*current.ids_at_t, event.event_id) if same_ms and current is not None else (event.event_id,)
     state.agents[event.agent_id] = AgentView(
-        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
-    )
+        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t,
+        event.reason or "", ids,
+    )  # fmt: skip
     state.dirty_series.add((event.region, "AGENTS"))
 
 

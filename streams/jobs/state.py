@@ -24,9 +24,12 @@ from streams.engine.checkpoints import changelog_topic, restore
 
 # 2 added the restore epoch; format 1 loads with epoch 0. Routing's keys (agent_history,
 # decided, pending_arrivals, pending_boundaries, boundary_ms) were added within format 2 and
-# load empty when absent
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, FORMAT_VERSION)
+# load empty when absent. 3 added an agent's NOT_READY reason and the ids of the events applied
+# at its latest millisecond (a 7th and 8th item of an agent's list, written when there are
+# any); formats 1 and 2 load with neither. A worker of an older format refuses a newer
+# checkpoint instead of dropping what it cannot read
+FORMAT_VERSION = 3
+READABLE_FORMATS = (1, 2, FORMAT_VERSION)
 
 BucketKey = tuple[str, str, int]  # region, channel, window start (epoch ms)
 SeriesKey = tuple[str, str]  # region, channel
@@ -34,7 +37,10 @@ SeriesKey = tuple[str, str]  # region, channel
 
 @dataclass
 class AgentView:
-    """The latest known state of one agent (last writer by event time wins)."""
+    """The latest known state of one agent: last writer by event time wins; events of the same
+    millisecond apply in stream order (LOGGED_IN then READY at a shift start, READY then
+    ON_CONTACT when a waiting contact is answered at once, NOT_READY then LOGGED_OUT), and
+    ``ids_at_t`` tells a duplicate of one of them from the next (streams/jobs/kpi_apply.py)."""
 
     region: str
     state: str
@@ -42,6 +48,8 @@ class AgentView:
     languages: tuple[str, ...]
     chat_concurrency: int
     event_time_ms: int
+    reason: str = ""  # NOT_READY only: the agent's reason code (BREAK, LUNCH, OFFLINE, ...); "" if none
+    ids_at_t: tuple[str, ...] = ()  # event ids applied at event_time_ms (the KPI view; routing's: none)
 
 
 @dataclass
@@ -138,11 +146,15 @@ def _unkeyed(rows: list[list[Any]]) -> dict[Any, dict[str, int]]:
 
 
 def _agent_to_list(v: AgentView) -> list[Any]:
-    return [v.region, v.state, list(v.skills), list(v.languages), v.chat_concurrency, v.event_time_ms]
+    items = [v.region, v.state, list(v.skills), list(v.languages), v.chat_concurrency, v.event_time_ms]
+    if v.ids_at_t:
+        return [*items, v.reason, list(v.ids_at_t)]
+    return [*items, v.reason] if v.reason else items
 
 
 def _agent_from_list(v: list[Any]) -> AgentView:
-    return AgentView(v[0], v[1], tuple(v[2]), tuple(v[3]), v[4], v[5])
+    reason, ids = (v[6] if len(v) > 6 else ""), (tuple(v[7]) if len(v) > 7 else ())
+    return AgentView(v[0], v[1], tuple(v[2]), tuple(v[3]), v[4], v[5], reason, ids)
 
 
 def _without_wall_time(pending: dict[str, Any]) -> dict[str, Any]:

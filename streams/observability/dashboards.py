@@ -173,6 +173,8 @@ def region() -> dict[str, Any]:
                           (f'ccpulse_abandonment_ratio{{{r}, window="ROLLING_15M"}}', "{{channel}}"),
                           unit="percentunit", steps=ABANDON_STEPS))  # fmt: skip
     layout.add(timeseries("Agents by state", (f"ccpulse_agents{{{r}}}", "{{state}}")))
+    # what the NOT_READY agents are doing (BREAK, LUNCH, OFFLINE, ...): adherence, beside the plan
+    layout.add(timeseries("Not ready by reason", (f"ccpulse_agents_not_ready{{{r}}}", "{{reason}}")))
     layout.add(timeseries("Contacts in queue and oldest wait",
                           (f"sum by (channel) (ccpulse_contacts_in_queue{{{r}}})", "in queue {{channel}}"),
                           (f"max by (channel) (ccpulse_oldest_contact_age_seconds{{{r}}})", "oldest s {{channel}}")))  # fmt: skip

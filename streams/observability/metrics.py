@@ -82,6 +82,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "Agents by state (LOGGED_IN, READY, ON_CONTACT, ACW, NOT_READY).",
     ),
     MetricSpec(
+        "ccpulse_agents_not_ready",
+        "collector-gauge",
+        "agents",
+        ("region", "reason"),
+        "Agents NOT_READY now, by reason code (UNSPECIFIED: none given; OTHER: the rest when over 16 codes).",
+    ),
+    MetricSpec(
         "ccpulse_first_line_resolution_ratio",
         "collector-gauge",
         "ratio",

@@ -1,4 +1,4 @@
-"""Snapshot versions: restore epoch above the position sum; checkpoint format 1 -> 2 upgrade;
+"""Snapshot versions: restore epoch above the position sum; checkpoint format 1 -> 3 upgrade;
 the epoch taken on assignment is recorded before anything is emitted."""
 
 from __future__ import annotations
@@ -57,12 +57,12 @@ def test_format_1_checkpoint_loads_with_epoch_0_and_is_written_as_the_current_fo
     old = loads(format_1(dumps(original)))
     assert old.epoch == 0
     assert (old.partition, old.next_offsets, old.minutes) == (4, original.next_offsets, original.minutes)
-    assert FORMAT_VERSION == 2
-    assert json.loads(zlib.decompress(dumps(old)))["format"] == 2
+    assert FORMAT_VERSION == 3  # 3: agents' NOT_READY reasons (tests/unit/test_not_ready_reasons.py)
+    assert json.loads(zlib.decompress(dumps(old)))["format"] == FORMAT_VERSION
     assert loads(dumps(original)).epoch == 5
     future = json.loads(zlib.decompress(dumps(original)))
-    with pytest.raises(ValueError, match="format 3"):
-        loads(zlib.compress(json.dumps({**future, "format": 3}).encode()))
+    with pytest.raises(ValueError, match="format 4"):
+        loads(zlib.compress(json.dumps({**future, "format": 4}).encode()))
 
 
 class FakeProducer:

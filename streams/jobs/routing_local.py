@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from streams.domain.events import AgentEvent
@@ -46,20 +47,25 @@ def _times(state: PartitionState, aid: str, history: list[AgentView]) -> list[in
 def record_agent(state: PartitionState, event: AgentEvent) -> None:
     """Add the agent event to its agent's history in event-time order. Events at the same
     millisecond are applied in stream order, so the later one is the state at that time
-    (LOGGED_IN then READY at a shift start; a duplicate repeats its original)."""
+    (LOGGED_IN then READY at a shift start); the view of a millisecond keeps the ids of the
+    events applied at it, so a duplicate of any of them (READY again after READY then
+    ON_CONTACT) changes nothing, as in the KPI view (streams/jobs/kpi_apply.py)."""
     aid, t = event.agent_id, event.event_time_ms
     history = state.agent_history.setdefault(aid, [])
     times = _times(state, aid, history)
     view = AgentView(
-        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t
-    )
+        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t,
+        event.reason or "", (event.event_id,),
+    )  # fmt: skip
     if not history or times[-1] < t:
         history.append(view)
         times.append(t)
         return
     index = bisect_right(times, t)
     if index and times[index - 1] == t:
-        history[index - 1] = view
+        ids = history[index - 1].ids_at_t
+        if event.event_id not in ids:
+            history[index - 1] = replace(view, ids_at_t=(*ids, event.event_id))
     else:
         history.insert(index, view)
         times.insert(index, t)

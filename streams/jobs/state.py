@@ -49,7 +49,7 @@ class AgentView:
     chat_concurrency: int
     event_time_ms: int
     reason: str = ""  # NOT_READY only: the agent's reason code (BREAK, LUNCH, OFFLINE, ...); "" if none
-    ids_at_t: tuple[str, ...] = ()  # event ids applied at event_time_ms (the KPI view; routing's: none)
+    ids_at_t: tuple[str, ...] = ()  # the ids of the events applied at event_time_ms
 
 
 @dataclass

@@ -224,6 +224,16 @@ def test_events_at_the_same_millisecond_apply_in_stream_order() -> None:
     apply_agent(state, agent("a1", AgentState.READY, T0))  # a shift start: logged in, then ready
     apply_agent(state, agent("a1", AgentState.READY, T0))  # a duplicate
     assert [(v.state, v.event_time_ms) for v in state.agent_history["a1"]] == [("READY", T0)]
+    # answered at once, then a duplicate of the READY of the same millisecond, in time and late
+    apply_agent(state, agent("a1", AgentState.ON_CONTACT, T0))
+    apply_agent(state, agent("a1", AgentState.ACW, T0 + 60_000))
+    apply_agent(state, agent("a1", AgentState.READY, T0))
+    assert [(v.state, v.event_time_ms) for v in state.agent_history["a1"]] == [
+        ("ON_CONTACT", T0), ("ACW", T0 + 60_000)
+    ]  # fmt: skip
+    restored = loads(dumps(state))  # the ids of a millisecond survive a checkpoint
+    apply_agent(restored, agent("a1", AgentState.READY, T0))
+    assert [v.state for v in restored.agent_history["a1"]] == ["ON_CONTACT", "ACW"]
 
 
 def test_a_region_is_current_only_once_every_record_of_its_boundary_is_read() -> None:

@@ -60,7 +60,12 @@ def forecast_accuracy(path: Path, start_ms: int, weeks: int) -> dict[str, Any]:
 
 
 def week_plan(
-    path: Path, monday: date, history_weeks: int, limits: Limits, budget_s: float | None = None
+    path: Path,
+    monday: date,
+    history_weeks: int,
+    limits: Limits,
+    budget_s: float | None = None,
+    processes: int = 1,
 ) -> tuple[dict[str, Any], Any]:
     store = ChdbStore(path, database="ccpulse")
     regions = [r.code for r in load_regions()]
@@ -71,7 +76,9 @@ def week_plan(
     fc = forecast(history, slots, "naive")
     model = RequirementModel(default_rules())
     t0 = time.perf_counter()
-    week = plan_week("bench", fc, model, build_catalogue(), starts, limits, budget_s=budget_s)
+    week = plan_week(
+        "bench", fc, model, build_catalogue(), starts, limits, budget_s=budget_s, processes=processes
+    )
     results = list(week.results.values())
     stat = lambda key: float(np.nansum([r.stats.get(key, 0.0) for r in results]))  # noqa: E731
     summary = {
@@ -187,6 +194,7 @@ def main() -> None:
     p.add_argument("--pricing-budget", type=float, default=3.0)
     p.add_argument("--mip-time-limit", type=float, default=3.0)
     p.add_argument("--budget", type=float, default=None, help="seconds for all schedules, by demand")
+    p.add_argument("--processes", type=int, default=1, help="regions planned side by side (plan_week)")
     p.add_argument("--pyworkforce-region", default="RU-MOW")
     p.add_argument("--pyworkforce-seconds", type=float, default=60.0)
     p.add_argument("--skip", default="", help="comma list of: accuracy, plan, pyworkforce")
@@ -212,7 +220,12 @@ def main() -> None:
     ctx = None
     if "plan" not in skip or "pyworkforce" not in skip:
         report["plan"], ctx = week_plan(
-            args.plan_chdb, date.fromisoformat(args.plan_week), args.plan_history_weeks, limits, args.budget
+            args.plan_chdb,
+            date.fromisoformat(args.plan_week),
+            args.plan_history_weeks,
+            limits,
+            args.budget,
+            args.processes,
         )
         console.print("week plan:", report["plan"])
     if "pyworkforce" not in skip and ctx is not None:

@@ -82,3 +82,7 @@ def add_plan_parsers(sub: Any) -> None:
                 default=None,
                 help="seconds for all regions together, shared by demand (overrides the two above)",
             )
+            p.add_argument(
+                "--processes", type=int, default=1,
+                help="regions planned in this many processes side by side, each with the whole --budget",
+            )  # fmt: skip

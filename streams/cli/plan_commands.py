@@ -146,6 +146,7 @@ def cmd_plan_schedule(args: argparse.Namespace, settings: Settings) -> int:
             _caps(args.cap),
             progress=lambda _r: bar.advance(task),
             budget_s=args.budget,
+            processes=args.processes,
         )
     if args.out:
         write_plan(Path(args.out), week.plan)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -18,11 +18,11 @@ import numpy as np
 from streams.domain.regions import DAY_MS, utc_offset_ms
 from streams.domain.shift_plan import INTERVAL_MS, PlanInterval, ShiftAssignment
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
-from streams.planning.colgen import ColumnPool
 from streams.planning.forecast import Forecast
 from streams.planning.plan_file import PlanFile
+from streams.planning.regions import schedule_in_turn, schedule_side_by_side
 from streams.planning.requirements import RequirementModel
-from streams.planning.schedule import CoverageMatrix, Limits, ScheduleResult, planned_on_floor, solve_region
+from streams.planning.schedule import CoverageMatrix, Limits, ScheduleResult, planned_on_floor
 
 CHANNELS = ("VOICE", "CHAT", "MESSENGER", "EMAIL")
 
@@ -81,12 +81,14 @@ def plan_week(
     caps: dict[str, int] | None = None,
     progress: Callable[[str], None] | None = None,
     budget_s: float | None = None,
+    processes: int = 1,
 ) -> WeekPlan:
     """``budget_s``: seconds for the whole run's schedules (from the first region on), shared
     out by the regions' demand, each region's from what is left (column generation 75 %,
     diving 20 %, local search 3 %, MIP 2 %: the MIP mostly confirms the dive); None:
     ``limits``' budgets for every region. Columns are carried from region to region
-    (``ColumnPool``)."""
+    (``ColumnPool``). ``processes`` > 1: the regions split over that many processes, each
+    with the whole budget and a pool of its own (streams/planning/regions.py)."""
     t0 = time.perf_counter()
     cover = CoverageMatrix(catalogue)
     shifts: list[ShiftAssignment] = []
@@ -96,31 +98,16 @@ def plan_week(
     weight = {r: sum(float(v.sum()) for v in n.scheduled.values()) for r, n in all_needs.items()}
     total_weight = sum(weight.values()) or 1.0
     share = {r: 0.5 / len(starts) + 0.5 * weight[r] / total_weight for r in starts}
-    pool = ColumnPool()
     # the largest regions first: they get the longest budgets, converge from a cold start,
     # and warm the column pool for the rest
     order = sorted(starts, key=lambda r: -weight[r])
-    t_schedule = time.perf_counter()
-    for n, region in enumerate(order):
-        region_limits = limits
-        if budget_s is not None:
-            # what is left of the run's time, shared out by demand over the regions still to
-            # plan (with a floor: a big region needs more rounds); unused time rolls forward
-            left = max(budget_s - (time.perf_counter() - t_schedule), 0.0)
-            seconds = left * share[region] / sum(share[r] for r in order[n:])
-            region_limits = replace(
-                limits,
-                # the first region starts from an empty column pool: three times the time
-                pricing_budget_s=0.75 * seconds * (3.0 if n == 0 else 1.0),
-                dive_s=0.20 * seconds,
-                local_search_s=0.03 * seconds,
-                mip_time_limit_s=0.02 * seconds,
-            )
-        if caps and region in caps:
-            region_limits = replace(region_limits, headcount_cap=caps[region])
-        results[region] = solve_region(region, all_needs[region].scheduled, cover, region_limits, pool)
-        if progress:
-            progress(region)
+    demand = {r: n.scheduled for r, n in all_needs.items()}
+    if processes > 1:  # regions are independent (a headcount cap is a region's own)
+        results = schedule_side_by_side(
+            order, demand, share, cover, limits, caps, budget_s, progress, processes
+        )
+    else:
+        results = schedule_in_turn(order, demand, share, cover, limits, caps, budget_s, progress)
     results = {r: results[r] for r in starts}  # back in the caller's order
     for region, week_start in starts.items():
         result, need = results[region], all_needs[region]

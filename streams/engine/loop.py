@@ -46,7 +46,7 @@ from streams.engine.checkpoints import (
 )
 from streams.engine.dead_letters import DeadLetterSanitiser, dead_letter
 from streams.engine.read_to_end import EndOffsets, PartitionEnds
-from streams.engine.transactions import OutputCommitter
+from streams.engine.transactions import OutputCommitter, await_stable_offsets
 from streams.wire.topics import DEAD_LETTER_TOPIC
 
 log = logging.getLogger("ccpulse.engine.loop")
@@ -96,6 +96,9 @@ class LoopOptions:
     transactional: bool = False
     # transactional: outputs become visible at each commit (0.1 s: docs/kpi-engine.md, the decision run)
     commit_interval_s: float = 0.1
+    # transactional: a previous owner's transaction holding offsets of a partition this member is
+    # given ends (committed or, at its producers' transaction.timeout.ms, aborted) within this
+    transaction_timeout_s: float = 60.0
     changelog_replication_factor: int | None = None
     auto_offset_reset: str = (
         "earliest"  # where a partition the state has no position for starts; "latest": its end
@@ -151,6 +154,7 @@ class StreamLoop(Generic[S]):
         }  # fmt: skip
         if transactional:  # one id per instance: KIP-447 fences by group generation, not by id
             producer_config["transactional.id"] = f"{o.app_id}-{uuid.uuid4().hex[:12]}"
+            producer_config["transaction.timeout.ms"] = int(o.transaction_timeout_s * 1000)
         self.producer = clients.producer(producer_config)
         self._out = OutputCommitter(self.producer, transactional=transactional)
         self._out.start()
@@ -212,6 +216,10 @@ class StreamLoop(Generic[S]):
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer_config = {k: v for k, v in self._client.items() if not k.startswith("group.")}
+        if self._out is not None and self._out.transactional:
+            waited = await_stable_offsets(consumer, partitions, self.options.transaction_timeout_s + 15.0)
+            if waited >= 1.0:
+                log.warning("waited %.1f s for a previous owner's open transaction", waited)
         started = time.perf_counter()
         numbers = sorted({tp.partition for tp in partitions})
         restored = self.job.restore(consumer_config, self.options.app_id, numbers)

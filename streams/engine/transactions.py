@@ -22,6 +22,7 @@ Two modes, one interface (``OutputCommitter.commit``):
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
@@ -120,3 +121,26 @@ class OutputCommitter:
             self.producer.abort_transaction(10)
         except KafkaException as exc:  # fatal (fenced) producers cannot abort; nothing was committed
             log.info("abort_transaction: %s", exc.args[0])
+
+
+def await_stable_offsets(consumer: Any, partitions: list[TopicPartition], within_s: float) -> float:
+    """Wait until no other member's open transaction holds offsets of ``partitions``; returns
+    the seconds waited. The other half of KIP-447's fencing, as Kafka Streams does it: the group
+    coordinator checks a member's generation when its offsets join a transaction, not when it
+    commits, so a member frozen between the two (SIGSTOP, a VM pause) commits after it wakes and
+    its outputs land after the new owner's (seen: 11-31 snapshot keys whose version went down in
+    test_zombie_fencing, 2 of 3 runs). A read_committed consumer's committed() (OffsetFetch with
+    RequireStable) does not answer while such a transaction is open: a new owner that restores
+    only after it answers writes everything after the old owner's last outputs. ``within_s``:
+    longer than the producers' transaction.timeout.ms, after which the coordinator aborts it."""
+    started = time.perf_counter()
+    deadline = started + within_s
+    asked = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+    while True:
+        try:
+            consumer.committed(asked, timeout=max(1.0, min(10.0, deadline - time.perf_counter())))
+            return time.perf_counter() - started
+        except KafkaException as exc:
+            if time.perf_counter() >= deadline:
+                msg = f"offsets of {len(asked)} partitions still held by an open transaction: {exc}"
+                raise RuntimeError(msg) from exc

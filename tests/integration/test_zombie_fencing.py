@@ -45,6 +45,7 @@ from support.workers import (
 from streams.engine.checkpoints import changelog_topic
 from streams.engine.read_to_end import read_to_end
 from streams.jobs.state import loads
+from streams.jobs.windows import version_parts
 from streams.wire.topics import SNAPSHOT_TOPIC
 
 pytestmark = pytest.mark.kafka
@@ -132,5 +133,7 @@ def test_a_frozen_worker_cannot_write_after_its_partitions_moved(fresh_kafka: An
     assert stale == {}, f"a checkpoint with a lower epoch after a higher one: {stale}"
     versions = snapshot_versions(bootstrap)
     down = [k for k, v in versions.items() if any(x > y for x, y in zip(v, v[1:], strict=False))]
-    assert down == [], f"{len(down)} snapshot keys whose version went down, e.g. {down[:3]}"
+    assert down == [], f"{len(down)} snapshot keys whose version went down, e.g. " + "; ".join(
+        f"{k!r}: (epoch, position sum) {[version_parts(v) for v in versions[k]][-12:]}" for k in down[:3]
+    )
     assert_snapshots_equal_truth(bootstrap, read_truth(truth))

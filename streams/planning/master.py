@@ -5,6 +5,9 @@ warm starts). schedule.py drives it; dive.py and incumbent.py work on its column
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from dataclasses import dataclass
 
 import highspy
@@ -58,12 +61,36 @@ class CoverageMatrix:
         return self._slot_index
 
 
+_BANNER_SHOWN = [False]
+
+
+def quiet_highs() -> highspy.Highs:
+    """A HiGHS instance with its output off. The first instance of a process prints HiGHS's
+    banner on stdout before any option can be set, which put two lines in front of the JSON of
+    `ccpulse plan schedule --json` and of the planning benchmark: that one is made with stdout
+    pointed at stderr (the C library's buffer flushed before stdout is given back)."""
+    if _BANNER_SHOWN[0]:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            h = highspy.Highs()
+            ctypes.CDLL(None).fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _BANNER_SHOWN[0] = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 class Master:
     """The restricted master LP in HiGHS, rows fixed, columns added as they are priced."""
 
     def __init__(self, demand: dict[str, np.ndarray], limits: Limits, cover: CoverageMatrix) -> None:
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
+        self.h = quiet_highs()
         self.h.setOptionValue("threads", 1)
         # column generation re-solves from the last basis: presolve would throw it away
         self.h.setOptionValue("presolve", "off")

@@ -43,7 +43,7 @@ def _ccpulse(env: dict[str, str], *args: str) -> dict:
         [str(Path(sys.executable).parent / "ccpulse"), *args, "--json"],
         env=env, capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout)  # the whole of stdout: nothing but the JSON (HiGHS's banner on stderr)
 
 
 def test_plan_commands_write_a_plan_file(tmp_path: Path) -> None:

@@ -4,6 +4,9 @@ optimum scipy computes independently, and a failing child fails the run with its
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from support.planning import small_instance
 
@@ -54,3 +57,13 @@ def test_a_failing_process_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(RuntimeError, match="no solution for B"):
         share = {"A": 1.0, "B": 1.0}
         schedule_side_by_side(["A", "B"], demand, share, inst.cover, LIMITS, None, None, None, 2)
+
+
+def test_highs_banner_stays_off_stdout() -> None:
+    """`ccpulse plan schedule --json` prints JSON only: HiGHS's banner (its first instance in a
+    process prints it, before any option) goes to stderr."""
+    code = "from streams.planning.master import quiet_highs; quiet_highs(); quiet_highs(); print('json')"
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout == "json\n"
+    assert "HiGHS" in done.stderr

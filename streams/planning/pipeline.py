@@ -20,7 +20,7 @@ from streams.domain.shift_plan import INTERVAL_MS, PlanInterval, ShiftAssignment
 from streams.planning.catalogue import SLOTS_PER_WEEK, Catalogue
 from streams.planning.forecast import Forecast
 from streams.planning.plan_file import PlanFile
-from streams.planning.regions import schedule_in_turn, schedule_side_by_side
+from streams.planning.regions import Week, schedule_in_turn, schedule_side_by_side
 from streams.planning.requirements import RequirementModel
 from streams.planning.schedule import CoverageMatrix, Limits, ScheduleResult, planned_on_floor
 
@@ -101,13 +101,11 @@ def plan_week(
     # the largest regions first: they get the longest budgets, converge from a cold start,
     # and warm the column pool for the rest
     order = sorted(starts, key=lambda r: -weight[r])
-    demand = {r: n.scheduled for r, n in all_needs.items()}
+    week = Week({r: n.scheduled for r, n in all_needs.items()}, share, cover, limits, caps, budget_s)
     if processes > 1:  # regions are independent (a headcount cap is a region's own)
-        results = schedule_side_by_side(
-            order, demand, share, cover, limits, caps, budget_s, progress, processes
-        )
+        results = schedule_side_by_side(order, week, processes, progress)
     else:
-        results = schedule_in_turn(order, demand, share, cover, limits, caps, budget_s, progress)
+        results = schedule_in_turn(order, week, progress)
     results = {r: results[r] for r in starts}  # back in the caller's order
     for region, week_start in starts.items():
         result, need = results[region], all_needs[region]

@@ -14,7 +14,7 @@ import queue
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,22 +22,27 @@ from streams.planning.colgen import ColumnPool
 from streams.planning.schedule import CoverageMatrix, Limits, ScheduleResult, solve_region
 
 Demand = dict[str, np.ndarray]  # channel -> agents to schedule per local week slot
+Progress = Callable[[str], None] | None  # called with each region planned
 
 
-def schedule_in_turn(
-    order: list[str],
-    demand: dict[str, Demand],
-    share: dict[str, float],
-    cover: CoverageMatrix,
-    limits: Limits,
-    caps: dict[str, int] | None,
-    budget_s: float | None,
-    progress: Callable[[str], None] | None,
-) -> dict[str, ScheduleResult]:
+@dataclass(frozen=True)
+class Week:
+    """What every region's schedule of one week needs."""
+
+    demand: dict[str, Demand]  # region -> its channels' demand
+    share: dict[str, float]  # region -> its share of the budget
+    cover: CoverageMatrix
+    limits: Limits
+    caps: dict[str, int] | None = None  # region -> headcount cap
+    budget_s: float | None = None  # wall-clock seconds for all of it; None: ``limits``' budgets
+
+
+def schedule_in_turn(order: list[str], week: Week, progress: Progress = None) -> dict[str, ScheduleResult]:
     """Plan ``order``'s regions one after another. With ``budget_s``: what is left of it is
     shared out by ``share`` over the regions still to plan (column generation 75 %, diving
     20 %, local search 3 %, MIP 2 %; the first region, with an empty pool, 3x the column
     generation); unused time rolls forward; a region that overruns shrinks the ones after."""
+    share, limits, budget_s, caps = week.share, week.limits, week.budget_s, week.caps
     pool = ColumnPool()
     results: dict[str, ScheduleResult] = {}
     t_schedule = time.perf_counter()
@@ -55,7 +60,7 @@ def schedule_in_turn(
             )
         if caps and region in caps:
             region_limits = replace(region_limits, headcount_cap=caps[region])
-        results[region] = solve_region(region, demand[region], cover, region_limits, pool)
+        results[region] = solve_region(region, week.demand[region], week.cover, region_limits, pool)
         if progress:
             progress(region)
     return results
@@ -75,29 +80,19 @@ def balanced(order: list[str], share: dict[str, float], parts: int) -> list[list
 
 
 def schedule_side_by_side(
-    order: list[str],
-    demand: dict[str, Demand],
-    share: dict[str, float],
-    cover: CoverageMatrix,
-    limits: Limits,
-    caps: dict[str, int] | None,
-    budget_s: float | None,
-    progress: Callable[[str], None] | None,
-    processes: int,
+    order: list[str], week: Week, processes: int, progress: Progress = None
 ) -> dict[str, ScheduleResult]:
     """``schedule_in_turn`` over ``processes`` forked processes (``balanced`` lists of regions).
     A child that fails or dies fails the run with its traceback or exit code."""
-    parts = balanced(order, share, processes)
+    parts = balanced(order, week.share, processes)
     if len(parts) < 2:
-        return schedule_in_turn(order, demand, share, cover, limits, caps, budget_s, progress)
+        return schedule_in_turn(order, week, progress)
     context = multiprocessing.get_context("fork")  # the children inherit the coverage matrix
     messages = context.Queue()
 
     def child(i: int, regions: list[str]) -> None:
         try:
-            done = schedule_in_turn(
-                regions, demand, share, cover, limits, caps, budget_s, lambda r: messages.put(("region", r))
-            )
+            done = schedule_in_turn(regions, week, lambda r: messages.put(("region", r)))
             messages.put(("done", i, done))
         except BaseException:  # noqa: BLE001 - reported to the parent, which raises
             messages.put(("error", i, traceback.format_exc()))

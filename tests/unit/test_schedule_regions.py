@@ -11,7 +11,7 @@ import pytest
 from support.planning import small_instance
 
 from streams.planning import regions as regions_module
-from streams.planning.regions import balanced, schedule_in_turn, schedule_side_by_side
+from streams.planning.regions import Week, balanced, schedule_in_turn, schedule_side_by_side
 from streams.planning.schedule import Limits, planned_on_floor
 
 pytestmark = pytest.mark.unit
@@ -32,8 +32,9 @@ def test_side_by_side_plans_every_region_as_in_turn_does() -> None:
     share = dict.fromkeys(instances, 1.0)
     order = list(instances)
     seen: list[str] = []
-    in_turn = schedule_in_turn(order, demand, share, cover, LIMITS, None, None, None)
-    side = schedule_side_by_side(order, demand, share, cover, LIMITS, None, None, seen.append, 2)
+    week = Week(demand, share, cover, LIMITS)
+    in_turn = schedule_in_turn(order, week)
+    side = schedule_side_by_side(order, week, 2, seen.append)
     assert sorted(side) == sorted(in_turn) == sorted(order) and sorted(seen) == sorted(order)
     for region, inst in instances.items():
         floor = planned_on_floor(side[region], cover, "VOICE")
@@ -55,8 +56,7 @@ def test_a_failing_process_fails_the_run(monkeypatch: pytest.MonkeyPatch) -> Non
     real = regions_module.solve_region
     monkeypatch.setattr(regions_module, "solve_region", broken)  # the forked child inherits it
     with pytest.raises(RuntimeError, match="no solution for B"):
-        share = {"A": 1.0, "B": 1.0}
-        schedule_side_by_side(["A", "B"], demand, share, inst.cover, LIMITS, None, None, None, 2)
+        schedule_side_by_side(["A", "B"], Week(demand, {"A": 1.0, "B": 1.0}, inst.cover, LIMITS), 2)
 
 
 def test_highs_banner_stays_off_stdout() -> None:

@@ -23,7 +23,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from confluent_kafka import (
@@ -45,6 +44,7 @@ from streams.engine.checkpoints import (
     ensure_changelog_topic,
 )
 from streams.engine.dead_letters import DeadLetterSanitiser, dead_letter
+from streams.engine.loop_options import LoopOptions, LoopStats
 from streams.engine.read_to_end import EndOffsets, PartitionEnds
 from streams.engine.transactions import OutputCommitter, await_stable_offsets
 from streams.wire.topics import DEAD_LETTER_TOPIC
@@ -80,39 +80,6 @@ class Job(Protocol[S]):
     def on_idle(self, states: Iterable[S]) -> None: ...  # under the lock: what waits on wall time
     def pending(self, states: Iterable[S]) -> bool: ...  # outputs still waiting (idle exit waits)
     def before_checkpoint(self, state: S) -> None: ...  # under the lock: eviction
-
-
-@dataclass
-class LoopOptions:
-    group_id: str = "ccpulse-job"
-    app_id: str = "ccpulse-job"
-    topics: tuple[str, ...] = ()
-    batch_size: int = 10_000
-    poll_timeout_s: float = 0.1
-    checkpoint_interval_s: float = 2.0
-    idempotent_producer: bool = True  # Tansu cannot (InitProducerId fails): the demo turns it off
-    # Kafka transactions (needs idempotence; Apache Kafka only): fences zombies. Off by default
-    # (Tansu has none); deploy/ turns it on with --transactions (docs/kpi-engine.md)
-    transactional: bool = False
-    # transactional: outputs become visible at each commit (0.1 s: docs/kpi-engine.md, the decision run)
-    commit_interval_s: float = 0.1
-    # transactional: a previous owner's transaction holding offsets of a partition this member is
-    # given ends (committed or, at its producers' transaction.timeout.ms, aborted) within this
-    transaction_timeout_s: float = 60.0
-    changelog_replication_factor: int | None = None
-    auto_offset_reset: str = (
-        "earliest"  # where a partition the state has no position for starts; "latest": its end
-    )
-
-
-@dataclass
-class LoopStats:
-    events: int = 0
-    replayed_skipped: int = 0
-    dead_letters: int = 0
-    checkpoints: int = 0
-    restored: dict[int, dict[str, int]] = field(default_factory=dict)  # partition -> positions resumed
-    epochs: dict[int, int] = field(default_factory=dict)  # partition -> restore epoch taken (recorded)
 
 
 class StreamLoop(Generic[S]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from streams.engine.loop import LoopOptions, LoopStats
+from streams.engine.loop_options import LoopOptions, LoopStats
 from streams.jobs.kpi_apply import KpiConfig
 from streams.wire.topics import INPUT_TOPICS
 

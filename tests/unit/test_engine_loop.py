@@ -21,7 +21,8 @@ from streams.domain.errors import InvalidEvent
 from streams.engine import memory_broker, memory_cluster
 from streams.engine.checkpoints import restore
 from streams.engine.dead_letters import DeadLetterSanitiser
-from streams.engine.loop import LoopOptions, LoopStats, StreamLoop
+from streams.engine.loop import StreamLoop
+from streams.engine.loop_options import LoopOptions, LoopStats
 from streams.engine.read_to_end import read_to_end
 from streams.wire.codec import Codec
 from streams.wire.topics import DEAD_LETTER_TOPIC

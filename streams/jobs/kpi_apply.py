@@ -19,7 +19,7 @@ from streams.domain.intervals import ContactProgress, step, survey_delta
 from streams.domain.kpi import MINUTE_MS, initialize
 from streams.domain.regions import DAY_MS, local_day_start
 from streams.jobs import recent_rates
-from streams.jobs.state import AgentView, BucketKey, PartitionState, SeriesKey
+from streams.jobs.state import BucketKey, PartitionState, SeriesKey, agent_view
 
 _T = ContactEventType
 _LEAVES_QUEUE = frozenset({_T.ANSWERED, _T.ABANDONED, _T.ENDED, _T.ACW_ENDED})
@@ -117,23 +117,22 @@ def apply_agent(state: PartitionState, event: AgentEvent) -> None:
     if t > state.watermarks.get("agent", 0):
         state.watermarks["agent"] = t
     current = state.agents.get(event.agent_id)
-    same_ms = current is not None and current.event_time_ms == t
-    if current is not None and (current.event_time_ms > t or same_ms and event.event_id in current.ids_at_t):
-        return  # older, or a duplicate of an event applied at this millisecond: last writer wins
+    if current is not None and current.event_time_ms > t:
+        return  # older: last writer wins
+    # the same millisecond as the current view: applied in stream order (a shift start's
+    # LOGGED_IN then READY, an answer at once after READY, NOT_READY then LOGGED_OUT), a
+    # duplicate not at all; until 2026-12-01 the first of them stuck (logged-out agents
+    # stayed NOT_READY and staffed)
+    view = agent_view(event, current if current is not None and current.event_time_ms == t else None)
+    if view is None:
+        return
     if current is not None and current.state in AGENT_TIME:  # the time spent in the state that ends now
         minute = t - t % MINUTE_MS
         bucket = state.agent_minutes.get((event.region, minute))
         if bucket is None:
             bucket = state.agent_minutes[(event.region, minute)] = dict.fromkeys(AGENT_TIME.values(), 0)
         bucket[AGENT_TIME[current.state]] += t - current.event_time_ms
-    # the same millisecond as the current view: applied in stream order (a shift start's
-    # LOGGED_IN then READY, an answer at once after READY, NOT_READY then LOGGED_OUT); until
-    # 2026-12-01 the first of them stuck (logged-out agents stayed NOT_READY and staffed)
-    ids = (*current.ids_at_t, event.event_id) if same_ms and current is not None else (event.event_id,)
-    state.agents[event.agent_id] = AgentView(
-        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t,
-        event.reason or "", ids,
-    )  # fmt: skip
+    state.agents[event.agent_id] = view
     state.dirty_series.add((event.region, "AGENTS"))
 
 

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from typing import Any
 
 from streams.domain.events import AgentEvent
 from streams.domain.kpi import MINUTE_MS
 from streams.jobs.recent_rates import recent_rates
-from streams.jobs.state import AgentView, PartitionState
+from streams.jobs.state import AgentView, PartitionState, agent_view
 
 HISTORY_MS = 30 * MINUTE_MS  # agent views kept behind the slower of the contact and agent streams
 _ACTIVE = frozenset({"READY", "ON_CONTACT", "ACW", "NOT_READY", "LOGGED_IN"})
@@ -53,19 +52,16 @@ def record_agent(state: PartitionState, event: AgentEvent) -> None:
     aid, t = event.agent_id, event.event_time_ms
     history = state.agent_history.setdefault(aid, [])
     times = _times(state, aid, history)
-    view = AgentView(
-        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency, t,
-        event.reason or "", (event.event_id,),
-    )  # fmt: skip
-    if not history or times[-1] < t:
-        history.append(view)
-        times.append(t)
-        return
-    index = bisect_right(times, t)
-    if index and times[index - 1] == t:
-        ids = history[index - 1].ids_at_t
-        if event.event_id not in ids:
-            history[index - 1] = replace(view, ids_at_t=(*ids, event.event_id))
+    if history and times[-1] >= t:
+        index = bisect_right(times, t)
+        same_ms = history[index - 1] if index and times[index - 1] == t else None
+    else:
+        index, same_ms = len(history), None
+    view = agent_view(event, same_ms)
+    if view is None:
+        return  # a duplicate of an event of that millisecond
+    if same_ms is not None:
+        history[index - 1] = view
     else:
         history.insert(index, view)
         times.insert(index, t)

@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.domain.events import Channel
+from streams.domain.events import AgentEvent, Channel
 from streams.domain.intervals import ContactProgress
 from streams.engine.checkpoints import changelog_topic, restore
 
@@ -50,6 +50,21 @@ class AgentView:
     event_time_ms: int
     reason: str = ""  # NOT_READY only: the agent's reason code (BREAK, LUNCH, OFFLINE, ...); "" if none
     ids_at_t: tuple[str, ...] = ()  # the ids of the events applied at event_time_ms
+
+
+def agent_view(event: AgentEvent, same_ms: AgentView | None = None) -> AgentView | None:
+    """The view an agent event makes. ``same_ms``: the view already held at the event's
+    millisecond (the KPI view's current one, or routing's history entry): its ids tell a
+    duplicate (None) from the next event of that millisecond, which replaces it and adds its id."""
+    ids: tuple[str, ...] = (event.event_id,)
+    if same_ms is not None:
+        if event.event_id in same_ms.ids_at_t:
+            return None
+        ids = (*same_ms.ids_at_t, event.event_id)
+    return AgentView(
+        event.region, event.state.value, event.skills, event.languages, event.chat_concurrency,
+        event.event_time_ms, event.reason or "", ids,
+    )  # fmt: skip
 
 
 @dataclass

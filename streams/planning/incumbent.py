@@ -28,7 +28,9 @@ def rounded(master: Master, lp_values: np.ndarray) -> np.ndarray:
     return integer_start(lp_values[n_slack:], rows, cost, master.lower[:n_slack], allowed)
 
 
-def local_search(master: Master, incumbent: np.ndarray, seconds: float, ruin: int = 0) -> np.ndarray:
+def local_search(
+    master: Master, incumbent: np.ndarray, seconds: float, ruin: int = 0, seed: int = 0
+) -> np.ndarray:
     """The incumbent, its short slots covered (``fill_short``), improved by ``improve_cover``
     over the whole catalogue (one channel);
     variants it brings in become columns of the master, so the MIP can start from it."""
@@ -44,7 +46,7 @@ def local_search(master: Master, incumbent: np.ndarray, seconds: float, ruin: in
     cost, index = master.cover.catalogue.paid_hours, master.cover.slot_index
     start = fill_short(agents, demand, cost, index)
     if ruin:
-        better = ruin_and_recreate(start, demand, cost, index, seconds, remove=ruin)
+        better = ruin_and_recreate(start, demand, cost, index, seconds, remove=ruin, seed=seed)
     else:
         better = improve_cover(start, demand, cost, index, seconds)
     new = np.asarray(sorted(set(better) - master.have[k]), dtype=np.int64)

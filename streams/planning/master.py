@@ -37,6 +37,7 @@ class Limits:
     dive_keep: int | None = None  # dive over the LP's support and this many lowest reduced costs
     local_search_s: float = 2.0  # drop / swap / merge over the whole catalogue (one channel alone)
     ruin: int = 3  # > 0: iterated local search (ruin and recreate), agents of one slot removed a step
+    seed: int = 0  # the ruin-and-recreate's random slots (streams/planning/polish.py varies it)
 
 
 class CoverageMatrix:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from streams.planning.colgen import ColumnPool
+from streams.planning.polish import polish
 from streams.planning.schedule import CoverageMatrix, Limits, ScheduleResult, solve_region
 
 Demand = dict[str, np.ndarray]  # channel -> agents to schedule per local week slot
@@ -41,7 +42,9 @@ def schedule_in_turn(order: list[str], week: Week, progress: Progress = None) ->
     """Plan ``order``'s regions one after another. With ``budget_s``: what is left of it is
     shared out by ``share`` over the regions still to plan (column generation 75 %, diving
     20 %, local search 3 %, MIP 2 %; the first region, with an empty pool, 3x the column
-    generation); unused time rolls forward; a region that overruns shrinks the ones after."""
+    generation); unused time rolls forward; a region that overruns shrinks the ones after; what
+    is left at the end solves the channels furthest above their bound again
+    (streams/planning/polish.py)."""
     share, limits, budget_s, caps = week.share, week.limits, week.budget_s, week.caps
     pool = ColumnPool()
     results: dict[str, ScheduleResult] = {}
@@ -63,6 +66,8 @@ def schedule_in_turn(order: list[str], week: Week, progress: Progress = None) ->
         results[region] = solve_region(region, week.demand[region], week.cover, region_limits, pool)
         if progress:
             progress(region)
+    if budget_s is not None:  # what is left, less a second for the plan file, polishes
+        polish(results, week.demand, week.cover, limits, t_schedule + budget_s - 1.0, pool)
     return results
 
 

@@ -166,7 +166,7 @@ def _solve_block(
         # its own share only: the dive's unused time rolls forward to the channels after it,
         # whose column generation needs it more (a full run gave that up for the ruin steps:
         # 168 channels converged instead of 265, docs/planning.md)
-        incumbent = local_search(master, incumbent, limits.local_search_s, limits.ruin)
+        incumbent = local_search(master, incumbent, limits.local_search_s, limits.ruin, limits.seed)
     searched = float(np.asarray(master.cost) @ incumbent)
     keep_promising(master, limits.mip_columns, incumbent, lp_values, reduced)
     integrality = [highspy.HighsVarType.kContinuous] * n_slack + [highspy.HighsVarType.kInteger] * len(

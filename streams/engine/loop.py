@@ -232,15 +232,25 @@ class StreamLoop(Generic[S]):
         by the next checkpoint, a crash before that would let the next owner take the same
         epoch again, and its outputs would not outrank this owner's. The record is a whole
         checkpoint (the restored state and positions), so restore stays one record per
-        partition; it costs one checkpoint write per takeover (docs/kpi-engine.md)."""
+        partition; it costs one checkpoint write per takeover (docs/kpi-engine.md).
+
+        Transactional, the restored positions go into the transaction as its offsets: the
+        coordinator checks this member's generation when they are sent (a member already
+        replaced is fenced there), and a member frozen between sending them and its commit
+        holds the next owner in ``await_stable_offsets`` until that commit is made or aborted;
+        without offsets, such a commit could land after the next owner's epoch records."""
         assert self.producer is not None and self._out is not None
         app_id = self.options.app_id
+        offsets = []
         for number in numbers:
+            state = self.states[number]
             self.producer.produce(
-                changelog_topic(app_id), self.job.dumps(self.states[number]), checkpoint_key(app_id, number),
+                changelog_topic(app_id), self.job.dumps(state), checkpoint_key(app_id, number),
                 partition=number, on_delivery=self.delivered,
             )  # fmt: skip
-        self._out.commit(consumer, [], "restore epochs")  # raises: nothing is emitted
+            offsets += [TopicPartition(t, number, o) for t, o in state.next_offsets.items()]
+        # not transactional, the committed offset is only a hint and stays where it is
+        self._out.commit(consumer, offsets if self._out.transactional else [], "restore epochs")
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions taken away without a revoke (this member was cut off): another member may

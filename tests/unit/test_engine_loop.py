@@ -5,19 +5,17 @@ restart, bad input goes to the dead-letter topic once, and each takeover takes a
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import NewTopic
+from support.word_count import WordCount, Words
 
-from streams.domain.errors import InvalidEvent
 from streams.engine import memory_broker, memory_cluster
 from streams.engine.checkpoints import restore
 from streams.engine.dead_letters import DeadLetterSanitiser
@@ -29,66 +27,6 @@ from streams.wire.topics import DEAD_LETTER_TOPIC
 
 pytestmark = pytest.mark.unit
 TOPICS, PARTITIONS = ("words.a", "words.b"), 4
-
-
-@dataclass
-class Words:
-    partition: int
-    epoch: int = 0
-    next_offsets: dict[str, int] = field(default_factory=dict)
-    counts: Counter[str] = field(default_factory=Counter)
-
-
-class WordCount:
-    """A job: counts words per partition; raises once, after ``crash_after`` events, if set."""
-
-    def __init__(self, crash_after: int | None = None) -> None:
-        self.crash_after, self.applied, self.batches = crash_after, 0, 0
-
-    def new_state(self, partition: int) -> Words:
-        return Words(partition)
-
-    def restore(self, config: dict[str, Any], app_id: str, partitions: list[int]) -> dict[int, Words]:
-        return {p: self.loads(data) for p, data in restore(config, app_id, partitions).items()}
-
-    def dumps(self, state: Words) -> bytes:
-        return json.dumps([state.partition, state.epoch, state.next_offsets, state.counts]).encode()
-
-    def loads(self, data: bytes) -> Words:
-        partition, epoch, offsets, counts = json.loads(data)
-        return Words(partition, epoch, offsets, Counter(counts))
-
-    def decode(self, topic: str, value: bytes | None) -> Any:
-        if not value or not value.isalpha():
-            raise InvalidEvent("not_a_word", f"{value!r} on {topic}")
-        return value.decode()
-
-    def event_time_ms(self, event: Any) -> int:
-        return 0
-
-    def started(self, loop: StreamLoop[Words]) -> None:
-        self.loop = loop
-
-    def stopped(self) -> None:
-        pass
-
-    def apply(self, state: Words, topic: str, event: Any, now: float) -> None:
-        if self.crash_after is not None and self.applied >= self.crash_after:
-            raise RuntimeError("crash")  # the process dies here: nothing after the last checkpoint counts
-        state.counts[event] += 1
-        self.applied += 1
-
-    def after_batch(self, states: Iterable[Words]) -> None:
-        self.batches += 1
-
-    def on_idle(self, states: Iterable[Words]) -> None:
-        pass
-
-    def pending(self, states: Iterable[Words]) -> bool:
-        return False
-
-    def before_checkpoint(self, state: Words) -> None:
-        pass
 
 
 @pytest.fixture

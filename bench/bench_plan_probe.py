@@ -100,7 +100,7 @@ def branch_and_cut(
     info = h.getInfo()
     return {
         "columns": int(columns.size),
-        "best": float(info.objective_function_value),
+        "best": round(float(info.objective_function_value), 3),
         # none when presolve and the root were not done within the time
         "bound": float(np.ceil(info.mip_dual_bound - 1e-6)) if np.isfinite(info.mip_dual_bound) else None,
         "nodes": float(info.mip_node_count),

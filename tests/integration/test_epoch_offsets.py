@@ -66,14 +66,8 @@ def test_the_restore_epoch_transaction_commits_the_restored_positions(
     if DEAD_LETTER_TOPIC not in admin.list_topics(timeout=30).topics:
         admin.create_topics([NewTopic(DEAD_LETTER_TOPIC, 3, 1)])[DEAD_LETTER_TOPIC].result()
     config = {"bootstrap.servers": kafka.bootstrap_servers}
-    options = LoopOptions(
-        group_id=name,
-        app_id=name,
-        topics=topics,
-        batch_size=50,
-        checkpoint_interval_s=0.0,
-        transactional=True,
-    )
+    options = LoopOptions(group_id=name, app_id=name, topics=topics, batch_size=50, checkpoint_interval_s=0.0)
+    options.transactional = True
     commits: list[tuple[str, list[tuple[str, int, int]]]] = []
     real_commit = OutputCommitter.commit
 

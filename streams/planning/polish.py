@@ -52,8 +52,8 @@ def with_channel(result: ScheduleResult, part: ScheduleResult) -> bool:
     result.lp_bound += kept["bound"] - old["bound"]
     result.paid_hours += kept["paid_hours"] - old["paid_hours"]
     result.objective += kept["objective"] - old["objective"]
-    for key, value in kept.items():
-        if key in result.stats and key in old:
+    for key, value in kept.items():  # a step that did not run is NaN: its sum is left alone
+        if key in result.stats and key in old and np.isfinite(value) and np.isfinite(old[key]):
             result.stats[key] += value - old[key]
     result.by_channel[channel] = kept
     if result.objective > 0:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, TimeElapsedColumn
 from rich.table import Table
 
 from streams.cli.history import open_history_store
@@ -132,10 +132,24 @@ def cmd_plan_schedule(args: argparse.Namespace, settings: Settings) -> int:
         pricing_budget_s=args.pricing_budget,
         mip_time_limit_s=args.mip_time_limit,
     )
-    with Progress(console=console, transient=True) as bar:
+    with Progress(
+        *Progress.get_default_columns(), TimeElapsedColumn(), console=console, transient=True
+    ) as bar:
         task = bar.add_task(
             f"scheduling {len(starts)} regions over {catalogue.size:,} variants", total=len(starts)
         )
+        planned = [0]
+
+        def advance(_region: str) -> None:
+            bar.advance(task)
+            planned[0] += 1
+            if planned[0] == len(starts) and args.budget is not None:
+                # what is left of the budget goes on (streams/planning/polish.py): say so
+                bar.update(
+                    task,
+                    description="all regions planned; the budget left re-solves the furthest above bound",
+                )
+
         week = plan_week(
             args.plan_id or f"plan-{args.week}",
             fc,
@@ -144,7 +158,7 @@ def cmd_plan_schedule(args: argparse.Namespace, settings: Settings) -> int:
             starts,
             limits,
             _caps(args.cap),
-            progress=lambda _r: bar.advance(task),
+            progress=advance,
             budget_s=args.budget,
             processes=args.processes,
         )
@@ -188,6 +202,8 @@ def _summary(week: Any, variants: int) -> dict[str, Any]:
             "mip_s": round(r.mip_seconds, 2),
             "lp_value_generated_columns": r.stats.get("lp_value"),
             "channels_converged": r.stats.get("converged"),
+            "polish_solves": int(r.stats.get("polish_solves", 0)),
+            "polish_improved": int(r.stats.get("polish_improved", 0)),
         }
         for r in week.results.values()
     ]

@@ -59,11 +59,13 @@ def test_plan_commands_write_a_plan_file(tmp_path: Path) -> None:
     req = _ccpulse(env, "plan", "requirements", *week)
     assert req["channels"]["VOICE"]["scheduled_hours"] >= req["channels"]["VOICE"]["floor_hours"] > 0
     out = tmp_path / "plan.json"
-    summary = _ccpulse(
-        env, "plan", "schedule", *week, "--out", str(out), "--pricing-budget", "10", "--mip-time-limit", "10"
-    )
+    # with --budget: the time left after the region is planned re-solves its channels (polish)
+    summary = _ccpulse(env, "plan", "schedule", *week, "--out", str(out), "--budget", "20")
     assert summary["variants"] >= 50_000
     assert summary["under_slots"] == 0
+    (region,) = summary["regions"]
+    assert region["polish_improved"] <= region["polish_solves"]
+    assert region["paid_hours"] >= region["lp_bound"] > 0
     plan = read_plan(out)
     assert plan.shifts and len(plan.intervals) == 4 * 672
     assert all(i.planned_agents >= i.required_agents for i in plan.intervals)

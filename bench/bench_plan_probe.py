@@ -33,36 +33,25 @@ from typing import Any
 
 import highspy
 import numpy as np
+from bench_planning import week_inputs
 from rich.console import Console
 from rich.table import Table
 
-from streams.domain.regions import DAY_MS, load_regions
-from streams.history.chdb_store import ChdbStore
 from streams.planning.catalogue import build_catalogue
 from streams.planning.colgen import generate
-from streams.planning.forecast import forecast, read_history
 from streams.planning.master import Master, quiet_highs
-from streams.planning.pipeline import horizon, region_need, week_starts
-from streams.planning.requirements import RequirementModel, default_rules
+from streams.planning.pipeline import region_need
 from streams.planning.schedule import CoverageMatrix, Limits, solve_region
-
-WEEK_MS = 7 * DAY_MS
 
 
 def demand(path: Path, monday: str) -> dict[tuple[str, str], np.ndarray]:
-    store = ChdbStore(path, database="ccpulse")
-    regions = [r.code for r in load_regions()]
-    starts = week_starts(date.fromisoformat(monday), regions)
-    first, slots = horizon(starts)
-    history = read_history(store, "ccpulse", first - WEEK_MS, first)
-    store.close()
-    fc = forecast(history, slots, "naive")
-    model = RequirementModel(default_rules())
-    out = {}
-    for r in regions:
-        for k, v in region_need(fc, model, r, starts[r]).scheduled.items():
-            out[(r, k)] = v
-    return out
+    """Agents to schedule per local week slot, per (region, channel) of the bench week."""
+    fc, model, starts = week_inputs(path, date.fromisoformat(monday), 1)
+    return {
+        (region, channel): need
+        for region, start in starts.items()
+        for channel, need in region_need(fc, model, region, start).scheduled.items()
+    }
 
 
 def branch_and_cut(

@@ -59,6 +59,17 @@ def forecast_accuracy(path: Path, start_ms: int, weeks: int) -> dict[str, Any]:
     return out
 
 
+def week_inputs(path: Path, monday: date, history_weeks: int) -> tuple[Any, RequirementModel, dict[str, int]]:
+    """The bench week's seasonal-naive forecast from ``history_weeks`` of history in ``path``,
+    the default requirement model and every region's local week start (bench_plan_probe.py too)."""
+    store = ChdbStore(path, database="ccpulse")
+    starts = week_starts(monday, [r.code for r in load_regions()])
+    first, slots = horizon(starts)
+    history = read_history(store, "ccpulse", first - history_weeks * WEEK_MS, first)
+    store.close()
+    return forecast(history, slots, "naive"), RequirementModel(default_rules()), starts
+
+
 def week_plan(
     path: Path,
     monday: date,
@@ -67,14 +78,7 @@ def week_plan(
     budget_s: float | None = None,
     processes: int = 1,
 ) -> tuple[dict[str, Any], Any]:
-    store = ChdbStore(path, database="ccpulse")
-    regions = [r.code for r in load_regions()]
-    starts = week_starts(monday, regions)
-    first, slots = horizon(starts)
-    history = read_history(store, "ccpulse", first - history_weeks * WEEK_MS, first)
-    store.close()
-    fc = forecast(history, slots, "naive")
-    model = RequirementModel(default_rules())
+    fc, model, starts = week_inputs(path, monday, history_weeks)
     t0 = time.perf_counter()
     week = plan_week(
         "bench", fc, model, build_catalogue(), starts, limits, budget_s=budget_s, processes=processes

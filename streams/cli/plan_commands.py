@@ -138,17 +138,12 @@ def cmd_plan_schedule(args: argparse.Namespace, settings: Settings) -> int:
         task = bar.add_task(
             f"scheduling {len(starts)} regions over {catalogue.size:,} variants", total=len(starts)
         )
-        planned = [0]
 
         def advance(_region: str) -> None:
             bar.advance(task)
-            planned[0] += 1
-            if planned[0] == len(starts) and args.budget is not None:
+            if args.budget is not None and bar.tasks[0].completed >= len(starts):
                 # what is left of the budget goes on (streams/planning/polish.py): say so
-                bar.update(
-                    task,
-                    description="all regions planned; the budget left re-solves the furthest above bound",
-                )
+                bar.update(task, description="all regions planned; the rest of --budget polishes")
 
         week = plan_week(
             args.plan_id or f"plan-{args.week}",

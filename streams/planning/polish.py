@@ -79,10 +79,9 @@ def polish(
         channels.sort(key=lambda rk: -excess(results[rk[0]], rk[1]))
         for n, (region, channel) in enumerate(channels):
             left = deadline - time.perf_counter()
-            seconds = left / (len(channels) - n)
             if left < SLICE_S:
                 return solves
-            seconds = max(seconds, SLICE_S)
+            seconds = max(left / (len(channels) - n), SLICE_S)
             variant = replace(
                 limits,
                 pricing_budget_s=0.5 * seconds,
